@@ -1,0 +1,30 @@
+/**
+ * classifier-training: image-classification training on WebGPU, with its own WGSL kernels,
+ * autograd tape, layers, ResNets and trainer.
+ *
+ * ```ts
+ * import { getDevice, Tensor, scope, ops, backward } from "@classifier-training/core";
+ * await getDevice();
+ * const w = Tensor.fromArray([1, 2, 3], [3], { requiresGrad: true });
+ * scope(() => backward(ops.sum(ops.mul(w, w))));
+ * console.log(await w.grad!.toArray()); // [2, 4, 6]
+ * ```
+ *
+ * @module
+ */
+
+export { type AdapterFacts, getDevice, type GpuContext } from "./src/gpu/device.ts";
+export {
+  type DType,
+  type FromArrayOptions,
+  type GradNode,
+  keep,
+  type MemoryStats,
+  memoryStats,
+  scope,
+  Tensor,
+} from "./src/gpu/tensor.ts";
+export { dispatchStats, flush, sync } from "./src/gpu/dispatch.ts";
+export { backward, isGradEnabled, noGrad, zeroGrad } from "./src/autograd/tape.ts";
+export * as ops from "./src/autograd/ops.ts";
+export * as kernels from "./src/kernels/mod.ts";

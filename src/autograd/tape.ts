@@ -1,0 +1,150 @@
+/**
+ * The autograd tape. Each differentiable op records a `GradNode` on its output (see
+ * `ops.ts`, where every forward sits beside its backward); `backward(loss)` walks the
+ * nodes in reverse topological order, frees each intermediate gradient as soon as it is
+ * consumed, and accumulates into `.grad` of leaves until `zeroGrad()`.
+ *
+ * @module
+ */
+
+import { type GradNode, keep, Tensor } from "../gpu/tensor.ts";
+import { binary, full } from "../kernels/elementwise.ts";
+import { fmt } from "../kernels/shape.ts";
+
+let gradEnabled = true;
+
+/** Whether ops currently record onto the tape. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs `fn` without recording (async functions too: recording resumes when it settles). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    gradEnabled = prev;
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.finally(() => {
+      gradEnabled = prev;
+    }) as T;
+  }
+  gradEnabled = prev;
+  return result;
+}
+
+/** Attaches a backward rule to `out` when recording and an input needs gradients. */
+export function record(
+  out: Tensor,
+  inputs: Tensor[],
+  name: string,
+  backwardFn: GradNode["backward"],
+): Tensor {
+  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { name, inputs, backward: backwardFn };
+  }
+  return out;
+}
+
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const c = inputs[i];
+      if (c.requiresGrad && !seen.has(c)) {
+        seen.add(c);
+        stack.push([c, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order.reverse();
+}
+
+/**
+ * Back-propagates from `loss` (a scalar unless `grad` is given). Leaves accumulate into
+ * `.grad` (kept past any scope); intermediate gradients are disposed once consumed and
+ * the graph is released afterwards.
+ */
+export function backward(loss: Tensor, grad?: Tensor): void {
+  if (!loss.requiresGrad) {
+    throw new Error("backward: the tensor does not require grad (no recorded op leads to it)");
+  }
+  if (!grad && loss.size !== 1) {
+    throw new RangeError(`backward: a gradient is needed for non-scalar ${fmt(loss.shape)}`);
+  }
+  const order = topoOrder(loss);
+  const grads = new Map<Tensor, Tensor>();
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    grads.set(loss, grad ? grad.view(loss.shape) : full(loss.shape, 1));
+    for (const t of order) {
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      if (!t.node) {
+        if (t.grad) {
+          const sum = binary("add", t.grad, g);
+          t.grad.dispose();
+          g.dispose();
+          t.grad = keep(sum);
+        } else {
+          t.grad = keep(g);
+        }
+        continue;
+      }
+      const node = t.node;
+      const inGrads = node.backward(g);
+      g.dispose();
+      node.inputs.forEach((inp, i) => {
+        const gi = inGrads[i];
+        if (!gi) return;
+        if (!inp.requiresGrad) {
+          gi.dispose();
+          return;
+        }
+        if (fmt(gi.shape) !== fmt(inp.shape)) {
+          throw new Error(
+            `backward of ${node.name}: gradient ${fmt(gi.shape)} for input ${fmt(inp.shape)}`,
+          );
+        }
+        const have = grads.get(inp);
+        if (have) {
+          grads.set(inp, binary("add", have, gi));
+          have.dispose();
+          gi.dispose();
+        } else {
+          grads.set(inp, gi);
+        }
+      });
+      t.node = null;
+    }
+  } finally {
+    gradEnabled = prev;
+    for (const g of grads.values()) g.dispose();
+  }
+}
+
+/** Disposes and clears the gradients of `params`. */
+export function zeroGrad(params: Iterable<Tensor>): void {
+  for (const p of params) {
+    p.grad?.dispose();
+    p.grad = null;
+  }
+}

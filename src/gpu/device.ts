@@ -1,0 +1,134 @@
+/**
+ * The one WebGPU device of the process: adapter facts read before `requestDevice`
+ * (Deno invalidates the adapter afterwards), the largest limits the adapter offers,
+ * and error reporting that turns validation errors and device loss into exceptions.
+ *
+ * @module
+ */
+
+/** What the adapter said about itself, read before the device was requested. */
+export interface AdapterFacts {
+  /** Adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  /** Vendor string or id. */
+  vendor: string;
+  /** Architecture string (may be empty). */
+  architecture: string;
+  /** True for software adapters such as Mesa's lavapipe or SwiftShader. */
+  isFallbackAdapter: boolean;
+  /** True when the adapter is a CPU rasteriser (lavapipe, SwiftShader), where register blocking wins. */
+  isCpu: boolean;
+  /** Features the device was created with. */
+  features: string[];
+}
+
+/** The device and the facts about it. */
+export interface GpuContext {
+  /** The WebGPU device. */
+  device: GPUDevice;
+  /** Facts read from the adapter. */
+  adapter: AdapterFacts;
+  /** The limits the device was created with. */
+  limits: GPUSupportedLimits;
+}
+
+let context: GpuContext | null = null;
+let pending: Promise<GpuContext> | null = null;
+const errors: string[] = [];
+let lostMessage: string | null = null;
+
+const WANTED_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxUniformBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
+
+const WANTED_FEATURES = ["shader-f16", "timestamp-query", "subgroups"];
+
+/**
+ * Returns the process-wide device, creating it on the first call.
+ * Throws when no WebGPU adapter exists, saying how to get a software one.
+ */
+export function getDevice(): Promise<GpuContext> {
+  if (context) return Promise.resolve(context);
+  pending ??= createContext().catch((e) => {
+    pending = null;
+    throw e;
+  });
+  return pending;
+}
+
+/** The device if `getDevice()` already resolved; throws otherwise. */
+export function gpu(): GpuContext {
+  if (!context) {
+    throw new Error("WebGPU device not initialised: call `await getDevice()` first");
+  }
+  if (lostMessage) throw new Error(`WebGPU device lost: ${lostMessage}`);
+  return context;
+}
+
+async function createContext(): Promise<GpuContext> {
+  const nav = globalThis.navigator as Navigator | undefined;
+  if (!nav?.gpu) {
+    throw new Error(
+      "WebGPU is not available (navigator.gpu is undefined): use Deno 2 or a WebGPU browser",
+    );
+  }
+  const adapter = await nav.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) {
+    throw new Error(
+      "no WebGPU adapter found: on a machine without a GPU install Mesa's software Vulkan " +
+        "driver (`apt-get install -y mesa-vulkan-drivers`, lavapipe)",
+    );
+  }
+  // Read everything from the adapter before requestDevice: Deno invalidates it afterwards.
+  const info = adapter.info;
+  const description = info.description || info.device || "";
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const v = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof v === "number") requiredLimits[name] = v;
+  }
+  const features = WANTED_FEATURES.filter((f) =>
+    adapter.features.has(f as GPUFeatureName)
+  ) as GPUFeatureName[];
+  const facts: AdapterFacts = {
+    description,
+    vendor: info.vendor,
+    architecture: info.architecture,
+    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(description),
+    features,
+  };
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  device.addEventListener("uncapturederror", (ev) => {
+    errors.push((ev as GPUUncapturedErrorEvent).error.message);
+  });
+  device.lost.then((lost) => {
+    if (lost.reason === "destroyed") return;
+    lostMessage = `${lost.reason}: ${lost.message}`;
+    console.error(`classifier-training: WebGPU device lost (${lostMessage})`);
+  });
+  context = { device, adapter: facts, limits: device.limits };
+  return context;
+}
+
+/**
+ * Throws the first validation error the device reported since the last call, if any.
+ * The message names the kernel through the labels every pipeline and bind group carries.
+ */
+export function throwPendingErrors(): void {
+  if (lostMessage) throw new Error(`WebGPU device lost: ${lostMessage}`);
+  if (errors.length === 0) return;
+  const first = errors[0];
+  const more = errors.length - 1;
+  errors.length = 0;
+  throw new Error(`WebGPU validation error${more > 0 ? ` (+${more} more)` : ""}: ${first}`);
+}

@@ -1,0 +1,186 @@
+/**
+ * Command recording: every dispatch of a step goes into one command encoder (one open
+ * compute pass), submitted only when results are read back, a copy is needed, or the
+ * batch grows large. Readbacks are rare by design: each `mapAsync` costs ~11 ms in Deno.
+ *
+ * @module
+ */
+
+import { gpu, throwPendingErrors } from "./device.ts";
+import { getPipeline } from "./pipeline_cache.ts";
+import { acquireBuffer, onSubmitted, releaseBuffer } from "./pool.ts";
+
+/** One compute dispatch. */
+export interface DispatchOptions {
+  /** Kernel name, used as the pipeline label so errors name it. */
+  kernel: string;
+  /** WGSL source with a `main` entry point. */
+  code: string;
+  /** Values of the shader's `override` constants. */
+  overrides?: Record<string, number>;
+  /** Uniform data bound at binding 0 when present. */
+  uniform?: ArrayBuffer;
+  /** Storage buffers bound in order after the uniform (from binding 0 without one). */
+  buffers: GPUBuffer[];
+  /** Workgroup counts. */
+  workgroups: [number, number?, number?];
+}
+
+const MAX_DISPATCHES_PER_SUBMIT = 2048;
+
+let encoder: GPUCommandEncoder | null = null;
+let pass: GPUComputePassEncoder | null = null;
+let dispatchesInBatch = 0;
+let totalDispatches = 0;
+let totalSubmits = 0;
+
+function currentEncoder(): GPUCommandEncoder {
+  encoder ??= gpu().device.createCommandEncoder({ label: "step" });
+  return encoder;
+}
+
+function endPass(): void {
+  if (pass) {
+    pass.end();
+    pass = null;
+  }
+}
+
+/** Records one dispatch into the current encoder. */
+export function dispatch(opts: DispatchOptions): void {
+  const { device, limits } = gpu();
+  const [x, y = 1, z = 1] = opts.workgroups;
+  const maxDim = limits.maxComputeWorkgroupsPerDimension;
+  if (x > maxDim || y > maxDim || z > maxDim) {
+    throw new RangeError(
+      `${opts.kernel}: workgroup count [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension = ${maxDim}`,
+    );
+  }
+  if (x === 0 || y === 0 || z === 0) return;
+  const pipeline = getPipeline(opts.kernel, opts.code, opts.overrides);
+  const entries: GPUBindGroupEntry[] = [];
+  let uni: GPUBuffer | null = null;
+  if (opts.uniform) {
+    uni = acquireBuffer(opts.uniform.byteLength, "uniform");
+    device.queue.writeBuffer(uni, 0, opts.uniform);
+    entries.push({ binding: 0, resource: { buffer: uni, size: opts.uniform.byteLength } });
+  }
+  const base = entries.length;
+  opts.buffers.forEach((buffer, i) => entries.push({ binding: base + i, resource: { buffer } }));
+  const bindGroup = device.createBindGroup({
+    label: opts.kernel,
+    layout: pipeline.getBindGroupLayout(0),
+    entries,
+  });
+  currentEncoder();
+  pass ??= encoder!.beginComputePass({ label: "step" });
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(x, y, z);
+  if (uni) releaseBuffer(uni, "uniform");
+  dispatchesInBatch++;
+  totalDispatches++;
+  if (dispatchesInBatch >= MAX_DISPATCHES_PER_SUBMIT) flush();
+}
+
+/** Records a buffer-to-buffer copy (closes the open compute pass). */
+export function copyBuffer(
+  src: GPUBuffer,
+  dst: GPUBuffer,
+  opts: { srcOffset?: number; dstOffset?: number; size: number },
+): void {
+  endPass();
+  currentEncoder().copyBufferToBuffer(
+    src,
+    opts.srcOffset ?? 0,
+    dst,
+    opts.dstOffset ?? 0,
+    opts.size,
+  );
+}
+
+/** Submits everything recorded so far; released buffers become reusable. */
+export function flush(): void {
+  if (!encoder) return;
+  endPass();
+  gpu().device.queue.submit([encoder.finish()]);
+  encoder = null;
+  dispatchesInBatch = 0;
+  totalSubmits++;
+  onSubmitted();
+}
+
+/** Copies `size` bytes of `buf` to the host: one submit and one `mapAsync`. */
+export async function readBuffer(buf: GPUBuffer, size: number, offset = 0): Promise<ArrayBuffer> {
+  const staging = acquireBuffer(size, "readback");
+  copyBuffer(buf, staging, { srcOffset: offset, size: Math.ceil(size / 4) * 4 });
+  flush();
+  try {
+    await staging.mapAsync(GPUMapMode.READ, 0, Math.ceil(size / 4) * 4);
+    const out = staging.getMappedRange(0, Math.ceil(size / 4) * 4).slice(0, size);
+    staging.unmap();
+    return out;
+  } finally {
+    releaseBuffer(staging, "readback");
+    throwPendingErrors();
+  }
+}
+
+/** Waits until the queue is idle (one `onSubmittedWorkDone`, ~11 ms in Deno). */
+export async function sync(): Promise<void> {
+  flush();
+  await gpu().device.queue.onSubmittedWorkDone();
+  throwPendingErrors();
+}
+
+/** Dispatch and submit counters since start. */
+export function dispatchStats(): { dispatches: number; submits: number } {
+  return { dispatches: totalDispatches, submits: totalSubmits };
+}
+
+/**
+ * Workgroup grid covering `n` invocations with `wgSize` per group; spills into y when x
+ * would exceed 65535. Shaders recover the linear id as `gid.x + gid.y * nwg.x * wgSize`.
+ */
+export function gridFor(n: number, wgSize: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(n / wgSize));
+  if (groups <= 65535) return [groups, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
+}
+
+/** Builds a uniform block of 4-byte fields, padded to 16 bytes. */
+export class Uniforms {
+  #view: DataView;
+  #buf: ArrayBuffer;
+  #n = 0;
+  /** A block with room for `capacity` 4-byte fields. */
+  constructor(capacity = 64) {
+    this.#buf = new ArrayBuffer(capacity * 4);
+    this.#view = new DataView(this.#buf);
+  }
+  /** Appends an unsigned 32-bit field. */
+  u32(v: number): this {
+    this.#view.setUint32(4 * this.#n++, v >>> 0, true);
+    return this;
+  }
+  /** Appends a signed 32-bit field. */
+  i32(v: number): this {
+    this.#view.setInt32(4 * this.#n++, v | 0, true);
+    return this;
+  }
+  /** Appends a 32-bit float field. */
+  f32(v: number): this {
+    this.#view.setFloat32(4 * this.#n++, v, true);
+    return this;
+  }
+  /** Appends several unsigned fields. */
+  u32s(vs: readonly number[]): this {
+    for (const v of vs) this.u32(v);
+    return this;
+  }
+  /** The packed bytes, padded to a multiple of 16. */
+  bytes(): ArrayBuffer {
+    return this.#buf.slice(0, Math.max(16, Math.ceil(this.#n / 4) * 16));
+  }
+}

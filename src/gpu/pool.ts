@@ -1,0 +1,118 @@
+/**
+ * Size-bucketed GPU buffer pool. A released buffer goes to a pending list and becomes
+ * reusable only after the command encoder that may still use it has been submitted:
+ * `queue.writeBuffer` runs ahead of unsubmitted work, so reusing earlier would let an
+ * upload overwrite data a queued dispatch has yet to read.
+ *
+ * @module
+ */
+
+import { gpu } from "./device.ts";
+
+/** Which pool a buffer comes from. */
+export type BufferKind = "storage" | "uniform" | "readback";
+
+const USAGE: Record<BufferKind, number> = {
+  storage: 0x80 | 0x04 | 0x08, // STORAGE | COPY_SRC | COPY_DST
+  uniform: 0x40 | 0x08, // UNIFORM | COPY_DST
+  readback: 0x01 | 0x08, // MAP_READ | COPY_DST
+};
+
+/** Bucket sizes: 16 bytes minimum, then steps of a quarter power of two. */
+export function bucketSize(bytes: number): number {
+  if (bytes <= 256) return Math.max(16, Math.ceil(bytes / 16) * 16);
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  const step = p / 4;
+  return Math.ceil(bytes / step) * step;
+}
+
+const free = new Map<string, GPUBuffer[]>();
+const pendingFree: [string, GPUBuffer][] = [];
+const sizes = new WeakMap<GPUBuffer, number>();
+let live = 0;
+let liveBytes = 0;
+let pooled = 0;
+let pooledBytes = 0;
+
+/** Takes a buffer of at least `bytes` bytes from the pool, creating one when none is free. */
+export function acquireBuffer(bytes: number, kind: BufferKind = "storage"): GPUBuffer {
+  const { device, limits } = gpu();
+  const size = bucketSize(bytes);
+  const maxSize = kind === "storage"
+    ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
+    : kind === "uniform"
+    ? limits.maxUniformBufferBindingSize
+    : limits.maxBufferSize;
+  if (size > maxSize) {
+    const limit = kind === "uniform"
+      ? "maxUniformBufferBindingSize"
+      : "maxStorageBufferBindingSize";
+    throw new RangeError(
+      `buffer of ${bytes} bytes exceeds the device limit ${limit} = ${maxSize} bytes`,
+    );
+  }
+  const key = `${kind}:${size}`;
+  let buf = free.get(key)?.pop();
+  if (buf) {
+    pooled--;
+    pooledBytes -= size;
+  } else {
+    buf = device.createBuffer({ size, usage: USAGE[kind], label: `${kind}:${size}` });
+    sizes.set(buf, size);
+  }
+  live++;
+  liveBytes += size;
+  return buf;
+}
+
+/** Returns a buffer to the pool; it becomes reusable after the next submit. */
+export function releaseBuffer(buf: GPUBuffer, kind: BufferKind = "storage"): void {
+  const size = sizes.get(buf)!;
+  live--;
+  liveBytes -= size;
+  pendingFree.push([`${kind}:${size}`, buf]);
+}
+
+/** Called after each submit: pending buffers become reusable. */
+export function onSubmitted(): void {
+  for (const [key, buf] of pendingFree) {
+    let list = free.get(key);
+    if (!list) free.set(key, list = []);
+    list.push(buf);
+    pooled++;
+    pooledBytes += sizes.get(buf)!;
+  }
+  pendingFree.length = 0;
+}
+
+/** Destroys every free buffer in the pool (live buffers are untouched). */
+export function trimPool(): void {
+  for (const list of free.values()) for (const b of list) b.destroy();
+  free.clear();
+  pooled = 0;
+  pooledBytes = 0;
+}
+
+/** Buffer counts and bytes: in use, and idle in the pool. */
+export interface PoolStats {
+  /** Buffers handed out and not yet released. */
+  liveBuffers: number;
+  /** Bytes of those buffers. */
+  liveBytes: number;
+  /** Idle buffers kept for reuse (including those waiting for a submit). */
+  pooledBuffers: number;
+  /** Bytes of idle buffers. */
+  pooledBytes: number;
+}
+
+/** Current pool statistics. */
+export function poolStats(): PoolStats {
+  let pendBytes = 0;
+  for (const [, b] of pendingFree) pendBytes += sizes.get(b)!;
+  return {
+    liveBuffers: live,
+    liveBytes,
+    pooledBuffers: pooled + pendingFree.length,
+    pooledBytes: pooledBytes + pendBytes,
+  };
+}

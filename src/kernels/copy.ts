@@ -1,0 +1,127 @@
+/**
+ * Data movement: strided copies for permute, slice, broadcast expansion and block writes.
+ *
+ * @module
+ */
+
+import stridedSrc from "../../shaders/strided_copy.wgsl" with { type: "text" };
+import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { broadcastShapes, broadcastStrides, fmt, normAxis, pad8, stridesOf } from "./shape.ts";
+
+/** Options of a raw strided copy; offsets and strides are in elements. */
+export interface StridedCopyOptions {
+  /** Iteration shape. */
+  shape: readonly number[];
+  /** Source strides per dim. */
+  srcStrides: readonly number[];
+  /** Destination strides per dim. */
+  dstStrides: readonly number[];
+  /** Source start offset. */
+  srcOffset?: number;
+  /** Destination start offset. */
+  dstOffset?: number;
+}
+
+/** Copies elements of `src` into `dst` following explicit strides. */
+export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions): void {
+  const n = opts.shape.reduce((a, b) => a * b, 1);
+  if (n === 0) return;
+  const u = new Uniforms().u32(n).u32(opts.shape.length).u32(opts.srcOffset ?? 0)
+    .u32(opts.dstOffset ?? 0)
+    .u32s(pad8(opts.shape)).u32s(pad8(opts.srcStrides)).u32s(pad8(opts.dstStrides));
+  dispatch({
+    kernel: "strided_copy",
+    code: stridedSrc,
+    uniform: u.bytes(),
+    buffers: [src.buffer, dst.buffer],
+    workgroups: gridFor(n, 256),
+  });
+}
+
+/** A contiguous copy of `x`. */
+export function clone(x: Tensor): Tensor {
+  const out = Tensor.empty(x.shape, x.dtype);
+  const s = stridesOf(x.shape);
+  stridedCopy(x, out, { shape: x.shape, srcStrides: s, dstStrides: s });
+  return out;
+}
+
+/** Reorders dims: `out.shape[i] = x.shape[perm[i]]`. */
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  if (perm.length !== x.ndim || [...perm].sort().some((p, i) => p !== i)) {
+    throw new RangeError(`permute: [${perm}] is not a permutation of ${x.ndim} dims`);
+  }
+  const shape = perm.map((p) => x.shape[p]);
+  const xs = stridesOf(x.shape);
+  const out = Tensor.empty(shape, x.dtype);
+  stridedCopy(x, out, {
+    shape,
+    srcStrides: perm.map((p) => xs[p]),
+    dstStrides: stridesOf(shape),
+  });
+  return out;
+}
+
+/** Materialises `x` broadcast to `shape`. */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const b = broadcastShapes(x.shape, shape, "expand");
+  if (fmt(b) !== fmt(shape)) {
+    throw new RangeError(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape)}`);
+  }
+  const out = Tensor.empty(shape, x.dtype);
+  stridedCopy(x, out, {
+    shape,
+    srcStrides: broadcastStrides(x.shape, shape),
+    dstStrides: stridesOf(shape),
+  });
+  return out;
+}
+
+/** `x` narrowed to `[start, start + length)` along `axis`. */
+export function slice(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const ax = normAxis(axis, x.ndim, "slice");
+  if (start < 0 || length < 0 || start + length > x.shape[ax]) {
+    throw new RangeError(
+      `slice: [${start}, ${start + length}) out of range for dim ${ax} of ${fmt(x.shape)}`,
+    );
+  }
+  const shape = [...x.shape];
+  shape[ax] = length;
+  const xs = stridesOf(x.shape);
+  const out = Tensor.empty(shape, x.dtype);
+  stridedCopy(x, out, {
+    shape,
+    srcStrides: xs,
+    dstStrides: stridesOf(shape),
+    srcOffset: start * xs[ax],
+  });
+  return out;
+}
+
+/** Writes `src` into `dst` at `start` along `axis` (in place). */
+export function writeSlice(dst: Tensor, src: Tensor, axis: number, start: number): void {
+  const ax = normAxis(axis, dst.ndim, "writeSlice");
+  const ds = stridesOf(dst.shape);
+  stridedCopy(src, dst, {
+    shape: src.shape,
+    srcStrides: stridesOf(src.shape),
+    dstStrides: ds,
+    dstOffset: start * ds[ax],
+  });
+}
+
+/** Concatenates tensors along `axis`. */
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  if (xs.length === 0) throw new RangeError("concat: no tensors");
+  const ax = normAxis(axis, xs[0].ndim, "concat");
+  const shape = [...xs[0].shape];
+  shape[ax] = xs.reduce((a, t) => a + t.shape[ax], 0);
+  const out = Tensor.empty(shape, xs[0].dtype);
+  let at = 0;
+  for (const t of xs) {
+    writeSlice(out, t, ax, at);
+    at += t.shape[ax];
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+/**
+ * Elementwise kernels: broadcasting binary ops, unary ops with two scalars, fill.
+ *
+ * @module
+ */
+
+import binarySrc from "../../shaders/binary.wgsl" with { type: "text" };
+import unarySrc from "../../shaders/unary.wgsl" with { type: "text" };
+import fillSrc from "../../shaders/fill.wgsl" with { type: "text" };
+import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { type DType, Tensor } from "../gpu/tensor.ts";
+import { broadcastShapes, broadcastStrides, fmt, pad8 } from "./shape.ts";
+
+/** Binary op codes of `shaders/binary.wgsl`. */
+export const BINARY_OPS = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  maximum: 4,
+  minimum: 5,
+  reluGrad: 6,
+  gt: 7,
+  pow: 8,
+  eq: 9,
+} as const;
+
+/** Name of a binary op. */
+export type BinaryOp = keyof typeof BINARY_OPS;
+
+/** Unary op codes of `shaders/unary.wgsl`. */
+export const UNARY_OPS = {
+  affine: 0,
+  relu: 1,
+  neg: 2,
+  exp: 3,
+  log: 4,
+  sqrt: 5,
+  rsqrt: 6,
+  abs: 7,
+  square: 8,
+  sigmoid: 9,
+  tanh: 10,
+  powScalar: 11,
+  reciprocal: 12,
+  clamp: 13,
+  stepGt: 14,
+} as const;
+
+/** Name of a unary op. */
+export type UnaryOp = keyof typeof UNARY_OPS;
+
+function checkF32(t: Tensor, op: string): void {
+  if (t.dtype !== "f32") throw new TypeError(`${op}: expected an f32 tensor, got ${t.dtype}`);
+}
+
+/** `op(a, b)` with broadcasting; returns a new f32 tensor of the broadcast shape. */
+export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  checkF32(a, op);
+  checkF32(b, op);
+  const shape = broadcastShapes(a.shape, b.shape, op);
+  const out = Tensor.empty(shape);
+  const same = fmt(a.shape) === fmt(shape) && fmt(b.shape) === fmt(shape);
+  const u = new Uniforms().u32(out.size).u32(shape.length).u32(0).u32(0)
+    .u32s(pad8(shape))
+    .u32s(pad8(broadcastStrides(a.shape, shape)))
+    .u32s(pad8(broadcastStrides(b.shape, shape)));
+  dispatch({
+    kernel: `binary.${op}`,
+    code: binarySrc,
+    overrides: { OP: BINARY_OPS[op], BROADCAST: same ? 0 : 1 },
+    uniform: u.bytes(),
+    buffers: [a.buffer, b.buffer, out.buffer],
+    workgroups: gridFor(out.size, 256),
+  });
+  return out;
+}
+
+/** `op(x; alpha, beta)` elementwise; returns a new f32 tensor. */
+export function unary(op: UnaryOp, x: Tensor, alpha = 0, beta = 0): Tensor {
+  checkF32(x, op);
+  const out = Tensor.empty(x.shape);
+  dispatch({
+    kernel: `unary.${op}`,
+    code: unarySrc,
+    overrides: { OP: UNARY_OPS[op] },
+    uniform: new Uniforms().u32(x.size).f32(alpha).f32(beta).bytes(),
+    buffers: [x.buffer, out.buffer],
+    workgroups: gridFor(x.size, 256),
+  });
+  return out;
+}
+
+/** Writes `value` into every element of `t` (in place); returns `t`. */
+export function fillInPlace(t: Tensor, value: number): Tensor {
+  const bits = new DataView(new ArrayBuffer(4));
+  if (t.dtype === "f32") bits.setFloat32(0, value, true);
+  else bits.setInt32(0, value, true);
+  dispatch({
+    kernel: "fill",
+    code: fillSrc,
+    uniform: new Uniforms().u32(t.size).u32(bits.getUint32(0, true)).bytes(),
+    buffers: [t.buffer],
+    workgroups: gridFor(t.size, 256),
+  });
+  return t;
+}
+
+/** A new tensor of `shape` filled with `value`. */
+export function full(shape: readonly number[], value: number, dtype: DType = "f32"): Tensor {
+  return fillInPlace(Tensor.empty(shape, dtype), value);
+}

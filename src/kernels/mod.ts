@@ -1,0 +1,12 @@
+/**
+ * Raw kernels (no tape): each wraps one `shaders/*.wgsl` family.
+ *
+ * @module
+ */
+
+export * from "./elementwise.ts";
+export * from "./copy.ts";
+export * from "./reduce.ts";
+export * from "./matmul.ts";
+export * from "./cast.ts";
+export * from "./shape.ts";

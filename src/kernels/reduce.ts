@@ -1,0 +1,67 @@
+/**
+ * Deterministic reductions (sum, mean, max with argmax) over one axis.
+ *
+ * @module
+ */
+
+import serialSrc from "../../shaders/reduce_serial.wgsl" with { type: "text" };
+import treeSrc from "../../shaders/reduce_tree.wgsl" with { type: "text" };
+import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { normAxis } from "./shape.ts";
+
+/** Reduction kind. */
+export type ReduceOp = "sum" | "mean" | "max";
+
+const OPS: Record<ReduceOp, number> = { sum: 0, mean: 1, max: 2 };
+
+/** Result of a reduction: values, and for max the index of the first maximum (i32). */
+export interface ReduceResult {
+  /** Reduced values; the axis is removed (or kept as 1 with keepDim). */
+  values: Tensor;
+  /** For max: i32 indices along the axis; null otherwise. */
+  indices: Tensor | null;
+}
+
+/** Reduces `x` over `axis`. */
+export function reduce(
+  op: ReduceOp,
+  x: Tensor,
+  opts: { axis: number; keepDim?: boolean },
+): ReduceResult {
+  if (x.dtype !== "f32") throw new TypeError(`${op}: expected an f32 tensor, got ${x.dtype}`);
+  const shape = x.ndim === 0 ? [1] : x.shape;
+  const ax = normAxis(opts.axis, shape.length, op);
+  const outer = shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const r = shape[ax];
+  const inner = shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  if (r === 0) throw new RangeError(`${op}: cannot reduce an empty axis ${ax}`);
+  const outShape = opts.keepDim
+    ? shape.map((d, i) => (i === ax ? 1 : d))
+    : shape.filter((_, i) => i !== ax);
+  const values = Tensor.empty(outShape);
+  const indices = op === "max" ? Tensor.empty(outShape, "i32") : null;
+  const scratch = indices ?? Tensor.empty([1], "i32");
+  const outputs = outer * inner;
+  const tree = r > 64 && outputs < 4096;
+  dispatch({
+    kernel: `reduce_${tree ? "tree" : "serial"}.${op}`,
+    code: tree ? treeSrc : serialSrc,
+    overrides: { OP: OPS[op] },
+    uniform: new Uniforms().u32(outer).u32(r).u32(inner).bytes(),
+    buffers: [x.buffer, values.buffer, scratch.buffer],
+    workgroups: tree ? gridFor(outputs, 1) : gridFor(outputs, 64),
+  });
+  if (!indices) scratch.dispose();
+  return { values, indices };
+}
+
+/** Sum over all elements, as a scalar tensor. */
+export function sumAll(x: Tensor): Tensor {
+  const flat = x.view([x.size]);
+  const { values } = reduce("sum", flat, { axis: 0 });
+  flat.dispose();
+  const s = values.view([]);
+  values.dispose();
+  return s;
+}

@@ -1,0 +1,67 @@
+/**
+ * Shape helpers shared by the kernel wrappers: broadcasting and contiguous strides.
+ *
+ * @module
+ */
+
+/** Formats a shape for error messages: `[2, 3]`. */
+export function fmt(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/** Row-major strides of a contiguous tensor. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+/** NumPy broadcast of two shapes; throws naming both when incompatible. */
+export function broadcastShapes(a: readonly number[], b: readonly number[], op = "op"): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new RangeError(`${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Strides to read `shape` as if broadcast to `target` (0 along broadcast dims). */
+export function broadcastStrides(shape: readonly number[], target: readonly number[]): number[] {
+  const s = stridesOf(shape);
+  const off = target.length - shape.length;
+  return target.map((_, i) => {
+    const j = i - off;
+    if (j < 0 || shape[j] === 1) return 0;
+    return s[j];
+  });
+}
+
+/** Product of dims. */
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Normalises a possibly negative axis; throws when out of range. */
+export function normAxis(axis: number, ndim: number, op = "op"): number {
+  const a = axis < 0 ? axis + ndim : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= Math.max(ndim, 1)) {
+    throw new RangeError(`${op}: axis ${axis} out of range for ${ndim} dims`);
+  }
+  return a;
+}
+
+/** Pads a list to 8 entries (uniform arrays of two vec4). */
+export function pad8(v: readonly number[]): number[] {
+  if (v.length > 8) throw new RangeError(`at most 8 dims are supported, got ${v.length}`);
+  return [...v, ...new Array(8 - v.length).fill(0)];
+}

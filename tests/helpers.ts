@@ -1,0 +1,90 @@
+/**
+ * Shared test helpers: device set-up, golden-value loading, closeness checks,
+ * finite differences.
+ */
+import { getDevice } from "../src/gpu/device.ts";
+import { Tensor } from "../src/gpu/tensor.ts";
+
+await getDevice();
+
+/** Loads `tests/golden/<name>.json` (written by tests/golden/generate.py). */
+export function golden<T = Record<string, unknown>>(name: string): T {
+  const url = new URL(`./golden/${name}.json`, import.meta.url);
+  return JSON.parse(Deno.readTextFileSync(url)) as T;
+}
+
+/** Flattens nested number arrays. */
+export function flat(x: unknown): number[] {
+  if (typeof x === "number") return [x];
+  if (Array.isArray(x)) return x.flatMap(flat);
+  if (ArrayBuffer.isView(x)) return Array.from(x as Float32Array);
+  throw new TypeError(`not numeric: ${typeof x}`);
+}
+
+/** Asserts |a − e| ≤ atol + rtol·|e| elementwise, with a message naming the worst index. */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: unknown,
+  opts: { rtol?: number; atol?: number; msg?: string } = {},
+): void {
+  const e = flat(expected);
+  const rtol = opts.rtol ?? 1e-5;
+  const atol = opts.atol ?? 1e-6;
+  if (actual.length !== e.length) {
+    throw new Error(`${opts.msg ?? ""} length ${actual.length} != expected ${e.length}`);
+  }
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < e.length; i++) {
+    const err = Math.abs(actual[i] - e[i]) - (atol + rtol * Math.abs(e[i]));
+    if (!(err <= 0) && (worst < 0 || err > worstErr || Number.isNaN(err))) {
+      worst = i;
+      worstErr = err;
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(
+      `${opts.msg ?? "values differ"}: at ${worst} got ${actual[worst]}, expected ${
+        e[worst]
+      } (rtol ${rtol}, atol ${atol})`,
+    );
+  }
+}
+
+/** Uploads a nested/flat array with its shape. */
+export function t(data: unknown, shape: number[], requiresGrad = false): Tensor {
+  return Tensor.fromArray(flat(data), shape, { requiresGrad });
+}
+
+/** Deterministic pseudo-random numbers in [-1, 1) (mulberry32). */
+export function rand(n: number, seed = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(a ^ (a >>> 15), 1 | a);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    out[i] = (((r ^ (r >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/**
+ * Central finite differences of a scalar function of host data, in f64 on the host
+ * side of the perturbation (the function itself runs on the GPU in f32).
+ */
+export async function numericGrad(
+  f: (x: Float32Array) => Promise<number>,
+  x: Float32Array,
+  eps = 1e-2,
+): Promise<Float32Array> {
+  const g = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const xp = x.slice();
+    xp[i] += eps;
+    const xm = x.slice();
+    xm[i] -= eps;
+    g[i] = ((await f(xp)) - (await f(xm))) / (2 * eps);
+  }
+  return g;
+}
