@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type GradNode, keep, Tensor } from "../gpu/tensor.ts";
+import { type GradNode, keep, type Tensor } from "../gpu/tensor.ts";
 import { binary, full } from "../kernels/elementwise.ts";
 import { fmt } from "../kernels/shape.ts";
 
