@@ -184,5 +184,3 @@ export abstract class Module {
   }
 }
 
-/** Returns `Tensor` for type positions in docs (re-exported for convenience). */
-export type { Tensor };
