@@ -1,0 +1,8 @@
+/**
+ * Classification metrics accumulated on the GPU.
+ *
+ * @module
+ */
+
+export * from "./accuracy.ts";
+export * from "./confusion.ts";
