@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Tensor } from "../gpu/tensor.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { clone, stridedCopy } from "../kernels/copy.ts";
 import { fmt, stridesOf } from "../kernels/shape.ts";
 
@@ -183,4 +183,3 @@ export abstract class Module {
     this.#children.clear();
   }
 }
-
