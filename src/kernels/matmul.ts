@@ -1,14 +1,23 @@
 /**
  * Batched matrix multiply with transpose flags: the workhorse that convolution reuses as
- * implicit GEMM. The register-blocked variant serves CPU adapters (lavapipe, SwiftShader).
+ * implicit GEMM. Two kernels: `matmul_register` (register-blocked, vec4 loads, no workgroup
+ * memory) for CPU adapters such as lavapipe, and `matmul_tiled` (workgroup-memory tiling)
+ * for real GPUs; `gpu().adapter.isCpu` picks one unless `variant` says otherwise.
  *
  * @module
  */
 
 import registerSrc from "../../shaders/matmul_register.wgsl" with { type: "text" };
+import tiledSrc from "../../shaders/matmul_tiled.wgsl" with { type: "text" };
+import { gpu } from "../gpu/device.ts";
 import { dispatch, Uniforms } from "../gpu/dispatch.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { fillInPlace } from "./elementwise.ts";
+import { stridedCopy } from "./copy.ts";
 import { fmt } from "./shape.ts";
+
+/** Which matmul kernel runs: `auto` picks `register` on CPU adapters, `tiled` otherwise. */
+export type MatmulVariant = "auto" | "register" | "tiled";
 
 /** Options of `matmul`. */
 export interface MatmulOptions {
@@ -18,11 +27,34 @@ export interface MatmulOptions {
   transB?: boolean;
   /** Add the product into this existing [.., M, N] tensor instead of allocating. */
   accumulateInto?: Tensor;
+  /** Kernel choice (default `auto`); tests force each one. */
+  variant?: MatmulVariant;
 }
 
-const TM = 4;
-const TN = 4;
-const WG = 8;
+/** Rows of C per invocation of `matmul_register` (const in the shader). */
+const REG_TM = 32;
+/** Columns of C per invocation of `matmul_register` (const in the shader). */
+const REG_TN = 16;
+/** Workgroup width of `matmul_register` (override). */
+const REG_WG_X = 8;
+/** Workgroup side of `matmul_tiled` (override; TM = TN = 4 in the shader). */
+const TILED_WG = 16;
+const TILED_T = 4;
+
+interface Geometry {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  ba: number;
+  bb: number;
+}
+
+/** The variant `auto` resolves to on this device. */
+export function matmulVariant(variant: MatmulVariant = "auto"): "register" | "tiled" {
+  if (variant !== "auto") return variant;
+  return gpu().adapter.isCpu ? "register" : "tiled";
+}
 
 /**
  * C = op(A) · op(B) over the last two dims; a leading batch dim on either side
@@ -60,14 +92,79 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   let out: Tensor;
   if (opts.accumulateInto) {
     out = opts.accumulateInto;
-    if (out.size !== batch * m * n) {
+    if (out.size !== batch * m * n || out.dtype !== "f32") {
       throw new RangeError(
-        `matmul: accumulateInto has shape ${fmt(out.shape)}, expected ${fmt(outShape)}`,
+        `matmul: accumulateInto has shape ${fmt(out.shape)} ${out.dtype}, expected ${
+          fmt(outShape)
+        } f32`,
       );
     }
   } else {
     out = Tensor.empty(outShape);
   }
+  const g: Geometry = { m, n, k, batch, ba, bb };
+  if (matmulVariant(opts.variant) === "tiled") tiled(a, b, out, g, opts);
+  else register(a, b, out, g, opts);
+  return out;
+}
+
+function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptions): void {
+  const { m, n, k, batch } = g;
+  const tile = TILED_WG * TILED_T;
+  dispatch({
+    kernel: "matmul_tiled",
+    code: tiledSrc,
+    overrides: {
+      TRANS_A: opts.transA ? 1 : 0,
+      TRANS_B: opts.transB ? 1 : 0,
+      ACCUMULATE: opts.accumulateInto ? 1 : 0,
+      WG: TILED_WG,
+    },
+    uniform: new Uniforms().u32(m).u32(n).u32(k).u32(batch)
+      .u32(g.ba === 1 ? 0 : m * k).u32(g.bb === 1 ? 0 : k * n).u32(m * n).bytes(),
+    buffers: [a.buffer, b.buffer, out.buffer],
+    workgroups: [Math.ceil(n / tile), Math.ceil(m / tile), batch],
+  });
+}
+
+const up4 = (x: number): number => Math.ceil(x / 4) * 4;
+
+/**
+ * `x` ([batch?, r, c]) copied into a zero-filled [batch, rows, cols] tensor, or null when it
+ * already has that shape.
+ */
+function padded(x: Tensor, rows: number, cols: number): Tensor | null {
+  const [r, c] = x.shape.slice(-2);
+  if (r === rows && c === cols) return null;
+  const bx = x.ndim === 3 ? x.shape[0] : 1;
+  const z = fillInPlace(Tensor.empty([bx, rows, cols]), 0);
+  stridedCopy(x, z, {
+    shape: [bx, r, c],
+    srcStrides: [r * c, c, 1],
+    dstStrides: [rows * cols, cols, 1],
+  });
+  return z;
+}
+
+function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptions): void {
+  const { m, n, k, batch } = g;
+  // vec4 loads need K, N (and M when A is transposed) to be multiples of 4: pad with zeros.
+  const kP = up4(k);
+  const nP = up4(n);
+  const mP = opts.transA ? up4(m) : m;
+  const aP = opts.transA ? padded(a, kP, mP) : padded(a, m, kP);
+  const bP = opts.transB ? padded(b, nP, kP) : padded(b, kP, nP);
+  let cP: Tensor | null = null;
+  if (nP !== n) {
+    if (opts.accumulateInto) {
+      const v = out.view([batch, m, n]);
+      cP = padded(v, m, nP);
+      v.dispose();
+    } else {
+      cP = Tensor.empty([batch, m, nP]);
+    }
+  }
+  const c = cP ?? out;
   dispatch({
     kernel: "matmul_register",
     code: registerSrc,
@@ -75,13 +172,23 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       TRANS_A: opts.transA ? 1 : 0,
       TRANS_B: opts.transB ? 1 : 0,
       ACCUMULATE: opts.accumulateInto ? 1 : 0,
-      WG_X: WG,
-      WG_Y: WG,
+      WG_X: REG_WG_X,
+      WG_Y: 1,
     },
-    uniform: new Uniforms().u32(m).u32(n).u32(k).u32(batch)
-      .u32(ba === 1 ? 0 : m * k).u32(bb === 1 ? 0 : k * n).u32(m * n).bytes(),
-    buffers: [a.buffer, b.buffer, out.buffer],
-    workgroups: [Math.ceil(n / (TN * WG)), Math.ceil(m / (TM * WG)), batch],
+    uniform: new Uniforms().u32(m).u32(nP / 4).u32(kP / 4).u32(batch)
+      .u32(g.ba === 1 ? 0 : (mP * kP) / 4).u32(g.bb === 1 ? 0 : (kP * nP) / 4)
+      .u32((m * nP) / 4).u32(mP / 4).bytes(),
+    buffers: [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer],
+    workgroups: [Math.ceil(nP / (REG_TN * REG_WG_X)), Math.ceil(m / REG_TM), batch],
   });
-  return out;
+  if (cP) {
+    stridedCopy(cP, out, {
+      shape: [batch, m, n],
+      srcStrides: [m * nP, nP, 1],
+      dstStrides: [m * n, n, 1],
+    });
+    cP.dispose();
+  }
+  aP?.dispose();
+  bP?.dispose();
 }
