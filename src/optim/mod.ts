@@ -1,0 +1,8 @@
+/**
+ * Optimiser and learning-rate schedules.
+ *
+ * @module
+ */
+
+export * from "./adamw.ts";
+export * from "./lr_scheduler.ts";
