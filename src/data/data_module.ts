@@ -1,0 +1,511 @@
+/**
+ * `ClassificationDataModule`: builds train/val/test splits from the configured source and hands
+ * out their loaders, class names and class weights (Lightning's LightningDataModule shape).
+ *
+ * @module
+ */
+
+import { BUILTIN_CLASSES, builtinLabel } from "./builtin.ts";
+import { type DataConfig, DEFAULT_DATA_CONFIG } from "./config.ts";
+import { DataError } from "./errors.ts";
+import { FASHION_MNIST_CLASSES, findIdxFile, readIdxImages, readIdxLabels } from "./idx.ts";
+import { isDir, scanSplit } from "./image_folder.ts";
+import { type BatchExecutor, DataLoader, InlineExecutor, WorkerPool } from "./loader.ts";
+import { permutation, Rng } from "./rng.ts";
+import type { ProcessorInit, SourceSpec } from "./source.ts";
+import { channelNorm } from "./transforms.ts";
+
+/** Options of {@link ClassificationDataModule}. */
+export interface DataModuleOptions {
+  /** Seed of shuffling, augmentation, split carving and the built-in images (default 0). */
+  seed?: number;
+  /** Receives one-line warnings (default `console.warn`). */
+  warn?: (message: string) => void;
+}
+
+/** Decoded-image cache capacity over all workers, in bytes. */
+export const CACHE_BYTES = 1024 * 1024 * 1024;
+
+/** A split: global sample indices and their labels. */
+interface Split {
+  indices: Int32Array;
+  labels: Int32Array;
+}
+
+/** A deep-partial data config. */
+export type PartialDataConfig = Partial<Omit<DataConfig, "builtin" | "augment">> & {
+  /** Built-in dataset fields to override. */
+  builtin?: Partial<DataConfig["builtin"]>;
+  /** Augmentation fields to override. */
+  augment?: Partial<DataConfig["augment"]>;
+};
+
+/** Fills the missing fields of a data config with {@link DEFAULT_DATA_CONFIG}. */
+export function resolveDataConfig(partial: PartialDataConfig = {}): DataConfig {
+  const d = structuredClone(DEFAULT_DATA_CONFIG);
+  return {
+    ...d,
+    ...partial,
+    builtin: { ...d.builtin, ...partial.builtin },
+    augment: { ...d.augment, ...partial.augment },
+  } as DataConfig;
+}
+
+function bad(field: string, expected: string, got: unknown): DataError {
+  return new DataError(`data.${field}: expected ${expected}, got ${JSON.stringify(got)}`);
+}
+
+const isInt = (v: unknown, min: number): boolean =>
+  typeof v === "number" && Number.isInteger(v) && v >= min;
+
+/** Checks every field of a data config; throws a {@link DataError} naming the first bad one. */
+export function validateDataConfig(c: DataConfig): void {
+  if (!["builtin", "imagefolder", "idx"].includes(c.source)) {
+    throw bad("source", '"builtin", "imagefolder" or "idx"', c.source);
+  }
+  if (c.source !== "builtin" && (typeof c.root !== "string" || c.root === "")) {
+    throw bad("root", `a folder for source "${c.source}"`, c.root);
+  }
+  if (!isInt(c.imageSize, 1)) throw bad("imageSize", "an integer >= 1", c.imageSize);
+  if (c.channels !== 1 && c.channels !== 3) throw bad("channels", "1 or 3", c.channels);
+  if (!isInt(c.batchSize, 1)) throw bad("batchSize", "an integer >= 1", c.batchSize);
+  if (typeof c.dropLast !== "boolean") throw bad("dropLast", "a boolean", c.dropLast);
+  if (!isInt(c.numWorkers, 0)) throw bad("numWorkers", "an integer >= 0", c.numWorkers);
+  if (!isInt(c.prefetch, 0)) throw bad("prefetch", "an integer >= 0", c.prefetch);
+  for (const f of ["valFraction", "testFraction"] as const) {
+    if (typeof c[f] !== "number" || !(c[f] >= 0 && c[f] < 1)) {
+      throw bad(f, "a number in [0, 1)", c[f]);
+    }
+  }
+  if (c.valFraction + c.testFraction >= 1) {
+    throw bad("valFraction", "valFraction + testFraction < 1", c.valFraction + c.testFraction);
+  }
+  if (c.onCorrupt !== "skip" && c.onCorrupt !== "fail") {
+    throw bad("onCorrupt", '"skip" or "fail"', c.onCorrupt);
+  }
+  if (typeof c.cache !== "boolean") throw bad("cache", "a boolean", c.cache);
+  const b = c.builtin;
+  if (!isInt(b.numClasses, 2) || b.numClasses > BUILTIN_CLASSES.length) {
+    throw bad("builtin.numClasses", `an integer in 2..${BUILTIN_CLASSES.length}`, b.numClasses);
+  }
+  if (!isInt(b.trainSize, 1)) throw bad("builtin.trainSize", "an integer >= 1", b.trainSize);
+  if (!isInt(b.valSize, 0)) throw bad("builtin.valSize", "an integer >= 0", b.valSize);
+  if (!isInt(b.testSize, 0)) throw bad("builtin.testSize", "an integer >= 0", b.testSize);
+  const a = c.augment;
+  const rrc = a.randomResizedCrop;
+  if (rrc !== null) {
+    const [s0, s1] = rrc.scale ?? [];
+    const [r0, r1] = rrc.ratio ?? [];
+    if (!(s0 > 0 && s0 <= s1 && s1 <= 1)) {
+      throw bad("augment.randomResizedCrop.scale", "[lo, hi] with 0 < lo <= hi <= 1", rrc.scale);
+    }
+    if (!(r0 > 0 && r0 <= r1)) {
+      throw bad("augment.randomResizedCrop.ratio", "[lo, hi] with 0 < lo <= hi", rrc.ratio);
+    }
+  }
+  if (a.randomCrop !== null && !isInt(a.randomCrop?.padding, 0)) {
+    throw bad("augment.randomCrop.padding", "an integer >= 0", a.randomCrop?.padding);
+  }
+  if (typeof a.hflip !== "number" || !(a.hflip >= 0 && a.hflip <= 1)) {
+    throw bad("augment.hflip", "a probability in [0, 1]", a.hflip);
+  }
+  if (a.resize !== null && !isInt(a.resize, 1)) {
+    throw bad("augment.resize", "null or an integer >= 1", a.resize);
+  }
+  for (const f of ["mean", "std"] as const) {
+    const v = a[f];
+    if (
+      !Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== "number" || !isFinite(x))
+    ) {
+      throw bad(`augment.${f}`, "an array of numbers", v);
+    }
+  }
+  if (a.std.some((x) => x <= 0)) throw bad("augment.std", "positive values", a.std);
+  try {
+    channelNorm(c);
+  } catch (e) {
+    throw new DataError(`data.${(e as Error).message}`);
+  }
+}
+
+/**
+ * Stratified, seeded carving: for each class, a seeded permutation of its samples puts the first
+ * `round(n_c·fraction)` of them into the carved set.
+ */
+function carve(split: Split, fraction: number, rng: Rng): { rest: Split; carved: Split } {
+  if (fraction <= 0) {
+    return { rest: split, carved: { indices: new Int32Array(0), labels: new Int32Array(0) } };
+  }
+  const byClass = new Map<number, number[]>();
+  split.labels.forEach((l, i) => {
+    if (!byClass.has(l)) byClass.set(l, []);
+    byClass.get(l)!.push(i);
+  });
+  const take = new Uint8Array(split.indices.length);
+  for (const cls of [...byClass.keys()].sort((a, b) => a - b)) {
+    const members = byClass.get(cls)!;
+    const perm = permutation(members.length, rng);
+    const k = Math.round(members.length * fraction);
+    for (let i = 0; i < k; i++) take[members[perm[i]]] = 1;
+  }
+  const pick = (want: number): Split => {
+    const idx: number[] = [];
+    const lab: number[] = [];
+    take.forEach((t, i) => {
+      if (t === want) {
+        idx.push(split.indices[i]);
+        lab.push(split.labels[i]);
+      }
+    });
+    return { indices: Int32Array.from(idx), labels: Int32Array.from(lab) };
+  };
+  return { rest: pick(0), carved: pick(1) };
+}
+
+function range(start: number, n: number, label: (i: number) => number): Split {
+  const indices = Int32Array.from({ length: n }, (_, i) => start + i);
+  return { indices, labels: indices.map(label) };
+}
+
+/**
+ * The data of a classification run: splits, loaders, class names and class weights.
+ *
+ * ```ts
+ * const dm = new ClassificationDataModule(resolveDataConfig({ numWorkers: 0 }), { seed: 1 });
+ * await dm.setup();
+ * for await (const { images, labels } of dm.trainLoader()) { images.dispose(); labels.dispose(); }
+ * dm.dispose();
+ * ```
+ */
+export class ClassificationDataModule {
+  /** The (validated) config. */
+  readonly config: DataConfig;
+  /** The seed of everything random here. */
+  readonly seed: number;
+  #warn: (message: string) => void;
+  #classNames: string[] | null = null;
+  #splits: { train: Split; val: Split; test: Split } | null = null;
+  #source: SourceSpec | null = null;
+  #executor: BatchExecutor | null = null;
+  #loaders = new Map<string, DataLoader>();
+  #corrupt = new Set<string>();
+  #reported = 0;
+
+  /** Creates the module; nothing is read until {@link setup}. */
+  constructor(config: DataConfig, opts: DataModuleOptions = {}) {
+    validateDataConfig(config);
+    this.config = config;
+    this.seed = opts.seed ?? 0;
+    this.#warn = opts.warn ?? ((m) => console.warn(m));
+  }
+
+  /** Reads the source (folder scan, IDX files or the built-in generator) and builds the splits. */
+  async setup(): Promise<void> {
+    if (this.#splits) return;
+    const c = this.config;
+    if (c.source === "builtin") this.#setupBuiltin();
+    else if (c.source === "idx") await this.#setupIdx(c.root!);
+    else await this.#setupFolder(c.root!);
+  }
+
+  #setupBuiltin(): void {
+    const b = this.config.builtin;
+    const lab = (i: number): number => builtinLabel(i, b.numClasses);
+    this.#classNames = BUILTIN_CLASSES.slice(0, b.numClasses);
+    this.#source = {
+      kind: "builtin",
+      seed: this.seed,
+      numClasses: b.numClasses,
+      size: this.config.imageSize,
+    };
+    this.#splits = {
+      train: range(0, b.trainSize, lab),
+      val: range(b.trainSize, b.valSize, lab),
+      test: range(b.trainSize + b.valSize, b.testSize, lab),
+    };
+  }
+
+  async #setupIdx(root: string): Promise<void> {
+    const need = async (prefix: "train" | "t10k", kind: "images-idx3" | "labels-idx1") => {
+      const p = await findIdxFile(root, prefix, kind);
+      if (p === null && prefix === "train") {
+        throw new DataError(
+          `IDX folder ${root}: no ${prefix}-${kind}-ubyte[.gz] (expected MNIST-style file names)`,
+        );
+      }
+      return p;
+    };
+    const trImgPath = (await need("train", "images-idx3"))!;
+    const trLabPath = (await need("train", "labels-idx1"))!;
+    const teImgPath = await need("t10k", "images-idx3");
+    const teLabPath = await need("t10k", "labels-idx1");
+    if ((teImgPath === null) !== (teLabPath === null)) {
+      throw new DataError(
+        `IDX folder ${root}: found ${teImgPath ?? teLabPath} without its ${
+          teImgPath ? "labels" : "images"
+        } file`,
+      );
+    }
+    const trImg = await readIdxImages(trImgPath);
+    const trLab = await readIdxLabels(trLabPath);
+    if (trImg.count !== trLab.length) {
+      throw new DataError(
+        `IDX file ${trLabPath}: ${trLab.length} labels but ${trImgPath} has ${trImg.count} images`,
+      );
+    }
+    let teImg = null;
+    let teLab: Uint8Array = new Uint8Array(0);
+    if (teImgPath && teLabPath) {
+      teImg = await readIdxImages(teImgPath);
+      teLab = await readIdxLabels(teLabPath);
+      if (teImg.count !== teLab.length) {
+        throw new DataError(
+          `IDX file ${teLabPath}: ${teLab.length} labels but ${teImgPath} has ${teImg.count} images`,
+        );
+      }
+      if (teImg.width !== trImg.width || teImg.height !== trImg.height) {
+        throw new DataError(
+          `IDX file ${teImgPath}: images are ${teImg.height}x${teImg.width}, train's are ${trImg.height}x${trImg.width}`,
+        );
+      }
+    }
+    const fashion = /fashion/i.test(root);
+    let maxLabel = 0;
+    for (const l of trLab) maxLabel = Math.max(maxLabel, l);
+    for (const l of teLab) maxLabel = Math.max(maxLabel, l);
+    if (fashion && maxLabel >= 10) {
+      throw new DataError(
+        `IDX labels in ${root}: label ${maxLabel} outside Fashion-MNIST's 0..9`,
+      );
+    }
+    const numClasses = fashion ? 10 : Math.max(10, maxLabel + 1);
+    this.#classNames = fashion
+      ? [...FASHION_MNIST_CLASSES]
+      : Array.from({ length: numClasses }, (_, i) => String(i));
+    const total = trImg.count + (teImg?.count ?? 0);
+    const n = trImg.width * trImg.height;
+    // Shared so workers read the pixels without a copy.
+    const data = new Uint8Array(new SharedArrayBuffer(total * n));
+    data.set(trImg.data);
+    if (teImg) data.set(teImg.data, trImg.count * n);
+    this.#source = { kind: "array", data, width: trImg.width, height: trImg.height };
+    const all = new Int32Array(total);
+    all.set(trLab);
+    all.set(teLab, trImg.count);
+    let train = range(0, trImg.count, (i) => all[i]);
+    let test: Split;
+    if (teImg) {
+      test = range(trImg.count, teImg.count, (i) => all[i]);
+    } else {
+      const t = carve(train, this.config.testFraction, Rng.from(this.seed, 0x7e57));
+      train = t.rest;
+      test = t.carved;
+    }
+    const v = carve(train, this.config.valFraction, Rng.from(this.seed, 0x5a1));
+    this.#splits = { train: v.rest, val: v.carved, test };
+  }
+
+  async #setupFolder(root: string): Promise<void> {
+    const r = root.replace(/\/+$/, "");
+    if (!(await isDir(`${r}/train`))) {
+      throw new DataError(
+        `imagefolder root ${r}: no train folder (expected ${r}/train/<class>/*.png|jpg|jpeg)`,
+      );
+    }
+    const train = await scanSplit(`${r}/train`, this.#warn);
+    if (train.classes.size === 0) {
+      throw new DataError(`imagefolder ${r}/train: no class folders`);
+    }
+    const names = [...train.classes.keys()].sort();
+    const classOf = new Map(names.map((n, i) => [n, i]));
+    const paths: string[] = [];
+    const build = (classes: Map<string, string[]>, dir: string): Split => {
+      const idx: number[] = [];
+      const lab: number[] = [];
+      for (const name of [...classes.keys()].sort()) {
+        const label = classOf.get(name);
+        if (label === undefined) {
+          throw new DataError(
+            `class folder ${dir}/${name} is not a class of ${r}/train (train classes: ${
+              names.join(", ")
+            })`,
+          );
+        }
+        for (const p of classes.get(name)!) {
+          idx.push(paths.length);
+          lab.push(label);
+          paths.push(p);
+        }
+      }
+      return { indices: Int32Array.from(idx), labels: Int32Array.from(lab) };
+    };
+    let trainSplit = build(train.classes, `${r}/train`);
+    const optional = async (name: "val" | "test"): Promise<Split | null> => {
+      const dir = `${r}/${name}`;
+      if (!(await isDir(dir))) return null;
+      const s = await scanSplit(dir, this.#warn);
+      if (s.classes.size === 0) throw new DataError(`imagefolder ${dir}: no class folders`);
+      return build(s.classes, dir);
+    };
+    let val = await optional("val");
+    let test = await optional("test");
+    if (test === null) {
+      const t = carve(trainSplit, this.config.testFraction, Rng.from(this.seed, 0x7e57));
+      trainSplit = t.rest;
+      test = t.carved;
+    }
+    if (val === null) {
+      const v = carve(trainSplit, this.config.valFraction, Rng.from(this.seed, 0x5a1));
+      trainSplit = v.rest;
+      val = v.carved;
+    }
+    this.#classNames = names;
+    this.#source = { kind: "files", paths };
+    this.#splits = { train: trainSplit, val, test };
+  }
+
+  #ready(): { train: Split; val: Split; test: Split } {
+    if (!this.#splits) throw new Error("ClassificationDataModule: call setup() first");
+    return this.#splits;
+  }
+
+  /** Number of classes. */
+  get numClasses(): number {
+    this.#ready();
+    return this.#classNames!.length;
+  }
+
+  /** Class names in label order (image folders: sorted folder names). */
+  get classNames(): string[] {
+    this.#ready();
+    return [...this.#classNames!];
+  }
+
+  /** Samples per split. */
+  get sizes(): { train: number; val: number; test: number } {
+    const s = this.#ready();
+    return {
+      train: s.train.indices.length,
+      val: s.val.indices.length,
+      test: s.test.indices.length,
+    };
+  }
+
+  /** Labels of a split, in split order (for checks and statistics). */
+  labels(split: "train" | "val" | "test"): Int32Array {
+    return this.#ready()[split].labels.slice();
+  }
+
+  /** `path: reason` of every image skipped as corrupt so far. */
+  get corrupt(): string[] {
+    return [...this.#corrupt];
+  }
+
+  /**
+   * Inverse class frequency over the train split, normalised to mean 1 over the classes present:
+   * with n_c the train samples of class c and P the set of classes with n_c > 0,
+   * w_c = (1/n_c) / ((1/|P|) · Σ_{k∈P} 1/n_k). Balanced data gives all ones. A class with
+   * n_c = 0 gets w_c = 0 (it cannot be learned; a zero weight keeps the loss finite and makes its
+   * samples not count in a weighted loss). This equals sklearn's "balanced" N/(C·n_c) up to one
+   * constant factor, which a weighted-mean cross-entropy cancels.
+   */
+  getClassWeights(): Float32Array {
+    const labels = this.#ready().train.labels;
+    const C = this.numClasses;
+    const counts = new Float64Array(C);
+    for (const l of labels) counts[l]++;
+    let sumInv = 0;
+    let present = 0;
+    for (const n of counts) {
+      if (n > 0) {
+        sumInv += 1 / n;
+        present++;
+      }
+    }
+    const w = new Float32Array(C);
+    if (present === 0) return w;
+    counts.forEach((n, c) => {
+      w[c] = n > 0 ? 1 / n / (sumInv / present) : 0;
+    });
+    return w;
+  }
+
+  #exec(): BatchExecutor {
+    if (this.#executor) return this.#executor;
+    const c = this.config;
+    const workers = c.numWorkers;
+    const init: ProcessorInit = {
+      source: this.#source!,
+      pipeline: { imageSize: c.imageSize, channels: c.channels, augment: c.augment },
+      seed: this.seed,
+      cache: c.cache,
+      cacheBytes: Math.floor(CACHE_BYTES / Math.max(1, workers)),
+      onCorrupt: c.onCorrupt,
+    };
+    this.#executor = workers === 0 ? new InlineExecutor(init) : new WorkerPool(init, workers);
+    return this.#executor;
+  }
+
+  #loader(name: "train" | "val" | "test"): DataLoader {
+    const existing = this.#loaders.get(name);
+    if (existing) return existing;
+    const split = this.#ready()[name];
+    const c = this.config;
+    const train = name === "train";
+    const loader = new DataLoader({
+      indices: split.indices,
+      labels: split.labels,
+      batchSize: c.batchSize,
+      dropLast: train ? c.dropLast : false,
+      shuffle: train,
+      train,
+      seed: this.seed,
+      prefetch: c.prefetch,
+      sampleShape: [c.channels, c.imageSize, c.imageSize],
+      executor: () => this.#exec(),
+      onCorrupt: (e) => e.forEach((x) => this.#corrupt.add(x)),
+      onEnd: () => this.#reportCorrupt(),
+    });
+    this.#loaders.set(name, loader);
+    return loader;
+  }
+
+  #reportCorrupt(): void {
+    if (this.#corrupt.size === this.#reported) return;
+    this.#reported = this.#corrupt.size;
+    const list = [...this.#corrupt];
+    this.#warn(
+      `data: skipped ${list.length} corrupt or unreadable image(s) (data.onCorrupt "skip"); first: ` +
+        list.slice(0, 3).join("; ") + (list.length > 3 ? "; …" : ""),
+    );
+  }
+
+  /** The train loader: shuffled per epoch, train augmentation, `dropLast` from the config. */
+  trainLoader(): DataLoader {
+    return this.#loader("train");
+  }
+
+  /** The validation loader: fixed order, eval pipeline, keeps the last batch. */
+  valLoader(): DataLoader {
+    return this.#loader("val");
+  }
+
+  /** The test loader: fixed order, eval pipeline, keeps the last batch. */
+  testLoader(): DataLoader {
+    return this.#loader("test");
+  }
+
+  /** Stops the data workers (idempotent). Loaders started afterwards start new ones. */
+  dispose(): void {
+    this.#executor?.dispose();
+    this.#executor = null;
+  }
+}
+
+/** Creates a {@link ClassificationDataModule}. */
+export function createDataModule(
+  config: DataConfig,
+  opts: DataModuleOptions = {},
+): ClassificationDataModule {
+  return new ClassificationDataModule(config, opts);
+}

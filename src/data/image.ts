@@ -1,0 +1,156 @@
+/**
+ * Decoded images (8-bit, HWC) and the PNG / JPEG decoders.
+ *
+ * @module
+ */
+
+import { decode as decodePngWasm } from "@jsquash/png";
+import { decode as decodeJpegWasm } from "@jsquash/jpeg";
+import jpegJs from "jpeg-js";
+
+/** An 8-bit image in height × width × channels order. */
+export interface RawImage {
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+  /** Channels (1 or 3). */
+  channels: number;
+  /** `height * width * channels` bytes, HWC. */
+  data: Uint8Array;
+}
+
+function asPixels(d: ImageData): { width: number; height: number; data: Uint8ClampedArray } {
+  return { width: d.width, height: d.height, data: d.data as Uint8ClampedArray };
+}
+
+/** Largest accepted decoded image (pixels), checked from the header before decoding. */
+export const MAX_IMAGE_PIXELS = 64 * 1024 * 1024;
+
+/** File name extensions read as images (lower case). */
+export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
+
+/** The format of encoded bytes, from their magic number. */
+export function sniffFormat(bytes: Uint8Array): "png" | "jpeg" | null {
+  if (
+    bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e &&
+    bytes[3] === 0x47
+  ) return "png";
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+    return "jpeg";
+  }
+  return null;
+}
+
+/** Width and height from a PNG IHDR or a JPEG SOF marker, or null when not found. */
+export function headerSize(bytes: Uint8Array): { width: number; height: number } | null {
+  const fmt = sniffFormat(bytes);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (fmt === "png") {
+    if (bytes.length < 24) return null;
+    return { width: dv.getUint32(16), height: dv.getUint32(20) };
+  }
+  if (fmt === "jpeg") {
+    let p = 2;
+    while (p + 9 < bytes.length) {
+      if (bytes[p] !== 0xff) return null;
+      const m = bytes[p + 1];
+      if (m === 0xff) {
+        p++;
+        continue;
+      }
+      // SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC).
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+        return { height: dv.getUint16(p + 5), width: dv.getUint16(p + 7) };
+      }
+      if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) {
+        p += 2;
+        continue;
+      }
+      p += 2 + dv.getUint16(p + 2);
+    }
+    return null;
+  }
+  return null;
+}
+
+/**
+ * Converts RGBA (or 1-channel) pixels to `channels` channels. Alpha is dropped without
+ * compositing (as PIL's `convert("RGB")`); RGB → 1 channel uses PIL's `convert("L")` luma,
+ * L = (19595·R + 38470·G + 7471·B + 2^15) >> 16.
+ */
+export function convertChannels(
+  src: Uint8Array | Uint8ClampedArray,
+  size: { width: number; height: number; srcChannels: number },
+  channels: number,
+): RawImage {
+  const { width, height, srcChannels } = size;
+  const n = width * height;
+  const out = new Uint8Array(n * channels);
+  if (srcChannels === channels) {
+    out.set(src.subarray(0, n * channels));
+  } else if (srcChannels === 1) {
+    for (let i = 0; i < n; i++) {
+      const v = src[i];
+      for (let c = 0; c < channels; c++) out[i * channels + c] = v;
+    }
+  } else if (channels === 1) {
+    for (let i = 0; i < n; i++) {
+      const o = i * srcChannels;
+      out[i] = (19595 * src[o] + 38470 * src[o + 1] + 7471 * src[o + 2] + 32768) >>> 16;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const o = i * srcChannels;
+      out[i * 3] = src[o];
+      out[i * 3 + 1] = src[o + 1];
+      out[i * 3 + 2] = src[o + 2];
+    }
+  }
+  return { width, height, channels, data: out };
+}
+
+/**
+ * Decodes PNG or JPEG bytes (sniffed from the magic number, not the file name) into `channels`
+ * channels. JPEGs the wasm decoder rejects (CMYK, for example) are retried with jpeg-js.
+ * Throws an Error with a one-line reason; the caller adds the path.
+ */
+export async function decodeImage(bytes: Uint8Array, channels: number): Promise<RawImage> {
+  const fmt = sniffFormat(bytes);
+  if (fmt === null) throw new Error("not a PNG or JPEG (unknown magic number)");
+  const size = headerSize(bytes);
+  if (size === null) throw new Error(`truncated ${fmt} header`);
+  if (size.width < 1 || size.height < 1 || size.width * size.height > MAX_IMAGE_PIXELS) {
+    throw new Error(
+      `image size ${size.width}x${size.height} outside 1..${MAX_IMAGE_PIXELS} pixels`,
+    );
+  }
+  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  let img: { width: number; height: number; data: Uint8Array | Uint8ClampedArray };
+  if (fmt === "png") {
+    img = asPixels(await decodePngWasm(buf as ArrayBuffer));
+  } else {
+    try {
+      img = asPixels(await decodeJpegWasm(buf as ArrayBuffer));
+    } catch (wasmErr) {
+      try {
+        img = jpegJs.decode(bytes, {
+          useTArray: true,
+          formatAsRGBA: true,
+          maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+          maxMemoryUsageInMB: 1024,
+        });
+      } catch {
+        throw wasmErr;
+      }
+    }
+  }
+  if (img.data.length < img.width * img.height * 4) {
+    throw new Error(`decoder returned ${img.data.length} bytes for ${img.width}x${img.height}`);
+  }
+  return convertChannels(
+    img.data,
+    { width: img.width, height: img.height, srcChannels: 4 },
+    channels,
+  );
+}
