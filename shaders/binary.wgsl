@@ -2,7 +2,7 @@
 // Formula: out[i] = OP(a[ia], b[ib]), where i is decomposed into coordinates c over the output
 //   shape and ia = sum_d c_d * a_stride_d (stride 0 along broadcast dims), likewise ib.
 //   OP: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 relu_grad (a * f32(b > 0)), 7 gt (a > b),
-//   8 pow, 9 eq (a == b).
+//   8 pow (x^y; a negative x with integer y keeps its sign), 9 eq (a == b).
 // Layout: f32, contiguous; up to 8 dims. BROADCAST = 0 skips index maths (same shapes).
 // Bindings: 0 uniform Params, 1 a, 2 b, 3 out.
 override OP: u32 = 0u;
@@ -24,6 +24,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
+// x^y as PyTorch defines it: negative bases with integer exponents keep their sign.
+fn pow_real(x: f32, p: f32) -> f32 {
+  if (p == 0.0) { return 1.0; }
+  if (x >= 0.0 || fract(p) != 0.0) { return pow(x, p); }
+  let m = pow(-x, p);
+  return select(m, -m, fract(p * 0.5) != 0.0);
+}
+
 fn apply(x: f32, y: f32) -> f32 {
   switch OP {
     case 0u: { return x + y; }
@@ -34,7 +42,7 @@ fn apply(x: f32, y: f32) -> f32 {
     case 5u: { return min(x, y); }
     case 6u: { return select(0.0, x, y > 0.0); }
     case 7u: { return select(0.0, 1.0, x > y); }
-    case 8u: { return pow(x, y); }
+    case 8u: { return pow_real(x, y); }
     default: { return select(0.0, 1.0, x == y); }
   }
 }

@@ -1,6 +1,6 @@
 // Elementwise unary op with two scalar parameters alpha, beta.
 // Formula: out[i] = OP(x[i]); OP: 0 alpha*x+beta, 1 relu, 2 neg, 3 exp, 4 log, 5 sqrt,
-//   6 rsqrt, 7 abs, 8 square, 9 sigmoid, 10 tanh, 11 pow(x, alpha), 12 1/x,
+//   6 rsqrt, 7 abs, 8 square, 9 sigmoid, 10 tanh, 11 x^alpha (sign kept for integer alpha), 12 1/x,
 //   13 clamp(x, alpha, beta), 14 f32(x > alpha).
 // Layout: f32, contiguous. Bindings: 0 uniform Params, 1 x, 2 out.
 override OP: u32 = 0u;
@@ -17,6 +17,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
+// x^p as PyTorch defines it: negative bases with integer exponents keep their sign
+// (WGSL pow is undefined for x < 0), x^0 = 1 (pow(0, 0) is NaN on some backends).
+fn pow_real(x: f32, p: f32) -> f32 {
+  if (p == 0.0) { return 1.0; }
+  if (x >= 0.0 || fract(p) != 0.0) { return pow(x, p); }
+  let m = pow(-x, p);
+  return select(m, -m, fract(p * 0.5) != 0.0);
+}
+
 fn apply(v: f32) -> f32 {
   switch OP {
     case 0u: { return P.alpha * v + P.beta; }
@@ -30,7 +39,7 @@ fn apply(v: f32) -> f32 {
     case 8u: { return v * v; }
     case 9u: { return 1.0 / (1.0 + exp(-v)); }
     case 10u: { return tanh(v); }
-    case 11u: { return pow(v, P.alpha); }
+    case 11u: { return pow_real(v, P.alpha); }
     case 12u: { return 1.0 / v; }
     case 13u: { return clamp(v, P.alpha, P.beta); }
     default: { return select(0.0, 1.0, v > P.alpha); }
