@@ -163,6 +163,37 @@ def metric_cases():
     return [metric_case(c, 1, batches), metric_case(c, 3, batches)]
 
 
+def tiny_model_case(c, n=8, d=4, seed=50):
+    """A linear 'backbone' on flattened [N, 1, 2, 2] images under the seed's loss and AdamW."""
+    x = randn(n, 1, 2, 2, seed=seed)
+    w = randn(c, d, seed=seed + 1) * 0.5
+    b = randn(c, seed=seed + 2) * 0.1
+    g = torch.Generator().manual_seed(seed + 3)
+    y = torch.randint(0, c, (n,), generator=g)
+    cw = torch.rand(c, generator=g) + 0.5
+    W = torch.nn.Parameter(w.clone())
+    B = torch.nn.Parameter(b.clone())
+    opt = torch.optim.AdamW([W, B], lr=1e-2, weight_decay=1e-4)
+    logits = x.reshape(n, d) @ W.t() + B
+    loss = F.cross_entropy(logits, y, weight=cw, label_smoothing=0.1)
+    loss.backward()
+    gw, gb = W.grad.clone(), B.grad.clone()
+    opt.step()
+    k = min(5, c)
+    hits1, support = topk_stats(logits.detach(), y, c, 1)
+    hitsk, _ = topk_stats(logits.detach(), y, c, k)
+    per = [h / s if s > 0 else 0.0 for h, s in zip(hits1, support)]
+    return {
+        "c": c, "n": n, "d": d,
+        "x": L(x), "w": L(w), "b": L(b), "y": L(y), "classWeights": L(cw),
+        "loss": L(loss), "gradW": L(gw), "gradB": L(gb),
+        "wAfter": L(W), "bAfter": L(B),
+        "top1": sum(hits1) / n, "topk": sum(hitsk) / n, "perClass": per,
+        # Unweighted, unsmoothed validation loss is not what the model logs: it logs the
+        # training loss function (weights + smoothing) on validation batches too.
+    }
+
+
 def generate():
     return {
         "loss": loss_cases(),
@@ -170,4 +201,5 @@ def generate():
         "lrNoWarmup": cosine_only(8),
         "adamw": adamw_case(),
         "metrics": metric_cases(),
+        "tinyModel": [tiny_model_case(3), tiny_model_case(43, n=12)],
     }
