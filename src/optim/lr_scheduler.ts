@@ -45,9 +45,9 @@ export abstract class LrScheduler {
   /** The lr the schedule starts from. */
   baseLr: number;
   /** Epoch index of the current lr. */
-  lastEpoch = -1;
+  lastEpoch: number = -1;
   /** Steps taken, the initial one included. */
-  stepCount = 0;
+  stepCount: number = 0;
   #lastLr: number;
 
   /**
@@ -153,7 +153,7 @@ export class LinearLR extends LrScheduler {
     this.initialStep();
   }
 
-  /** @inheritdoc */
+  /** The chainable lr for `lastEpoch` (PyTorch's `get_lr`). */
   protected getLr(): number {
     const { startFactor: s, endFactor: e, totalIters: n } = this;
     const lr = this.optimizer.lr;
@@ -162,7 +162,7 @@ export class LinearLR extends LrScheduler {
     return lr * (1 + (e - s) / (n * s + (this.lastEpoch - 1) * (e - s)));
   }
 
-  /** @inheritdoc */
+  /** The closed-form lr for `lastEpoch` (PyTorch's `_get_closed_form_lr`). */
   protected closedFormLr(): number {
     const { startFactor: s, endFactor: e, totalIters: n } = this;
     return this.baseLr * (s + (e - s) * Math.min(n, this.lastEpoch) / n);
@@ -196,7 +196,7 @@ export class CosineAnnealingLR extends LrScheduler {
     this.initialStep();
   }
 
-  /** @inheritdoc */
+  /** The chainable lr for `lastEpoch` (PyTorch's `get_lr`). */
   protected getLr(): number {
     const lr = this.optimizer.lr;
     const e = this.lastEpoch;
@@ -212,7 +212,7 @@ export class CosineAnnealingLR extends LrScheduler {
         (lr - eta) + eta;
   }
 
-  /** @inheritdoc */
+  /** The closed-form lr for `lastEpoch` (PyTorch's `_get_closed_form_lr`). */
   protected closedFormLr(): number {
     const { tMax: t, etaMin: eta, baseLr: base } = this;
     return eta + (base - eta) * (1 + Math.cos(Math.PI * this.lastEpoch / t)) / 2;
