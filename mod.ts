@@ -34,3 +34,20 @@ export * from "./src/optim/mod.ts";
 export * from "./src/models/base_classification_model.ts";
 export * from "./src/models/registry.ts";
 export type { Batch, LogOptions, LogSink } from "./src/models/types.ts";
+export {
+  type AugmentConfig,
+  type BuiltinConfig,
+  ClassificationDataModule,
+  createDataModule,
+  type DataConfig,
+  DataError,
+  DataLoader,
+  type DataModuleOptions,
+  type DataSource,
+  DEFAULT_DATA_CONFIG,
+  type HostBatch,
+  type PartialDataConfig,
+  resolveDataConfig,
+  validateDataConfig,
+} from "./src/data/mod.ts";
+export * as data from "./src/data/mod.ts";
