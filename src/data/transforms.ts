@@ -269,9 +269,104 @@ export function channelNorm(spec: PipelineSpec): { mean: Float32Array; std: Floa
 }
 
 /**
+ * `resize(crop(toFloat(raw), box), size)` in one pass over the 8-bit source (the reference
+ * composition is what the tests check against torchvision; this fused form avoids converting and
+ * copying the whole source image). Pixels of `box` outside the image are 0.
+ */
+export function resampleU8(
+  raw: RawImage,
+  box: CropBox,
+  size: { height: number; width: number },
+): FloatImage {
+  const { width: W, height: H, channels: C, data } = raw;
+  const out = new Float32Array(size.height * size.width * C);
+  const k = 1 / 255;
+  const inside = box.top >= 0 && box.left >= 0 && box.top + box.height <= H &&
+    box.left + box.width <= W;
+  if (size.height === box.height && size.width === box.width) {
+    for (let y = 0; y < box.height; y++) {
+      const sy = y + box.top;
+      if (sy < 0 || sy >= H) continue;
+      for (let x = 0; x < box.width; x++) {
+        const sx = x + box.left;
+        if (sx < 0 || sx >= W) continue;
+        const s = (sy * W + sx) * C;
+        const d = (y * box.width + x) * C;
+        for (let c = 0; c < C; c++) out[d + c] = data[s + c] * k;
+      }
+    }
+    return { width: size.width, height: size.height, channels: C, data: out };
+  }
+  const ty = axisTable(box.height, size.height);
+  const tx = axisTable(box.width, size.width);
+  const px = (y: number, x: number, c: number): number => {
+    const sy = y + box.top;
+    const sx = x + box.left;
+    return sy < 0 || sy >= H || sx < 0 || sx >= W ? 0 : data[(sy * W + sx) * C + c];
+  };
+  for (let y = 0; y < size.height; y++) {
+    const ya = ty.i0[y];
+    const yb = ty.i1[y];
+    const ly = ty.l1[y];
+    const hy = 1 - ly;
+    const r0 = (ya + box.top) * W + box.left;
+    const r1 = (yb + box.top) * W + box.left;
+    for (let x = 0; x < size.width; x++) {
+      const xa = tx.i0[x];
+      const xb = tx.i1[x];
+      const lx = tx.l1[x];
+      const hx = 1 - lx;
+      const o = (y * size.width + x) * C;
+      if (inside) {
+        for (let c = 0; c < C; c++) {
+          out[o + c] = (hy * (hx * data[(r0 + xa) * C + c] + lx * data[(r0 + xb) * C + c]) +
+            ly * (hx * data[(r1 + xa) * C + c] + lx * data[(r1 + xb) * C + c])) * k;
+        }
+      } else {
+        for (let c = 0; c < C; c++) {
+          out[o + c] = (hy * (hx * px(ya, xa, c) + lx * px(ya, xb, c)) +
+            ly * (hx * px(yb, xa, c) + lx * px(yb, xb, c))) * k;
+        }
+      }
+    }
+  }
+  return { width: size.width, height: size.height, channels: C, data: out };
+}
+
+/**
+ * `normalize(hflip?(crop(img, box)))` written as CHW into `out` at `offset`, in one pass
+ * (`box` null = the whole image; pixels outside the image are 0 before normalisation).
+ */
+export function writeCHW(
+  img: FloatImage,
+  opts: { box: CropBox | null; flip: boolean; mean: ArrayLike<number>; std: ArrayLike<number> },
+  out: Float32Array,
+  offset: number,
+): void {
+  const { width: W, height: H, channels: C, data } = img;
+  const box = opts.box ?? { top: 0, left: 0, height: H, width: W };
+  const hw = box.height * box.width;
+  for (let c = 0; c < C; c++) {
+    const m = opts.mean[c];
+    const inv = 1 / opts.std[c];
+    const base = offset + c * hw;
+    for (let y = 0; y < box.height; y++) {
+      const sy = y + box.top;
+      const row = base + y * box.width;
+      for (let x = 0; x < box.width; x++) {
+        const sx = (opts.flip ? box.width - 1 - x : x) + box.left;
+        const v = sy < 0 || sy >= H || sx < 0 || sx >= W ? 0 : data[(sy * W + sx) * C + c];
+        out[row + x] = (v - m) * inv;
+      }
+    }
+  }
+}
+
+/**
  * The train pipeline: RandomResizedCrop(imageSize) when set, else Resize((imageSize,
  * imageSize)) when the size differs, then RandomCrop(imageSize, padding) when set; then
  * RandomHorizontalFlip(hflip), ToTensor, Normalize. Writes CHW floats into `out` at `offset`.
+ * Random draws, in order: the crop box, then the flip.
  */
 export function trainTransform(
   raw: RawImage,
@@ -282,18 +377,17 @@ export function trainTransform(
 ): void {
   const a = spec.augment;
   const S = spec.imageSize;
-  let img = toFloat(raw);
+  const size = { height: S, width: S };
+  let img: FloatImage;
+  let box: CropBox | null = null;
   if (a.randomResizedCrop) {
-    const box = randomResizedCropBox(img, a.randomResizedCrop, rng);
-    img = resize(crop(img, box), { height: S, width: S });
+    img = resampleU8(raw, randomResizedCropBox(raw, a.randomResizedCrop, rng), size);
   } else {
-    img = resize(img, { height: S, width: S });
-    if (a.randomCrop) {
-      img = crop(img, randomCropBox(img, { size: S, padding: a.randomCrop.padding }, rng));
-    }
+    img = resampleU8(raw, { top: 0, left: 0, height: raw.height, width: raw.width }, size);
+    if (a.randomCrop) box = randomCropBox(img, { size: S, padding: a.randomCrop.padding }, rng);
   }
-  if (a.hflip > 0 && rng.next() < a.hflip) img = hflip(img);
-  normalizeInto(img, channelNorm(spec), out, offset);
+  const flip = a.hflip > 0 && rng.next() < a.hflip;
+  writeCHW(img, { box, flip, ...channelNorm(spec) }, out, offset);
 }
 
 /**
@@ -307,12 +401,21 @@ export function evalTransform(
   offset: number,
 ): void {
   const S = spec.imageSize;
-  let img = toFloat(raw);
+  const full = { top: 0, left: 0, height: raw.height, width: raw.width };
+  let img: FloatImage;
+  let box: CropBox | null = null;
   if (spec.augment.resize !== null) {
-    img = resizeShorter(img, spec.augment.resize);
-    img = crop(img, centerCropBox(img, S));
+    const r = spec.augment.resize;
+    const { width: w, height: h } = raw;
+    const newLong = Math.floor((r * Math.max(w, h)) / Math.min(w, h));
+    img = resampleU8(
+      raw,
+      full,
+      w <= h ? { width: r, height: newLong } : { width: newLong, height: r },
+    );
+    box = centerCropBox(img, S);
   } else {
-    img = resize(img, { height: S, width: S });
+    img = resampleU8(raw, full, { height: S, width: S });
   }
-  normalizeInto(img, channelNorm(spec), out, offset);
+  writeCHW(img, { box, flip: false, ...channelNorm(spec) }, out, offset);
 }

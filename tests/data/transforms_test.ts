@@ -12,6 +12,7 @@ import {
   resize,
   resizeShorter,
   roundHalfEven,
+  toFloat,
   trainTransform,
 } from "../../src/data/transforms.ts";
 import { Rng } from "../../src/data/rng.ts";
@@ -185,4 +186,69 @@ Deno.test("transforms: train and eval pipelines", () => {
   trainTransform(raw, spec, Rng.from(7, 1, 2), a, 0);
   trainTransform(raw, spec, Rng.from(7, 1, 2), b, 0);
   assert.deepEqual(a, b);
+});
+
+Deno.test("transforms: fused u8 pipelines equal the composed reference ops", () => {
+  const rng = new Rng(42);
+  const raw: RawImage = {
+    width: 13,
+    height: 9,
+    channels: 3,
+    data: Uint8Array.from({ length: 13 * 9 * 3 }, () => Math.floor(rng.next() * 256)),
+  };
+  const mean = [0.4, 0.5, 0.6];
+  const std = [0.2, 0.25, 0.3];
+  const reference = (img: FloatImage): number[] => {
+    const o = new Float32Array(img.data.length);
+    normalizeInto(img, { mean, std }, o, 0);
+    return Array.from(o);
+  };
+  const aug = { ...DEFAULT_DATA_CONFIG.augment, mean, std };
+  for (let s = 0; s < 20; s++) {
+    // RandomResizedCrop(6) + flip: same draws (box, then flip) as the pipeline.
+    const spec = {
+      imageSize: 6,
+      channels: 3,
+      augment: {
+        ...aug,
+        randomResizedCrop: {
+          scale: [0.2, 1] as [number, number],
+          ratio: [0.5, 2] as [number, number],
+        },
+        hflip: 0.5,
+      },
+    };
+    const got = new Float32Array(3 * 36);
+    trainTransform(raw, spec, new Rng(s), got, 0);
+    const r = new Rng(s);
+    let img = resize(
+      crop(toFloat(raw), randomResizedCropBox(raw, spec.augment.randomResizedCrop, r)),
+      { height: 6, width: 6 },
+    );
+    if (r.next() < 0.5) img = hflip(img);
+    assertClose(got, reference(img), { atol: 1e-5, msg: `rrc seed ${s}` });
+    // Resize((8, 8)) + RandomCrop(8, padding 3) + flip.
+    const spec2 = {
+      imageSize: 8,
+      channels: 3,
+      augment: { ...aug, randomCrop: { padding: 3 }, hflip: 0.5 },
+    };
+    const got2 = new Float32Array(3 * 64);
+    trainTransform(raw, spec2, new Rng(s), got2, 0);
+    const r2 = new Rng(s);
+    let img2 = resize(toFloat(raw), { height: 8, width: 8 });
+    img2 = crop(img2, randomCropBox(img2, { size: 8, padding: 3 }, r2));
+    if (r2.next() < 0.5) img2 = hflip(img2);
+    assertClose(got2, reference(img2), { atol: 1e-5, msg: `random crop seed ${s}` });
+  }
+  // Eval: Resize(r) + CenterCrop(5), r below and above the crop size.
+  for (const r of [4, 5, 7, 20]) {
+    const got = new Float32Array(3 * 25);
+    evalTransform(raw, { imageSize: 5, channels: 3, augment: { ...aug, resize: r } }, got, 0);
+    const img = resizeShorter(toFloat(raw), r);
+    assertClose(got, reference(crop(img, centerCropBox(img, 5))), {
+      atol: 1e-5,
+      msg: `eval resize ${r}`,
+    });
+  }
 });
