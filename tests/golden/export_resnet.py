@@ -135,7 +135,9 @@ def main():
     prefix("resnet50", (1, 3, 32, 32), (2, 3, 32, 32), w50)
     if "--full" in sys.argv:
         full("resnet18", (2, 3, 64, 64), (2, 3, 64, 64), w18 + ["layer4.1.bn2.running_var"])
-        full("resnet50", (1, 3, 32, 32), (2, 3, 32, 32), w50 + ["layer4.2.bn3.running_mean"])
+        # Train mode at 2x3x32x32 leaves layer4 at 1x1, so its BN normalises 2 values per channel:
+        # ill-conditioned (torch f32 and f64 differ by 1.05 in the logits). At 64x64 they agree to 2e-4.
+        full("resnet50", (1, 3, 32, 32), (2, 3, 64, 64), w50 + ["layer4.2.bn3.running_mean"])
 
 
 if __name__ == "__main__":
