@@ -1,8 +1,12 @@
 /**
- * Size-bucketed GPU buffer pool. A released buffer goes to a pending list and becomes
- * reusable only after the command encoder that may still use it has been submitted:
- * `queue.writeBuffer` runs ahead of unsubmitted work, so reusing earlier would let an
- * upload overwrite data a queued dispatch has yet to read.
+ * Size-bucketed GPU buffer pool. A released buffer goes to a pending list until the command
+ * encoder that may still use it has been submitted. `queue.writeBuffer` runs ahead of
+ * unsubmitted work, so a buffer the host will write (uploads, uniforms) is only taken from
+ * buffers released before the last submit. A storage buffer that only GPU work will write
+ * may be taken from the pending list too: dispatches and copies in one encoder run in
+ * recording order, so the earlier readers finish first. Without that, every buffer a step
+ * frees stays unusable until the next submit and the pool grows with the dispatches per
+ * submit.
  *
  * @module
  */
@@ -27,15 +31,31 @@ export function bucketSize(bytes: number): number {
 }
 
 const free = new Map<string, GPUBuffer[]>();
-const pendingFree: [string, GPUBuffer][] = [];
+const pendingFree = new Map<string, GPUBuffer[]>();
+let pendingCount = 0;
+let pendingBytes = 0;
 const sizes = new WeakMap<GPUBuffer, number>();
 let live = 0;
 let liveBytes = 0;
 let pooled = 0;
 let pooledBytes = 0;
 
-/** Takes a buffer of at least `bytes` bytes from the pool, creating one when none is free. */
-export function acquireBuffer(bytes: number, kind: BufferKind = "storage"): GPUBuffer {
+/** Options of `acquireBuffer`. */
+export interface AcquireOptions {
+  /** The host will fill the buffer with `queue.writeBuffer` (default true except for storage). */
+  hostWrite?: boolean;
+}
+
+/**
+ * Takes a buffer of at least `bytes` bytes from the pool, creating one when none is free.
+ * A storage buffer acquired with `hostWrite: false` (the default for storage) may still be
+ * read by recorded, unsubmitted work: write it only with GPU commands recorded after now.
+ */
+export function acquireBuffer(
+  bytes: number,
+  kind: BufferKind = "storage",
+  opts: AcquireOptions = {},
+): GPUBuffer {
   const { device, limits } = gpu();
   const size = bucketSize(bytes);
   const maxSize = kind === "storage"
@@ -52,10 +72,14 @@ export function acquireBuffer(bytes: number, kind: BufferKind = "storage"): GPUB
     );
   }
   const key = `${kind}:${size}`;
+  const hostWrite = opts.hostWrite ?? kind !== "storage";
   let buf = free.get(key)?.pop();
   if (buf) {
     pooled--;
     pooledBytes -= size;
+  } else if (!hostWrite && (buf = pendingFree.get(key)?.pop())) {
+    pendingCount--;
+    pendingBytes -= size;
   } else {
     buf = device.createBuffer({ size, usage: USAGE[kind], label: `${kind}:${size}` });
     sizes.set(buf, size);
@@ -70,19 +94,26 @@ export function releaseBuffer(buf: GPUBuffer, kind: BufferKind = "storage"): voi
   const size = sizes.get(buf)!;
   live--;
   liveBytes -= size;
-  pendingFree.push([`${kind}:${size}`, buf]);
+  const key = `${kind}:${size}`;
+  let list = pendingFree.get(key);
+  if (!list) pendingFree.set(key, list = []);
+  list.push(buf);
+  pendingCount++;
+  pendingBytes += size;
 }
 
 /** Called after each submit: pending buffers become reusable. */
 export function onSubmitted(): void {
-  for (const [key, buf] of pendingFree) {
+  for (const [key, bufs] of pendingFree) {
     let list = free.get(key);
     if (!list) free.set(key, list = []);
-    list.push(buf);
-    pooled++;
-    pooledBytes += sizes.get(buf)!;
+    list.push(...bufs);
   }
-  pendingFree.length = 0;
+  pooled += pendingCount;
+  pooledBytes += pendingBytes;
+  pendingFree.clear();
+  pendingCount = 0;
+  pendingBytes = 0;
 }
 
 /** Destroys every free buffer in the pool (live buffers are untouched). */
@@ -107,12 +138,10 @@ export interface PoolStats {
 
 /** Current pool statistics. */
 export function poolStats(): PoolStats {
-  let pendBytes = 0;
-  for (const [, b] of pendingFree) pendBytes += sizes.get(b)!;
   return {
     liveBuffers: live,
     liveBytes,
-    pooledBuffers: pooled + pendingFree.length,
-    pooledBytes: pooledBytes + pendBytes,
+    pooledBuffers: pooled + pendingCount,
+    pooledBytes: pooledBytes + pendingBytes,
   };
 }

@@ -83,11 +83,23 @@ export class Tensor {
     leakRegistry.register(this, `[${shape.join(", ")}] ${dtype}`, this.#token);
   }
 
-  /** An uninitialised tensor of the given shape. */
+  /**
+   * An uninitialised tensor of the given shape, for GPU work to write. Its buffer may be one
+   * that recorded, unsubmitted dispatches still read, so never fill it with
+   * `queue.writeBuffer`: use `Tensor.fromArray` to upload host data.
+   */
   static empty(shape: readonly number[], dtype: DType = "f32"): Tensor {
+    return Tensor.#alloc(shape, dtype, false);
+  }
+
+  static #alloc(shape: readonly number[], dtype: DType, hostWrite: boolean): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
     const bytes = Math.max(4, n * 4);
-    return new Tensor(new Storage(acquireBuffer(bytes), bytes), shape, dtype);
+    return new Tensor(
+      new Storage(acquireBuffer(bytes, "storage", { hostWrite }), bytes),
+      shape,
+      dtype,
+    );
   }
 
   /** Uploads host data; `data.length` must equal the product of `shape`. */
@@ -103,7 +115,7 @@ export class Tensor {
         `Tensor.fromArray: shape [${shape.join(", ")}] needs ${n} elements, got ${data.length}`,
       );
     }
-    const t = Tensor.empty(shape, dtype);
+    const t = Tensor.#alloc(shape, dtype, true);
     if (n > 0) {
       const host = dtype === "f32"
         ? (data instanceof Float32Array ? data : Float32Array.from(data))
