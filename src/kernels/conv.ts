@@ -1,0 +1,403 @@
+/**
+ * 2-D convolution kernels (NCHW, no bias, groups = 1): forward, input gradient (dgrad) and
+ * weight gradient (wgrad), all implicit GEMMs register-blocked for CPU adapters. Inputs are
+ * staged once into a zero-padded, vec4-aligned copy (`shaders/conv2d_pad.wgsl`) so the hot
+ * loops read whole vec4 rows without bounds checks; weights are packed so 4 output channels
+ * are one vec4 (`shaders/conv2d_weight_pack.wgsl`). No im2col buffer is materialised.
+ *
+ * @module
+ */
+
+import padSrc from "../../shaders/conv2d_pad.wgsl" with { type: "text" };
+import packSrc from "../../shaders/conv2d_weight_pack.wgsl" with { type: "text" };
+import forwardSrc from "../../shaders/conv2d_forward.wgsl" with { type: "text" };
+import wgradSrc from "../../shaders/conv2d_wgrad.wgsl" with { type: "text" };
+import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { reduce } from "./reduce.ts";
+import { fmt } from "./shape.ts";
+
+/** Stride, padding and dilation of a 2-D convolution, as (height, width) pairs. */
+export interface Conv2dOptions {
+  /** Step between output positions; default 1. */
+  stride?: number | readonly [number, number];
+  /** Zero padding on each side; default 0. */
+  padding?: number | readonly [number, number];
+  /** Spacing between kernel taps; default 1. */
+  dilation?: number | readonly [number, number];
+}
+
+/** Resolved conv geometry. */
+export interface Conv2dGeometry {
+  /** Batch size. */
+  n: number;
+  /** Input channels. */
+  c: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+  /** Output channels. */
+  o: number;
+  /** Kernel height. */
+  kh: number;
+  /** Kernel width. */
+  kw: number;
+  /** Stride (height, width). */
+  sh: number;
+  /** Stride width. */
+  sw: number;
+  /** Padding height. */
+  ph: number;
+  /** Padding width. */
+  pw: number;
+  /** Dilation height. */
+  dh: number;
+  /** Dilation width. */
+  dw: number;
+  /** Output height. */
+  oh: number;
+  /** Output width. */
+  ow: number;
+}
+
+function pair(v: number | readonly [number, number] | undefined, dflt: number, name: string) {
+  const p: [number, number] = v === undefined
+    ? [dflt, dflt]
+    : typeof v === "number"
+    ? [v, v]
+    : [v[0], v[1]];
+  if (!p.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new RangeError(`conv2d: ${name} must be non-negative integers, got ${p}`);
+  }
+  return p;
+}
+
+/** Output size ⌊(in + 2p − d·(k − 1) − 1)/s⌋ + 1, as PyTorch computes it. */
+export function convOutputSize(inSize: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((inSize + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
+/** Checks shapes and resolves the geometry of `conv2d(x [N,C,H,W], w [O,C,kh,kw])`. */
+export function conv2dGeometry(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  opts: Conv2dOptions = {},
+): Conv2dGeometry {
+  if (xShape.length !== 4 || wShape.length !== 4 || xShape[1] !== wShape[1]) {
+    throw new RangeError(
+      `conv2d: expected x [N, C, H, W] and weight [O, C, kh, kw], got ${fmt(xShape)} and ${
+        fmt(wShape)
+      }`,
+    );
+  }
+  const [n, c, h, w] = xShape;
+  const [o, , kh, kw] = wShape;
+  const [sh, sw] = pair(opts.stride, 1, "stride");
+  const [ph, pw] = pair(opts.padding, 0, "padding");
+  const [dh, dw] = pair(opts.dilation, 1, "dilation");
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1) {
+    throw new RangeError(`conv2d: stride and dilation must be ≥ 1, got ${[sh, sw]}, ${[dh, dw]}`);
+  }
+  const oh = convOutputSize(h, kh, sh, ph, dh);
+  const ow = convOutputSize(w, kw, sw, pw, dw);
+  if (oh < 1 || ow < 1) {
+    throw new RangeError(
+      `conv2d: output size ${oh}×${ow} < 1 for input ${fmt(xShape)}, kernel ${kh}×${kw}`,
+    );
+  }
+  return { n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
+}
+
+const roundTo = (v: number, m: number) => Math.ceil(v / m) * m;
+const round4 = (v: number) => roundTo(v, 4);
+
+/** Staging copy of [P, H, W] planes into [P, hp, phs, wq] (see conv2d_pad.wgsl). */
+function stage(
+  x: Tensor,
+  planes: number,
+  h: number,
+  w: number,
+  o: { hp: number; phs: number; wq: number; top: number; left: number; dh: number; dw: number },
+): Tensor {
+  const out = Tensor.empty([planes, o.hp, o.phs, o.wq]);
+  const total = planes * o.hp * o.phs * o.wq;
+  dispatch({
+    kernel: "conv2d_pad",
+    code: padSrc,
+    uniform: new Uniforms().u32(total).u32(h).u32(w).u32(o.hp).u32(o.phs).u32(o.wq).i32(o.top)
+      .i32(o.left).i32(o.dh).i32(o.dw).bytes(),
+    buffers: [x.buffer, out.buffer],
+    workgroups: gridFor(total, 256),
+  });
+  return out;
+}
+
+function packWeight(w: Tensor, flip: boolean, cols: number): Tensor {
+  const [a, b, kh, kw] = w.shape;
+  const rows = (flip ? a : b) * kh * kw;
+  const out = Tensor.empty([rows, cols]);
+  dispatch({
+    kernel: "conv2d_weight_pack",
+    code: packSrc,
+    overrides: { FLIP: flip ? 1 : 0 },
+    uniform: new Uniforms().u32(rows * cols).u32(a).u32(b).u32(kh).u32(kw).u32(cols).bytes(),
+    buffers: [w.buffer, out.buffer],
+    workgroups: gridFor(rows * cols, 256),
+  });
+  return out;
+}
+
+/** Tile shape of the forward kernel: 4·tm4 output channels × tn output columns. */
+export interface ConvTile {
+  /** Output channels per invocation, in vec4s. */
+  tm4: number;
+  /** Output columns per invocation (a multiple of 4). */
+  tn: number;
+}
+
+/** Picks the forward tile for `outChannels` × `outWidth` outputs. */
+export function forwardTile(outChannels: number, outWidth: number): ConvTile {
+  return { tm4: Math.min(8, Math.ceil(outChannels / 4)), tn: outWidth > 4 ? 8 : 4 };
+}
+
+/**
+ * The shared implicit-GEMM launch: y[n, o, r, q] = Σ xp[n, c, r·sh + ky·dh, q·sw + kx·dw] ·
+ * wp[(c·kh + ky)·kw + kx, o] over an already padded `xp` [n, c, hp, wp] and packed `wp`.
+ */
+function convCore(
+  xq: Tensor,
+  wp: Tensor,
+  g: {
+    n: number;
+    c: number;
+    hp: number;
+    wq: number;
+    o: number;
+    kh: number;
+    kw: number;
+    sh: number;
+    sw: number;
+    dh: number;
+    dw: number;
+    oh: number;
+    ow: number;
+  },
+  tile: ConvTile,
+): Tensor {
+  const y = Tensor.empty([g.n, g.o, g.oh, g.ow]);
+  const owb = Math.ceil(g.ow / tile.tn);
+  const op4 = wp.shape[1] / 4;
+  const wgX = 8;
+  const wgY = 1;
+  dispatch({
+    kernel: "conv2d_forward",
+    code: forwardSrc,
+    overrides: {
+      KH: g.kh,
+      KW: g.kw,
+      SH: g.sh,
+      SW: g.sw,
+      DH: g.dh,
+      DW: g.dw,
+      TM4: tile.tm4,
+      TN: tile.tn,
+      WG_X: wgX,
+      WG_Y: wgY,
+    },
+    uniform: new Uniforms().u32(g.c).u32(g.hp).u32(g.wq / 4).u32(g.oh).u32(g.ow).u32(owb)
+      .u32(g.o).u32(op4).bytes(),
+    buffers: [xq.buffer, wp.buffer, y.buffer],
+    workgroups: [Math.ceil((g.oh * owb) / wgX), Math.ceil(op4 / tile.tm4 / wgY), g.n],
+  });
+  return y;
+}
+
+/**
+ * Width of one staged phase row for a kernel reading output columns [0, cols): the largest
+ * tap offset ⌊(kw − 1)·dw / sw⌋ plus the vec4 over-read of unaligned taps.
+ */
+function stagedWidth(cols: number, sw: number, kw: number, dw: number): number {
+  const amax = Math.floor(((kw - 1) * dw) / sw);
+  return round4(cols + amax + (amax > 0 ? 4 : 0));
+}
+
+/** Stages `x` [N, C, H, W] for the conv kernels (or passes it through when already fit). */
+function stageInput(
+  x: Tensor,
+  g: Conv2dGeometry,
+  cols: number,
+): { xq: Tensor; hp: number; wq: number; owned: boolean } {
+  const wq = stagedWidth(cols, g.sw, g.kw, g.dw);
+  const hpNeed = (g.oh - 1) * g.sh + g.dh * (g.kh - 1) + 1;
+  if (g.ph === 0 && g.pw === 0 && g.sw === 1 && hpNeed <= g.h && wq === g.w) {
+    return { xq: x, hp: g.h, wq, owned: false };
+  }
+  const xq = stage(x, g.n * g.c, g.h, g.w, {
+    hp: hpNeed,
+    phs: g.sw,
+    wq,
+    top: g.ph,
+    left: g.pw,
+    dh: 1,
+    dw: 1,
+  });
+  return { xq, hp: hpNeed, wq, owned: true };
+}
+
+/** Conv2d forward: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] (no bias). */
+export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const g = conv2dGeometry(x.shape, weight.shape, opts);
+  checkKernel(g, "conv2d");
+  const tile = forwardTile(g.o, g.ow);
+  const { xq, hp, wq, owned } = stageInput(x, g, Math.ceil(g.ow / tile.tn) * tile.tn);
+  const wp = packWeight(weight, false, roundTo(g.o, 4 * tile.tm4));
+  const y = convCore(xq, wp, { ...g, hp, wq }, tile);
+  if (owned) xq.dispose();
+  wp.dispose();
+  return y;
+}
+
+function checkKernel(g: Conv2dGeometry, op: string): void {
+  if (g.kw > 7) throw new RangeError(`${op}: kernel width ≤ 7 supported, got ${g.kw}`);
+}
+
+/**
+ * Input gradient of `conv2d`: dx [N, C, H, W] from dy [N, O, OH, OW]. Computed as a stride-1
+ * conv of dy (dilated by the stride, padded by d·(k − 1) − p) with the flipped, transposed
+ * weight, so it runs the forward kernel.
+ */
+export function conv2dInputGrad(
+  dy: Tensor,
+  weight: Tensor,
+  opts: Conv2dOptions & { inputShape: readonly number[] },
+): Tensor {
+  const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
+  checkKernel(g, "conv2dInputGrad");
+  if (fmt(dy.shape) !== fmt([g.n, g.o, g.oh, g.ow])) {
+    throw new RangeError(
+      `conv2dInputGrad: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
+    );
+  }
+  const tile = forwardTile(g.c, g.w);
+  const wq = stagedWidth(Math.ceil(g.w / tile.tn) * tile.tn, 1, g.kw, g.dw);
+  const hp = g.h + g.dh * (g.kh - 1);
+  const dyq = stage(dy, g.n * g.o, g.oh, g.ow, {
+    hp,
+    phs: 1,
+    wq,
+    top: g.dh * (g.kh - 1) - g.ph,
+    left: g.dw * (g.kw - 1) - g.pw,
+    dh: g.sh,
+    dw: g.sw,
+  });
+  const wp = packWeight(weight, true, roundTo(g.c, 4 * tile.tm4));
+  const dx = convCore(dyq, wp, {
+    n: g.n,
+    c: g.o,
+    hp,
+    wq,
+    o: g.c,
+    kh: g.kh,
+    kw: g.kw,
+    sh: 1,
+    sw: 1,
+    dh: g.dh,
+    dw: g.dw,
+    oh: g.h,
+    ow: g.w,
+  }, tile);
+  dyq.dispose();
+  wp.dispose();
+  return dx;
+}
+
+/** Tile of the weight-gradient kernel: to output channels × tc input channels per invocation. */
+export interface WgradTile {
+  /** Output channels per invocation. */
+  to: number;
+  /** Input channels per invocation. */
+  tc: number;
+  /** Batch chunks reduced separately, then summed in a fixed order. */
+  split: number;
+}
+
+/** Picks the wgrad tile. */
+export function wgradTile(g: Conv2dGeometry): WgradTile {
+  const to = Math.min(8, g.o);
+  const tc = Math.min(g.kw === 1 ? 8 : g.kw <= 3 ? 2 : 1, g.c);
+  const inv = Math.ceil(g.o / to) * Math.ceil(g.c / tc) * g.kh;
+  const split = inv >= 256 ? 1 : Math.min(g.n, Math.ceil(256 / inv));
+  return { to, tc, split };
+}
+
+/**
+ * Weight gradient of `conv2d`: dw [O, C, kh, kw] = Σ_{n, oh, ow} dy[n, o, oh, ow] ·
+ * x[n, c, oh·s − p + ky·d, ow·s − p + kx·d]. Deterministic: each output is one invocation's
+ * sum in a fixed order (split over batch chunks, then a fixed-order sum).
+ */
+export function conv2dWeightGrad(
+  x: Tensor,
+  dy: Tensor,
+  opts: Conv2dOptions & { weightShape: readonly number[] },
+): Tensor {
+  const g = conv2dGeometry(x.shape, opts.weightShape, opts);
+  if (fmt(dy.shape) !== fmt([g.n, g.o, g.oh, g.ow])) {
+    throw new RangeError(
+      `conv2dWeightGrad: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
+    );
+  }
+  checkKernel(g, "conv2dWeightGrad");
+  const owp = round4(g.ow);
+  let dyp = dy;
+  if (owp !== g.ow) {
+    dyp = stage(dy, g.n * g.o, g.oh, g.ow, {
+      hp: g.oh,
+      phs: 1,
+      wq: owp,
+      top: 0,
+      left: 0,
+      dh: 1,
+      dw: 1,
+    });
+  }
+  const { xq, hp, wq, owned } = stageInput(x, g, owp);
+  const tile = wgradTile(g);
+  const kk = g.kh * g.kw;
+  const out = Tensor.empty([tile.split, g.o, g.c, g.kh, g.kw]);
+  const nPer = Math.ceil(g.n / tile.split);
+  const ob = Math.ceil(g.o / tile.to);
+  const cb = Math.ceil(g.c / tile.tc);
+  const wgX = 8;
+  dispatch({
+    kernel: "conv2d_wgrad",
+    code: wgradSrc,
+    overrides: {
+      KH: g.kh,
+      KW: g.kw,
+      SH: g.sh,
+      SW: g.sw,
+      DH: g.dh,
+      DW: g.dw,
+      TO: tile.to,
+      TC: tile.tc,
+      WG_X: wgX,
+    },
+    uniform: new Uniforms().u32(g.n).u32(g.c).u32(g.o).u32(hp).u32(wq / 4).u32(g.oh)
+      .u32(owp / 4).u32(nPer).u32(cb).u32(ob * cb * g.kh).u32(kk).bytes(),
+    buffers: [xq.buffer, dyp.buffer, out.buffer],
+    workgroups: [Math.ceil((ob * cb * g.kh) / wgX), tile.split, 1],
+  });
+  if (owned) xq.dispose();
+  if (dyp !== dy) dyp.dispose();
+  if (tile.split === 1) {
+    const r = out.view(opts.weightShape);
+    out.dispose();
+    return r;
+  }
+  const summed = reduce("sum", out, { axis: 0 }).values;
+  out.dispose();
+  const r = summed.view(opts.weightShape);
+  summed.dispose();
+  return r;
+}
