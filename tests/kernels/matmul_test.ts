@@ -1,0 +1,146 @@
+/**
+ * Both matmul kernels (register-blocked for CPUs, workgroup-tiled for GPUs) forced in turn:
+ * PyTorch golden values, a host reference across tile edges, batching, broadcasting and
+ * accumulation, and the error messages.
+ */
+import assert from "node:assert/strict";
+import { assertClose, golden, rand } from "../helpers.ts";
+import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
+import { matmul, type MatmulVariant, matmulVariant } from "../../src/kernels/matmul.ts";
+import { gpu } from "../../src/gpu/device.ts";
+
+interface T {
+  shape: number[];
+  data: number[];
+}
+const G = golden<{ matmul: { inputs: T[]; out: T; transA: boolean; transB: boolean }[] }>("core");
+const VARIANTS: MatmulVariant[] = ["register", "tiled"];
+
+/** Host reference: C[z] = op(A[z])·op(B[z]) with broadcast batch. */
+function reference(
+  a: Float32Array,
+  b: Float32Array,
+  d: { m: number; n: number; k: number; ba: number; bb: number; ta: boolean; tb: boolean },
+): Float32Array {
+  const { m, n, k, ba, bb, ta, tb } = d;
+  const batch = Math.max(ba, bb);
+  const c = new Float32Array(batch * m * n);
+  for (let z = 0; z < batch; z++) {
+    const oa = ba > 1 ? z * m * k : 0;
+    const ob = bb > 1 ? z * k * n : 0;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) {
+          s += a[oa + (ta ? p * m + i : i * k + p)] * b[ob + (tb ? j * k + p : p * n + j)];
+        }
+        c[z * m * n + i * n + j] = s;
+      }
+    }
+  }
+  return c;
+}
+
+Deno.test("auto picks the register kernel on CPU adapters and the tiled one otherwise", () => {
+  assert.equal(matmulVariant(), gpu().adapter.isCpu ? "register" : "tiled");
+  assert.equal(matmulVariant("tiled"), "tiled");
+});
+
+for (const variant of VARIANTS) {
+  Deno.test(`matmul ${variant}: PyTorch golden values (transposes, batches)`, async () => {
+    for (const c of G.matmul) {
+      await scope(async () => {
+        const [a, b] = c.inputs.map((t) => Tensor.fromArray(t.data, t.shape));
+        const out = matmul(a, b, { transA: c.transA, transB: c.transB, variant });
+        assert.deepEqual([...out.shape], c.out.shape);
+        assertClose(await out.toArray(), c.out.data, {
+          msg: `${variant} ${JSON.stringify(c.inputs.map((t) => t.shape))} ${c.transA} ${c.transB}`,
+        });
+      });
+    }
+  });
+
+  Deno.test(`matmul ${variant}: tile edges, transposes, broadcast batch, accumulate`, async () => {
+    const sizes = [[70, 37, 45], [33, 20, 8], [1, 130, 3], [64, 16, 64]];
+    const batches = [[1, 1], [2, 2], [2, 1], [1, 3]];
+    let seed = 1;
+    for (let s = 0; s < sizes.length; s++) {
+      const [m, n, k] = sizes[s];
+      for (let combo = 0; combo < 4; combo++) {
+        const ta = (combo & 1) === 1;
+        const tb = (combo & 2) === 2;
+        const [ba, bb] = batches[(s + combo) % batches.length];
+        const accumulate = combo === s % 4;
+        await scope(async () => {
+          const ha = rand(ba * m * k, seed++);
+          const hb = rand(bb * k * n, seed++);
+          const a = Tensor.fromArray(ha, [...(ba > 1 ? [ba] : []), ...(ta ? [k, m] : [m, k])]);
+          const b = Tensor.fromArray(hb, [...(bb > 1 ? [bb] : []), ...(tb ? [n, k] : [k, n])]);
+          const want = reference(ha, hb, { m, n, k, ba, bb, ta, tb });
+          const batched = ba > 1 || bb > 1;
+          const shape = batched ? [Math.max(ba, bb), m, n] : [m, n];
+          let out: Tensor;
+          if (accumulate) {
+            const init = rand(want.length, seed++);
+            out = Tensor.fromArray(init, shape);
+            const same = matmul(a, b, { transA: ta, transB: tb, variant, accumulateInto: out });
+            assert.equal(same, out);
+            for (let i = 0; i < want.length; i++) want[i] += init[i];
+          } else {
+            out = matmul(a, b, { transA: ta, transB: tb, variant });
+          }
+          assert.deepEqual([...out.shape], shape);
+          assertClose(await out.toArray(), want, {
+            rtol: 1e-5,
+            atol: 1e-5,
+            msg:
+              `${variant} m=${m} n=${n} k=${k} tA=${ta} tB=${tb} batch=${ba}/${bb} acc=${accumulate}`,
+          });
+        });
+      }
+    }
+  });
+
+  Deno.test(`matmul ${variant}: K = 0 gives zeros; padding temporaries are freed`, async () => {
+    await scope(async () => {
+      const z = matmul(Tensor.empty([3, 0]), Tensor.empty([0, 5]), { variant });
+      assert.deepEqual([...(await z.toArray())], new Array(15).fill(0));
+    });
+    const before = memoryStats();
+    const a = Tensor.fromArray(rand(7 * 9, 3), [7, 9]);
+    const b = Tensor.fromArray(rand(9 * 3, 4), [9, 3]);
+    const c = matmul(a, b, { variant });
+    matmul(a, b, { variant, accumulateInto: c });
+    assert.equal(memoryStats().liveTensors, before.liveTensors + 3);
+    assert.equal(memoryStats().liveBuffers, before.liveBuffers + 3);
+    const want = reference(await a.toArray() as Float32Array, await b.toArray() as Float32Array, {
+      m: 7,
+      n: 3,
+      k: 9,
+      ba: 1,
+      bb: 1,
+      ta: false,
+      tb: false,
+    });
+    assertClose(await c.toArray(), want.map((v) => 2 * v), { atol: 1e-5 });
+    for (const t of [a, b, c]) t.dispose();
+  });
+}
+
+Deno.test("matmul: one-line errors for mismatched shapes and dtypes", () => {
+  scope(() => {
+    const a = Tensor.empty([2, 3]);
+    const b = Tensor.empty([4, 5]);
+    assert.throws(() => matmul(a, b), /inner dims differ: \[2, 3\] · \[4, 5\] \(3 vs 4\)/);
+    assert.throws(
+      () => matmul(Tensor.empty([2, 2, 3]), Tensor.empty([3, 3, 4])),
+      /batch dims differ/,
+    );
+    assert.throws(() => matmul(Tensor.empty([3]), b), /expected 2-D or 3-D tensors/);
+    assert.throws(() => matmul(Tensor.empty([2, 3], "i32"), b), /expected f32 tensors/);
+    assert.throws(
+      () => matmul(a, Tensor.empty([3, 4]), { accumulateInto: Tensor.empty([2, 5]) }),
+      /accumulateInto has shape \[2, 5\] f32, expected \[2, 4\] f32/,
+    );
+  });
+});
