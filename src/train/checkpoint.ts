@@ -214,8 +214,15 @@ export async function writeCheckpoint(
 ): Promise<string> {
   Deno.mkdirSync(dir, { recursive: true });
   const { epoch, globalStep } = contents.state;
+  // Never overwrite a file the committed JSON points at; orphans of a crash may be reused.
+  const committed = new Set<string>();
+  try {
+    const prev = JSON.parse(Deno.readTextFileSync(`${dir}/${name}.json`)) as CheckpointState;
+    committed.add(prev.weights);
+    if (prev.optimizerTensors) committed.add(prev.optimizerTensors);
+  } catch { /* no committed checkpoint yet */ }
   let tag = `${name}-epoch=${epoch}-step=${globalStep}`;
-  for (let v = 1; existsSync(`${dir}/${tag}.safetensors`); v++) {
+  for (let v = 1; committed.has(`${tag}.safetensors`); v++) {
     tag = `${name}-epoch=${epoch}-step=${globalStep}-v${v}`;
   }
   const optTensors = new Map<string, Tensor>();
