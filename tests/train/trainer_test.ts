@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { rand } from "../helpers.ts";
-import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
+import { memoryStats, Tensor } from "../../src/gpu/tensor.ts";
 import * as ops from "../../src/autograd/ops.ts";
 import {
   clipGradNorm,
