@@ -76,6 +76,12 @@ Deno.test("imagefolder: grayscale PNG/JPEG become 3 equal channels; RGB → 1 ch
     Array.from(g3.data),
     [0, 10, 20, 50, 60, 70].flatMap((v) => [v, v, v]),
   );
+  // A hostile header (100000×100000) is refused before decoding.
+  const huge = png.slice();
+  new DataView(huge.buffer).setUint32(16, 100000);
+  new DataView(huge.buffer).setUint32(20, 100000);
+  await assert.rejects(() => decodeImage(huge, 3), /image size 100000x100000 outside/);
+  await assert.rejects(() => decodeImage(Uint8Array.of(1, 2, 3, 4), 3), /not a PNG or JPEG/);
   const g1 = await decodeImage(png, 1);
   assert.deepEqual(Array.from(g1.data), [0, 10, 20, 50, 60, 70]);
   await withTmp(async (dir) => {
