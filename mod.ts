@@ -27,6 +27,7 @@ export {
 export { dispatchStats, flush, sync } from "./src/gpu/dispatch.ts";
 export { backward, isGradEnabled, noGrad, zeroGrad } from "./src/autograd/tape.ts";
 export * as ops from "./src/autograd/ops.ts";
+export * as F from "./src/autograd/nn_ops.ts";
 export * as kernels from "./src/kernels/mod.ts";
 export { crossEntropy, type CrossEntropyOptions, type LossReduction } from "./src/autograd/loss.ts";
 export * from "./src/metrics/mod.ts";

@@ -10,3 +10,6 @@ export * from "./reduce.ts";
 export * from "./matmul.ts";
 export * from "./cast.ts";
 export * from "./shape.ts";
+export * from "./conv.ts";
+export * from "./batch_norm.ts";
+export * from "./pool.ts";

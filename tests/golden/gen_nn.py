@@ -1,91 +1,127 @@
-"""Golden values for src/nn: torchvision ResNet state-dict structure, layer modules with bias,
-and a tiny ResNet-like net built from torchvision's own BasicBlock and Bottleneck classes
-(outputs, gradients of every parameter, running statistics after train-mode steps)."""
+"""Golden values for the CNN ops (tests/autograd/nn_ops_test.ts, tests/kernels/*):
+conv2d forward/dgrad/wgrad over ResNet-like and edge geometries, max pooling (ties,
+overlapping windows), global average pooling, BatchNorm2d over two training steps and in eval
+mode, linear with and without bias. Each gradient is of sum(out · gy) for a random gy."""
 import torch
-import torchvision
-from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
+import torch.nn.functional as F
 
-from common import L, randn
+from common import L as _L, randn
 
 
-def structure(name):
-    m = getattr(torchvision.models, name)(num_classes=10)
-    sd = m.state_dict()
-    return {
-        "keys": [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in sd.items()],
-        "params": [k for k, _ in m.named_parameters()],
-        "numParams": sum(p.numel() for p in m.parameters()),
-    }
+def _round(v):
+    if isinstance(v, list):
+        return [_round(e) for e in v]
+    return float(f"{v:.7g}") if isinstance(v, float) else v
 
 
-def tiny():
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1, bias=False),
-        nn.BatchNorm2d(4),
-        nn.ReLU(inplace=True),
-        BasicBlock(4, 8, stride=2, downsample=nn.Sequential(nn.Conv2d(4, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8))),
-        Bottleneck(8, 2, stride=2, downsample=nn.Sequential(nn.Conv2d(8, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8))),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 3),
-    )
-    # Non-trivial BN affine parameters so their gradients are exercised.
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape))
-                m.bias.copy_(0.1 * torch.randn(m.bias.shape))
-    state = {k: L(v) for k, v in net.state_dict().items()}
-    x = randn(2, 2, 8, 8, seed=1)
-    g = randn(2, 3, seed=2)
-    net.train()
-    out1 = net(x)
-    loss = (out1 * g).sum()
-    loss.backward()
-    grads = {k: L(p.grad) for k, p in net.named_parameters()}
-    out2 = net(randn(2, 2, 8, 8, seed=3))  # second train step: running stats again
-    after = {k: L(v) for k, v in net.state_dict().items() if "running" in k or "num_batches" in k}
-    net.eval()
-    with torch.no_grad():
-        out_eval = net(x)
-    return {
-        "state": state,
-        "x": L(x),
-        "g": L(g),
-        "x2": L(randn(2, 2, 8, 8, seed=3)),
-        "outTrain": L(out1),
-        "loss": loss.item(),
-        "grads": grads,
-        "outTrain2": L(out2),
-        "after": after,
-        "outEval": L(out_eval),
-    }
+def L(t):
+    """Like common.L, to 7 significant digits (keeps the JSON small; f32 has ~7)."""
+    return _round(_L(t))
 
 
-def layers():
-    x = randn(2, 3, 5, 5, seed=4).requires_grad_()
-    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=True)
-    y = conv(x)
-    gy = randn(*y.shape, seed=5)
+def conv_case(name, xs, ws, stride=1, padding=0, dilation=1, seed=0):
+    x = randn(*xs, seed=seed).requires_grad_(True)
+    w = (randn(*ws, seed=seed + 1) * 0.5).requires_grad_(True)
+    y = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+    gy = randn(*y.shape, seed=seed + 2)
     (y * gy).sum().backward()
-    lx = randn(3, 5, seed=6).requires_grad_()
-    lin = nn.Linear(5, 4)
-    ly = lin(lx)
-    gl = randn(3, 4, seed=7)
-    (ly * gl).sum().backward()
     return {
-        "conv": {"x": L(x), "w": L(conv.weight), "b": L(conv.bias), "y": L(y), "gy": L(gy),
-                 "dx": L(x.grad), "dw": L(conv.weight.grad), "db": L(conv.bias.grad)},
-        "linear": {"x": L(lx), "w": L(lin.weight), "b": L(lin.bias), "y": L(ly), "gy": L(gl),
-                   "dx": L(lx.grad), "dw": L(lin.weight.grad), "db": L(lin.bias.grad)},
+        "name": name,
+        "x": L(x),
+        "xShape": list(xs),
+        "w": L(w),
+        "wShape": list(ws),
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "y": L(y),
+        "yShape": list(y.shape),
+        "gy": L(gy),
+        "dx": L(x.grad),
+        "dw": L(w.grad),
     }
+
+
+def pool_case(name, x, k, s, p):
+    x = x.clone().requires_grad_(True)
+    y = F.max_pool2d(x, k, s, p)
+    gy = randn(*y.shape, seed=7)
+    (y * gy).sum().backward()
+    return {"name": name, "x": L(x), "xShape": list(x.shape), "k": k, "s": s, "p": p,
+            "y": L(y), "yShape": list(y.shape), "gy": L(gy), "dx": L(x.grad)}
+
+
+def bn():
+    c = 3
+    m = torch.nn.BatchNorm2d(c)
+    with torch.no_grad():
+        m.weight.copy_(1 + 0.5 * randn(c, seed=20))
+        m.bias.copy_(0.5 * randn(c, seed=21))
+    steps = []
+    for i in range(2):
+        x = (randn(4, c, 3, 5, seed=30 + i) * (1 + i) + i).requires_grad_(True)
+        m.train()
+        y = m(x)
+        gy = randn(*y.shape, seed=40 + i)
+        m.zero_grad()
+        (y * gy).sum().backward()
+        steps.append({
+            "x": L(x), "y": L(y), "gy": L(gy), "dx": L(x.grad),
+            "dweight": L(m.weight.grad), "dbias": L(m.bias.grad),
+            "runningMean": L(m.running_mean), "runningVar": L(m.running_var),
+            "numBatchesTracked": int(m.num_batches_tracked),
+        })
+    m.eval()
+    x = randn(2, c, 4, 4, seed=50).requires_grad_(True)
+    y = m(x)
+    gy = randn(*y.shape, seed=51)
+    m.zero_grad()
+    (y * gy).sum().backward()
+    ev = {"x": L(x), "y": L(y), "gy": L(gy), "dx": L(x.grad),
+          "dweight": L(m.weight.grad), "dbias": L(m.bias.grad)}
+    return {"shape": [4, c, 3, 5], "evalShape": [2, c, 4, 4], "weight": L(1 + 0.5 * randn(c, seed=20)),
+            "bias": L(0.5 * randn(c, seed=21)), "steps": steps, "eval": ev}
+
+
+def linear_case(bias):
+    x = randn(3, 5, seed=60).requires_grad_(True)
+    w = randn(4, 5, seed=61).requires_grad_(True)
+    b = randn(4, seed=62).requires_grad_(True) if bias else None
+    y = F.linear(x, w, b)
+    gy = randn(3, 4, seed=63)
+    (y * gy).sum().backward()
+    out = {"x": L(x), "w": L(w), "y": L(y), "gy": L(gy), "dx": L(x.grad), "dw": L(w.grad)}
+    if bias:
+        out["b"] = L(b)
+        out["db"] = L(b.grad)
+    return out
 
 
 def generate():
-    return {
-        "structure": {n: structure(n) for n in ["resnet18", "resnet34", "resnet50"]},
-        "tiny": tiny(),
-        "layers": layers(),
-    }
+    convs = [
+        conv_case("7x7 s2 p3 on 11x11 (floors)", (2, 3, 11, 11), (4, 3, 7, 7), 2, 3, seed=1),
+        conv_case("3x3 s1 p1", (2, 5, 6, 7), (6, 5, 3, 3), 1, 1, seed=2),
+        conv_case("3x3 s2 p1 on 9x9", (2, 4, 9, 9), (5, 4, 3, 3), 2, 1, seed=3),
+        conv_case("3x3 dilation 2 p2", (1, 3, 8, 9), (4, 3, 3, 3), 1, 2, 2, seed=4),
+        conv_case("1x1 s2 on 7x7", (2, 6, 7, 7), (8, 6, 1, 1), 2, 0, seed=5),
+        conv_case("1x1 s1", (2, 4, 5, 8), (3, 4, 1, 1), 1, 0, seed=6),
+        conv_case("2x3 stride (1,2) pad (0,1)", (1, 2, 6, 13), (3, 2, 2, 3), (1, 2), (0, 1), seed=7),
+        conv_case("3x3 s1 p1 36 channels (multi-tile)", (1, 6, 5, 9), (36, 6, 3, 3), 1, 1, seed=8),
+    ]
+    # Ties: values from {0, 1, 2} so most windows hold several equal maxima.
+    g = torch.Generator().manual_seed(9)
+    ties = torch.randint(0, 3, (2, 2, 7, 7), generator=g).float()
+    pools = [
+        pool_case("3/2/1 random (ResNet stem)", randn(2, 3, 9, 9, seed=8), 3, 2, 1),
+        pool_case("3/2/1 ties", ties, 3, 2, 1),
+        pool_case("3/1/1 ties, heavy overlap", ties, 3, 1, 1),
+        pool_case("2/2/0 ties, even", ties, 2, 2, 0),
+        pool_case("3/2/1 all equal", torch.ones(1, 1, 5, 6), 3, 2, 1),
+    ]
+    x = randn(2, 3, 5, 4, seed=70).requires_grad_(True)
+    y = F.adaptive_avg_pool2d(x, 1)
+    gy = randn(*y.shape, seed=71)
+    (y * gy).sum().backward()
+    avg = {"x": L(x), "xShape": [2, 3, 5, 4], "y": L(y), "gy": L(gy), "dx": L(x.grad)}
+    return {"conv": convs, "maxPool": pools, "avgPool": avg, "batchNorm": bn(),
+            "linear": {"bias": linear_case(True), "noBias": linear_case(False)}}

@@ -1,0 +1,207 @@
+/**
+ * Differentiable neural-network ops (the functional API, like `torch.nn.functional`):
+ * conv2d, batchNorm2d, maxPool2d, adaptiveAvgPool2d, linear, flatten. Each forward calls the
+ * raw kernels and records its backward beside it.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../gpu/tensor.ts";
+import {
+  conv2d as convForward,
+  conv2dGeometry,
+  conv2dInputGrad,
+  conv2dWeightGrad,
+} from "../kernels/conv.ts";
+import {
+  batchNormApply,
+  batchNormBackward,
+  type BatchNormStats,
+  batchNormStats,
+} from "../kernels/batch_norm.ts";
+import {
+  adaptiveAvgPool2dBackward,
+  adaptiveAvgPool2dForward,
+  maxPool2dBackward,
+  maxPool2dForward,
+} from "../kernels/pool.ts";
+import { fmt } from "../kernels/shape.ts";
+import { add, matmul, reshape } from "./ops.ts";
+import { isGradEnabled, record } from "./tape.ts";
+
+/** Stride, padding and dilation of `conv2d`: one number for both dims or (height, width). */
+export interface Conv2dOptions {
+  /** Step between output positions; default 1. */
+  stride?: number | [number, number];
+  /** Zero padding on each side; default 0. */
+  padding?: number | [number, number];
+  /** Spacing between kernel taps; default 1. */
+  dilation?: number | [number, number];
+}
+
+/**
+ * 2-D cross-correlation, NCHW: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] with
+ * OH = ⌊(H + 2p − d·(kh − 1) − 1)/s⌋ + 1. No bias, groups = 1 (as ResNet uses it).
+ */
+export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
+  conv2dGeometry(x.shape, weight.shape, opts);
+  const out = convForward(x, weight, opts);
+  return record(out, [x, weight], "conv2d", (g) => [
+    x.requiresGrad ? conv2dInputGrad(g, weight, { ...opts, inputShape: x.shape }) : null,
+    weight.requiresGrad ? conv2dWeightGrad(x, g, { ...opts, weightShape: weight.shape }) : null,
+  ]);
+}
+
+/** Parameters and buffers of a BatchNorm2d layer (owned by the layer). */
+export interface BatchNormState {
+  /** γ [C]. */
+  weight: Tensor;
+  /** β [C]. */
+  bias: Tensor;
+  /** Running mean [C], updated in place in training mode. */
+  runningMean: Tensor;
+  /** Running (unbiased) variance [C], updated in place in training mode. */
+  runningVar: Tensor;
+  /** i32 scalar [] incremented in place by each training-mode call, when present. */
+  numBatchesTracked?: Tensor;
+}
+
+/** Mode and constants of `batchNorm2d`. */
+export interface BatchNormOptions {
+  /** Batch statistics (and running-statistic updates) when true, running statistics when false. */
+  training: boolean;
+  /** Weight of the new batch statistic in the running averages; default 0.1. */
+  momentum?: number;
+  /** Added to the variance; default 1e-5. */
+  eps?: number;
+}
+
+/**
+ * Batch normalisation over N, H, W per channel of x [N, C, H, W] (any [N, C, ...] works).
+ * Training: normalises with the batch mean and biased variance and updates the running
+ * statistics in place on the GPU (momentum, unbiased variance) and `numBatchesTracked`.
+ * Eval: uses the running statistics. Gradients flow to x, weight (γ) and bias (β).
+ */
+export function batchNorm2d(x: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor {
+  const c = x.shape[1];
+  for (
+    const [name, t] of [["weight", state.weight], ["bias", state.bias], [
+      "runningMean",
+      state.runningMean,
+    ], ["runningVar", state.runningVar]] as const
+  ) {
+    if (t.size !== c) {
+      throw new RangeError(
+        `batchNorm2d: ${name} has shape ${fmt(t.shape)}, expected [${c}] for input ${fmt(x.shape)}`,
+      );
+    }
+  }
+  const eps = opts.eps ?? 1e-5;
+  const stats: BatchNormStats = opts.training
+    ? batchNormStats(x, {
+      eps,
+      momentum: opts.momentum ?? 0.1,
+      runningMean: state.runningMean,
+      runningVar: state.runningVar,
+      numBatchesTracked: state.numBatchesTracked,
+    })
+    : { s1: state.runningMean, s2: state.runningVar, running: true };
+  const y = batchNormApply(x, stats, { weight: state.weight, bias: state.bias, eps });
+  const inputs = [x, state.weight, state.bias];
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) {
+    if (opts.training) {
+      stats.s1.dispose();
+      stats.s2.dispose();
+    }
+    return y;
+  }
+  return record(y, inputs, "batchNorm2d", (g) => {
+    const r = batchNormBackward(x, g, {
+      stats,
+      weight: state.weight,
+      eps,
+      needInput: x.requiresGrad,
+    });
+    if (opts.training) {
+      stats.s1.dispose();
+      stats.s2.dispose();
+    }
+    return [r.dx, r.dweight, r.dbias];
+  });
+}
+
+/** Window of `maxPool2d`. */
+export interface MaxPool2dOptions {
+  /** Square window size. */
+  kernelSize: number;
+  /** Step; defaults to `kernelSize`. */
+  stride?: number;
+  /** −inf padding on each side; default 0. */
+  padding?: number;
+}
+
+/**
+ * Max pooling over square windows (−inf padding, floor mode). The first maximum in
+ * row-major window order receives the gradient; overlapping windows accumulate.
+ */
+export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
+  const { values, indices } = maxPool2dForward(x, opts);
+  if (!isGradEnabled() || !x.requiresGrad) {
+    indices.dispose();
+    return values;
+  }
+  return record(values, [x], "maxPool2d", (g) => {
+    const dx = maxPool2dBackward(g, indices, { ...opts, inputShape: x.shape });
+    indices.dispose();
+    return [dx];
+  });
+}
+
+/** Global average pooling (AdaptiveAvgPool2d with output size 1): [N, C, H, W] → [N, C, 1, 1]. */
+export function adaptiveAvgPool2d(x: Tensor): Tensor {
+  const out = adaptiveAvgPool2dForward(x);
+  return record(out, [x], "adaptiveAvgPool2d", (g) => [adaptiveAvgPool2dBackward(g, x.shape)]);
+}
+
+/** Options of `linear`. */
+export interface LinearOptions {
+  /** Bias [out], added to every row. */
+  bias?: Tensor;
+}
+
+/** Affine map y = x·Wᵀ + b: x [N, in], weight [out, in], bias [out] → [N, out]. */
+export function linear(x: Tensor, weight: Tensor, opts: LinearOptions = {}): Tensor {
+  if (x.ndim !== 2 || weight.ndim !== 2 || x.shape[1] !== weight.shape[1]) {
+    throw new RangeError(
+      `linear: expected x [N, in] and weight [out, in], got ${fmt(x.shape)} and ${
+        fmt(weight.shape)
+      }`,
+    );
+  }
+  const y = matmul(x, weight, { transB: true });
+  if (!opts.bias) return y;
+  if (fmt(opts.bias.shape) !== fmt([weight.shape[0]])) {
+    y.dispose();
+    throw new RangeError(
+      `linear: bias has shape ${fmt(opts.bias.shape)}, expected [${weight.shape[0]}]`,
+    );
+  }
+  return add(y, opts.bias);
+}
+
+/** Options of `flatten`. */
+export interface FlattenOptions {
+  /** First dim to merge (with all later ones); default 1, as `torch.nn.Flatten`. */
+  startDim?: number;
+}
+
+/** Merges dims `startDim..` into one: [N, C, H, W] → [N, C·H·W] by default. */
+export function flatten(x: Tensor, opts: FlattenOptions = {}): Tensor {
+  const start = opts.startDim ?? 1;
+  const s = start < 0 ? start + x.ndim : start;
+  if (!Number.isInteger(s) || s < 0 || s >= Math.max(1, x.ndim)) {
+    throw new RangeError(`flatten: startDim ${start} is out of range for ${fmt(x.shape)}`);
+  }
+  const rest = x.shape.slice(s).reduce((a, b) => a * b, 1);
+  return reshape(x, [...x.shape.slice(0, s), rest]);
+}

@@ -1,0 +1,158 @@
+/**
+ * BatchNorm2d kernels (no tape): batch statistics with in-place running-statistic updates,
+ * normalisation, and the backward pair (per-channel sums, then the input gradient). All
+ * reductions are per-channel workgroup trees in a fixed order: deterministic.
+ *
+ * @module
+ */
+
+import statsSrc from "../../shaders/batch_norm_stats.wgsl" with { type: "text" };
+import applySrc from "../../shaders/batch_norm_apply.wgsl" with { type: "text" };
+import reduceSrc from "../../shaders/batch_norm_backward_reduce.wgsl" with { type: "text" };
+import backApplySrc from "../../shaders/batch_norm_backward_apply.wgsl" with { type: "text" };
+import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { fmt } from "./shape.ts";
+
+/** Per-channel statistics a normalisation used: batch (mean, invstd) or running (mean, var). */
+export interface BatchNormStats {
+  /** Batch mean, or running mean. */
+  s1: Tensor;
+  /** Batch 1/√(var_b + eps), or running variance. */
+  s2: Tensor;
+  /** True when s1/s2 are running statistics (eval mode). */
+  running: boolean;
+}
+
+function dims(x: Tensor, op: string): { n: number; c: number; hw: number } {
+  if (x.ndim < 2 || x.dtype !== "f32") {
+    throw new RangeError(
+      `${op}: expected an f32 [N, C, ...] tensor, got ${fmt(x.shape)} ${x.dtype}`,
+    );
+  }
+  const [n, c] = x.shape;
+  return { n, c, hw: x.size / (n * c) };
+}
+
+/**
+ * Batch mean and invstd of `x` [N, C, ...] per channel; updates `runningMean` /
+ * `runningVar` in place (momentum, unbiased variance) and adds 1 to `numBatchesTracked`
+ * when given.
+ */
+export function batchNormStats(
+  x: Tensor,
+  opts: {
+    eps: number;
+    momentum: number;
+    runningMean?: Tensor;
+    runningVar?: Tensor;
+    numBatchesTracked?: Tensor;
+  },
+): BatchNormStats {
+  const { n, c, hw } = dims(x, "batchNormStats");
+  if (n * hw < 2) {
+    throw new RangeError(
+      `batchNorm2d: expected more than 1 value per channel when training, got input ${
+        fmt(x.shape)
+      }`,
+    );
+  }
+  const s1 = Tensor.empty([c]);
+  const s2 = Tensor.empty([c]);
+  const update = !!(opts.runningMean && opts.runningVar);
+  const track = !!opts.numBatchesTracked;
+  // Unused bindings still need buffers; each gets its own so no writable buffer aliases.
+  const dummies: Tensor[] = [];
+  const orDummy = (t: Tensor | undefined, dtype: "f32" | "i32") => {
+    if (t) return t.buffer;
+    const d = Tensor.empty([1], dtype);
+    dummies.push(d);
+    return d.buffer;
+  };
+  dispatch({
+    kernel: "batch_norm_stats",
+    code: statsSrc,
+    overrides: { UPDATE: update ? 1 : 0, TRACK: track ? 1 : 0 },
+    uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).f32(opts.momentum).bytes(),
+    buffers: [
+      x.buffer,
+      s1.buffer,
+      s2.buffer,
+      orDummy(update ? opts.runningMean : undefined, "f32"),
+      orDummy(update ? opts.runningVar : undefined, "f32"),
+      orDummy(opts.numBatchesTracked, "i32"),
+    ],
+    workgroups: [c],
+  });
+  for (const d of dummies) d.dispose();
+  return { s1, s2, running: false };
+}
+
+/** y = (x − mean)·invstd·γ + β per channel, with batch or running statistics. */
+export function batchNormApply(
+  x: Tensor,
+  stats: BatchNormStats,
+  opts: { weight: Tensor; bias: Tensor; eps: number },
+): Tensor {
+  const { c, hw } = dims(x, "batchNormApply");
+  const y = Tensor.empty(x.shape);
+  dispatch({
+    kernel: "batch_norm_apply",
+    code: applySrc,
+    overrides: { EVAL: stats.running ? 1 : 0 },
+    uniform: new Uniforms().u32(x.size).u32(c).u32(hw).f32(opts.eps).bytes(),
+    buffers: [
+      x.buffer,
+      stats.s1.buffer,
+      stats.s2.buffer,
+      opts.weight.buffer,
+      opts.bias.buffer,
+      y.buffer,
+    ],
+    workgroups: gridFor(x.size, 256),
+  });
+  return y;
+}
+
+/** Gradients of batch normalisation for x, γ and β given the output gradient `g`. */
+export function batchNormBackward(
+  x: Tensor,
+  g: Tensor,
+  opts: { stats: BatchNormStats; weight: Tensor; eps: number; needInput?: boolean },
+): { dx: Tensor | null; dweight: Tensor; dbias: Tensor } {
+  const { n, c, hw } = dims(x, "batchNormBackward");
+  const { stats } = opts;
+  const dweight = Tensor.empty([c]);
+  const dbias = Tensor.empty([c]);
+  const evalFlag = stats.running ? 1 : 0;
+  dispatch({
+    kernel: "batch_norm_backward_reduce",
+    code: reduceSrc,
+    overrides: { EVAL: evalFlag },
+    uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).bytes(),
+    buffers: [x.buffer, g.buffer, stats.s1.buffer, stats.s2.buffer, dweight.buffer, dbias.buffer],
+    workgroups: [c],
+  });
+  let dx: Tensor | null = null;
+  if (opts.needInput ?? true) {
+    dx = Tensor.empty(x.shape);
+    dispatch({
+      kernel: "batch_norm_backward_apply",
+      code: backApplySrc,
+      overrides: { EVAL: evalFlag },
+      uniform: new Uniforms().u32(x.size).u32(c).u32(hw).f32(opts.eps).f32(1 / (n * hw)).bytes(),
+      buffers: [
+        x.buffer,
+        g.buffer,
+        stats.s1.buffer,
+        stats.s2.buffer,
+        opts.weight.buffer,
+        dweight.buffer,
+        dbias.buffer,
+        dx.buffer,
+      ],
+      workgroups: gridFor(x.size, 256),
+    });
+  }
+  return { dx, dweight, dbias };
+}

@@ -1,0 +1,119 @@
+/**
+ * Pooling kernels (no tape): max pooling with stored argmax and a gather backward
+ * (deterministic, overlapping windows accumulate), and global average pooling.
+ *
+ * @module
+ */
+
+import maxFwdSrc from "../../shaders/max_pool2d_forward.wgsl" with { type: "text" };
+import maxBwdSrc from "../../shaders/max_pool2d_backward.wgsl" with { type: "text" };
+import avgFwdSrc from "../../shaders/avg_pool_forward.wgsl" with { type: "text" };
+import avgBwdSrc from "../../shaders/avg_pool_backward.wgsl" with { type: "text" };
+import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { fmt } from "./shape.ts";
+
+/** Max-pooling window: square kernel, stride (default = kernel size), zero-sized padding by default. */
+export interface MaxPoolOptions {
+  /** Window size. */
+  kernelSize: number;
+  /** Step; defaults to `kernelSize` as in PyTorch. */
+  stride?: number;
+  /** −inf padding on each side; at most kernelSize / 2. */
+  padding?: number;
+}
+
+function check4(x: Tensor, op: string): void {
+  if (x.ndim !== 4 || x.dtype !== "f32") {
+    throw new RangeError(
+      `${op}: expected an f32 [N, C, H, W] tensor, got ${fmt(x.shape)} ${x.dtype}`,
+    );
+  }
+}
+
+function poolGeometry(x: Tensor, opts: MaxPoolOptions) {
+  const k = opts.kernelSize;
+  const s = opts.stride ?? k;
+  const p = opts.padding ?? 0;
+  if (!(k >= 1 && s >= 1 && p >= 0 && 2 * p <= k) || ![k, s, p].every(Number.isInteger)) {
+    throw new RangeError(
+      `maxPool2d: expected integers kernelSize ≥ 1, stride ≥ 1, 0 ≤ padding ≤ kernelSize/2, got ${k}, ${s}, ${p}`,
+    );
+  }
+  const [n, c, h, w] = x.shape;
+  const oh = Math.floor((h + 2 * p - k) / s) + 1;
+  const ow = Math.floor((w + 2 * p - k) / s) + 1;
+  if (oh < 1 || ow < 1) {
+    throw new RangeError(`maxPool2d: output size ${oh}×${ow} < 1 for input ${fmt(x.shape)}`);
+  }
+  return { n, c, h, w, oh, ow, k, s, p };
+}
+
+/** Max pooling: values [N, C, OH, OW] and i32 argmax indices (ih·W + iw within the plane). */
+export function maxPool2dForward(
+  x: Tensor,
+  opts: MaxPoolOptions,
+): { values: Tensor; indices: Tensor } {
+  check4(x, "maxPool2d");
+  const g = poolGeometry(x, opts);
+  const values = Tensor.empty([g.n, g.c, g.oh, g.ow]);
+  const indices = Tensor.empty([g.n, g.c, g.oh, g.ow], "i32");
+  dispatch({
+    kernel: "max_pool2d_forward",
+    code: maxFwdSrc,
+    uniform: new Uniforms().u32(values.size).u32(g.h).u32(g.w).u32(g.oh).u32(g.ow).u32(g.k)
+      .u32(g.s).u32(g.p).bytes(),
+    buffers: [x.buffer, values.buffer, indices.buffer],
+    workgroups: gridFor(values.size, 256),
+  });
+  return { values, indices };
+}
+
+/** Input gradient of max pooling from the output gradient and stored indices. */
+export function maxPool2dBackward(
+  g: Tensor,
+  indices: Tensor,
+  opts: MaxPoolOptions & { inputShape: readonly number[] },
+): Tensor {
+  const dx = Tensor.empty(opts.inputShape);
+  check4(dx, "maxPool2dBackward");
+  const geo = poolGeometry(dx, opts);
+  dispatch({
+    kernel: "max_pool2d_backward",
+    code: maxBwdSrc,
+    uniform: new Uniforms().u32(dx.size).u32(geo.h).u32(geo.w).u32(geo.oh).u32(geo.ow).u32(geo.k)
+      .u32(geo.s).u32(geo.p).bytes(),
+    buffers: [g.buffer, indices.buffer, dx.buffer],
+    workgroups: gridFor(dx.size, 256),
+  });
+  return dx;
+}
+
+/** Global average pooling: [N, C, H, W] → [N, C, 1, 1]. */
+export function adaptiveAvgPool2dForward(x: Tensor): Tensor {
+  check4(x, "adaptiveAvgPool2d");
+  const [n, c, h, w] = x.shape;
+  const out = Tensor.empty([n, c, 1, 1]);
+  dispatch({
+    kernel: "avg_pool_forward",
+    code: avgFwdSrc,
+    uniform: new Uniforms().u32(n * c).u32(h * w).bytes(),
+    buffers: [x.buffer, out.buffer],
+    workgroups: gridFor(n * c, 64),
+  });
+  return out;
+}
+
+/** Input gradient of global average pooling: g [N, C, 1, 1] spread as g / (H·W). */
+export function adaptiveAvgPool2dBackward(g: Tensor, inputShape: readonly number[]): Tensor {
+  const dx = Tensor.empty(inputShape);
+  const hw = inputShape[2] * inputShape[3];
+  dispatch({
+    kernel: "avg_pool_backward",
+    code: avgBwdSrc,
+    uniform: new Uniforms().u32(dx.size).u32(hw).bytes(),
+    buffers: [g.buffer, dx.buffer],
+    workgroups: gridFor(dx.size, 256),
+  });
+  return dx;
+}
