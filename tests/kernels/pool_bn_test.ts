@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { assertClose, rand } from "../helpers.ts";
+import { scope, Tensor } from "../../src/gpu/tensor.ts";
+import { maxPool2dBackward, maxPool2dForward } from "../../src/kernels/pool.ts";
+import { batchNormStats } from "../../src/kernels/batch_norm.ts";
+
+Deno.test("maxPool2d stores the first maximum in row-major window order", async () => {
+  await scope(async () => {
+    // Values from {0, 1}: almost every window holds tied maxima.
+    const h = 7;
+    const data = Float32Array.from(rand(2 * h * h, 3), (v) => (v > 0 ? 1 : 0));
+    const x = Tensor.fromArray(data, [1, 2, h, h]);
+    const { values, indices } = maxPool2dForward(x, { kernelSize: 3, stride: 2, padding: 1 });
+    const got = await indices.toArray();
+    const vals = await values.toArray();
+    let i = 0;
+    for (let p = 0; p < 2; p++) {
+      for (let r = 0; r < 4; r++) {
+        for (let q = 0; q < 4; q++, i++) {
+          let best = -Infinity;
+          let at = -1;
+          for (let ky = 0; ky < 3; ky++) {
+            for (let kx = 0; kx < 3; kx++) {
+              const ih = r * 2 - 1 + ky;
+              const iw = q * 2 - 1 + kx;
+              if (ih < 0 || iw < 0 || ih >= h || iw >= h) continue;
+              const v = data[(p * h + ih) * h + iw];
+              if (v > best) [best, at] = [v, ih * h + iw];
+            }
+          }
+          assert.equal(got[i], at, `window ${i}`);
+          assert.equal(vals[i], best);
+        }
+      }
+    }
+    // Gather backward: each input receives the sum over the windows that chose it.
+    const g = Tensor.fromArray(new Float32Array(32).fill(1), [1, 2, 4, 4]);
+    const dx = await maxPool2dBackward(g, indices, {
+      kernelSize: 3,
+      stride: 2,
+      padding: 1,
+      inputShape: [1, 2, h, h],
+    }).toArray();
+    const counts = new Float32Array(2 * h * h);
+    got.forEach((at, j) => counts[Math.floor(j / 16) * h * h + at]++);
+    assertClose(dx, counts, { rtol: 0, atol: 0 });
+  });
+});
+
+Deno.test("maxPool2d rejects padding above half the window", () => {
+  const x = Tensor.fromArray(new Float32Array(16), [1, 1, 4, 4]);
+  assert.throws(() => maxPool2dForward(x, { kernelSize: 2, padding: 2 }), /padding/);
+  x.dispose();
+});
+
+Deno.test("batchNormStats: mean and 1/sqrt(biased var + eps) per channel, no running update", async () => {
+  await scope(async () => {
+    const data = rand(3 * 2 * 5 * 5, 8);
+    const x = Tensor.fromArray(data, [3, 2, 5, 5]);
+    const { s1, s2 } = batchNormStats(x, { eps: 1e-5, momentum: 0.1 });
+    const mean = [0, 0];
+    const vr = [0, 0];
+    for (let i = 0; i < data.length; i++) mean[Math.floor(i / 25) % 2] += data[i] / 75;
+    for (let i = 0; i < data.length; i++) {
+      const c = Math.floor(i / 25) % 2;
+      vr[c] += (data[i] - mean[c]) ** 2 / 75;
+    }
+    assertClose(await s1.toArray(), mean, { rtol: 1e-5, atol: 1e-6 });
+    assertClose(await s2.toArray(), vr.map((v) => 1 / Math.sqrt(v + 1e-5)), { rtol: 1e-5 });
+    const one = Tensor.fromArray(new Float32Array(2), [1, 2, 1, 1]);
+    assert.throws(() => batchNormStats(one, { eps: 1e-5, momentum: 0.1 }), /more than 1 value/);
+  });
+});
