@@ -12,6 +12,8 @@
 //   columns of one output row, in TM4·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3,
 //   column j). Per (c, ky, kx) it loads TM4 weight vec4s and 2–3 input vec4s (shared by
 //   the taps through CSE) for 4·TM4·TN FMAs: lavapipe pays ~50 FMAs per storage load.
+// Output: y[n, o, yr0 + oh·ysr, yc0 + ow·ysc] of a [N, O, yh, yw] tensor (ysr = ysc = 1, yr0 =
+//   yc0 = 0 for a plain conv; one stride phase of the input gradient otherwise).
 // Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = N.
 // Bindings: 0 uniform Params, 1 xq, 2 wp (array<vec4<f32>>), 3 y (array<f32>).
 override KH: u32 = 3u;
@@ -34,6 +36,14 @@ struct Params {
   owb: u32,
   o: u32,
   op4: u32,
+  yh: u32,
+  yw: u32,
+  yr0: u32,
+  ysr: u32,
+  yc0: u32,
+  ysc: u32,
+  _p0: u32,
+  _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -976,12 +986,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     xrow += plane;
   }
+  // Output (orow, ow) lands at y[n, o, yr0 + orow·ysr, yc0 + ow·ysc] of a [N, O, yh, yw]
+  // tensor: the identity for a plain conv, one stride phase of the input gradient otherwise.
+  let ych = P.yh * P.yw;
+  let yrow = n * P.o * ych + (P.yr0 + orow * P.ysr) * P.yw + P.yc0;
   if (TM4 > 0u) {
     if (TN > 0u && ow0 + 0u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc0_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc0_0[l];
         }
       }
     }
@@ -989,7 +1003,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc0_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc0_1[l];
         }
       }
     }
@@ -997,7 +1011,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc0_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc0_2[l];
         }
       }
     }
@@ -1005,7 +1019,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc0_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc0_3[l];
         }
       }
     }
@@ -1013,7 +1027,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc0_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc0_4[l];
         }
       }
     }
@@ -1021,7 +1035,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc0_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc0_5[l];
         }
       }
     }
@@ -1029,7 +1043,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc0_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc0_6[l];
         }
       }
     }
@@ -1037,7 +1051,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc0_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc0_7[l];
         }
       }
     }
@@ -1047,7 +1061,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc1_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc1_0[l];
         }
       }
     }
@@ -1055,7 +1069,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc1_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc1_1[l];
         }
       }
     }
@@ -1063,7 +1077,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc1_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc1_2[l];
         }
       }
     }
@@ -1071,7 +1085,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc1_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc1_3[l];
         }
       }
     }
@@ -1079,7 +1093,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc1_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc1_4[l];
         }
       }
     }
@@ -1087,7 +1101,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc1_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc1_5[l];
         }
       }
     }
@@ -1095,7 +1109,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc1_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc1_6[l];
         }
       }
     }
@@ -1103,7 +1117,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc1_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc1_7[l];
         }
       }
     }
@@ -1113,7 +1127,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc2_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc2_0[l];
         }
       }
     }
@@ -1121,7 +1135,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc2_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc2_1[l];
         }
       }
     }
@@ -1129,7 +1143,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc2_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc2_2[l];
         }
       }
     }
@@ -1137,7 +1151,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc2_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc2_3[l];
         }
       }
     }
@@ -1145,7 +1159,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc2_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc2_4[l];
         }
       }
     }
@@ -1153,7 +1167,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc2_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc2_5[l];
         }
       }
     }
@@ -1161,7 +1175,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc2_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc2_6[l];
         }
       }
     }
@@ -1169,7 +1183,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc2_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc2_7[l];
         }
       }
     }
@@ -1179,7 +1193,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc3_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc3_0[l];
         }
       }
     }
@@ -1187,7 +1201,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc3_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc3_1[l];
         }
       }
     }
@@ -1195,7 +1209,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc3_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc3_2[l];
         }
       }
     }
@@ -1203,7 +1217,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc3_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc3_3[l];
         }
       }
     }
@@ -1211,7 +1225,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc3_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc3_4[l];
         }
       }
     }
@@ -1219,7 +1233,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc3_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc3_5[l];
         }
       }
     }
@@ -1227,7 +1241,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc3_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc3_6[l];
         }
       }
     }
@@ -1235,7 +1249,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc3_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc3_7[l];
         }
       }
     }
@@ -1245,7 +1259,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc4_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc4_0[l];
         }
       }
     }
@@ -1253,7 +1267,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc4_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc4_1[l];
         }
       }
     }
@@ -1261,7 +1275,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc4_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc4_2[l];
         }
       }
     }
@@ -1269,7 +1283,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc4_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc4_3[l];
         }
       }
     }
@@ -1277,7 +1291,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc4_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc4_4[l];
         }
       }
     }
@@ -1285,7 +1299,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc4_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc4_5[l];
         }
       }
     }
@@ -1293,7 +1307,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc4_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc4_6[l];
         }
       }
     }
@@ -1301,7 +1315,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 4u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc4_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc4_7[l];
         }
       }
     }
@@ -1311,7 +1325,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc5_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc5_0[l];
         }
       }
     }
@@ -1319,7 +1333,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc5_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc5_1[l];
         }
       }
     }
@@ -1327,7 +1341,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc5_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc5_2[l];
         }
       }
     }
@@ -1335,7 +1349,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc5_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc5_3[l];
         }
       }
     }
@@ -1343,7 +1357,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc5_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc5_4[l];
         }
       }
     }
@@ -1351,7 +1365,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc5_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc5_5[l];
         }
       }
     }
@@ -1359,7 +1373,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc5_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc5_6[l];
         }
       }
     }
@@ -1367,7 +1381,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 5u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc5_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc5_7[l];
         }
       }
     }
@@ -1377,7 +1391,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc6_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc6_0[l];
         }
       }
     }
@@ -1385,7 +1399,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc6_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc6_1[l];
         }
       }
     }
@@ -1393,7 +1407,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc6_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc6_2[l];
         }
       }
     }
@@ -1401,7 +1415,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc6_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc6_3[l];
         }
       }
     }
@@ -1409,7 +1423,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc6_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc6_4[l];
         }
       }
     }
@@ -1417,7 +1431,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc6_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc6_5[l];
         }
       }
     }
@@ -1425,7 +1439,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc6_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc6_6[l];
         }
       }
     }
@@ -1433,7 +1447,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 6u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc6_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc6_7[l];
         }
       }
     }
@@ -1443,7 +1457,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 0u] = acc7_0[l];
+          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc7_0[l];
         }
       }
     }
@@ -1451,7 +1465,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 1u] = acc7_1[l];
+          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc7_1[l];
         }
       }
     }
@@ -1459,7 +1473,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 2u] = acc7_2[l];
+          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc7_2[l];
         }
       }
     }
@@ -1467,7 +1481,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 3u] = acc7_3[l];
+          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc7_3[l];
         }
       }
     }
@@ -1475,7 +1489,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 4u] = acc7_4[l];
+          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc7_4[l];
         }
       }
     }
@@ -1483,7 +1497,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 5u] = acc7_5[l];
+          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc7_5[l];
         }
       }
     }
@@ -1491,7 +1505,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 6u] = acc7_6[l];
+          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc7_6[l];
         }
       }
     }
@@ -1499,7 +1513,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 7u) * 4u + l;
         if (o < P.o) {
-          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + 7u] = acc7_7[l];
+          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc7_7[l];
         }
       }
     }

@@ -1,8 +1,10 @@
 // Conv weight packing: the [A, B, KH, KW] weight becomes a [rows, COLS] matrix whose columns
 // are the conv's output channels, so a conv invocation loads 4 output channels as one vec4.
-// Formula (FLIP = 0, forward):   out[(b·KH + ky)·KW + kx, a] = w[a, b, ky, kx]
-//         (FLIP = 1, input grad): out[(a·KH + ky)·KW + kx, b] = w[a, b, KH−1−ky, KW−1−kx]
-//   columns at or beyond the channel count (A, or B when FLIP = 1) are 0.
+// Formula (FLIP = 0, forward):    out[(b·TH + u)·TW + v, a] = w[a, b, u, v]   (TH = KH, TW = KW)
+//         (FLIP = 1, input grad): out[(a·TH + u)·TW + v, b] = w[a, b, ky0 − u·sy, kx0 − v·sx]
+//   i.e. the weight transposed and flipped, optionally restricted to the taps of one stride
+//   phase (TH × TW taps starting at ky0, kx0, stepping back by sy, sx); columns at or beyond
+//   the channel count (A, or B when FLIP = 1) are 0.
 // Layout: f32 row-major. Bindings: 0 uniform Params, 1 w, 2 out.
 override WG: u32 = 256u;
 override FLIP: u32 = 0u;
@@ -14,8 +16,12 @@ struct Params {
   kh: u32,
   kw: u32,
   cols: u32,
-  _p0: u32,
-  _p1: u32,
+  th: u32,
+  tw: u32,
+  ky0: u32,
+  kx0: u32,
+  sy: u32,
+  sx: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -28,16 +34,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (idx >= P.total) { return; }
   let col = idx % P.cols;
   let row = idx / P.cols;
-  let kx = row % P.kw;
-  let ky = (row / P.kw) % P.kh;
-  let ch = row / (P.kw * P.kh);
-  var v = 0.0;
+  let v = row % P.tw;
+  let u = (row / P.tw) % P.th;
+  let ch = row / (P.tw * P.th);
+  var val = 0.0;
   if (FLIP == 0u) {
-    if (col < P.a) { v = w[((col * P.b + ch) * P.kh + ky) * P.kw + kx]; }
+    if (col < P.a) { val = w[((col * P.b + ch) * P.kh + u) * P.kw + v]; }
   } else {
     if (col < P.b) {
-      v = w[((ch * P.b + col) * P.kh + (P.kh - 1u - ky)) * P.kw + (P.kw - 1u - kx)];
+      val = w[((ch * P.b + col) * P.kh + (P.ky0 - u * P.sy)) * P.kw + (P.kx0 - v * P.sx)];
     }
   }
-  dst[idx] = v;
+  dst[idx] = val;
 }

@@ -41,6 +41,8 @@ def forward() -> str:
 //   columns of one output row, in TM4·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3,
 //   column j). Per (c, ky, kx) it loads TM4 weight vec4s and 2–3 input vec4s (shared by
 //   the taps through CSE) for 4·TM4·TN FMAs: lavapipe pays ~50 FMAs per storage load.
+// Output: y[n, o, yr0 + oh·ysr, yc0 + ow·ysc] of a [N, O, yh, yw] tensor (ysr = ysc = 1, yr0 =
+//   yc0 = 0 for a plain conv; one stride phase of the input gradient otherwise).
 // Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = N.
 // Bindings: 0 uniform Params, 1 xq, 2 wp (array<vec4<f32>>), 3 y (array<f32>).
 override KH: u32 = 3u;
@@ -63,6 +65,14 @@ struct Params {{
   owb: u32,
   o: u32,
   op4: u32,
+  yh: u32,
+  yw: u32,
+  yr0: u32,
+  ysr: u32,
+  yc0: u32,
+  ysc: u32,
+  _p0: u32,
+  _p1: u32,
 }}
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -114,7 +124,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     w("""      wrow += KW * P.op4;
     }
     xrow += plane;
-  }""")
+  }
+  // Output (orow, ow) lands at y[n, o, yr0 + orow·ysr, yc0 + ow·ysc] of a [N, O, yh, yw]
+  // tensor: the identity for a plain conv, one stride phase of the input gradient otherwise.
+  let ych = P.yh * P.yw;
+  let yrow = n * P.o * ych + (P.yr0 + orow * P.ysr) * P.yw + P.yc0;""")
     for i in range(MAX_TM4):
         w(f"  if (TM4 > {i}u) {{")
         for j in range(MAX_TN):
@@ -122,7 +136,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
             w("      for (var l = 0u; l < 4u; l++) {")
             w(f"        let o = (ob * TM4 + {i}u) * 4u + l;")
             w("        if (o < P.o) {")
-            w(f"          y[((n * P.o + o) * P.oh + orow) * P.ow + ow0 + {j}u] = acc{i}_{j}[l];")
+            w(f"          y[yrow + o * ych + (ow0 + {j}u) * P.ysc] = acc{i}_{j}[l];")
             w("        }")
             w("      }")
             w("    }")

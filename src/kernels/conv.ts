@@ -16,6 +16,7 @@ import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
 import { fmt } from "./shape.ts";
+import { full } from "./elementwise.ts";
 
 /** Stride, padding and dilation of a 2-D convolution, as (height, width) pairs. */
 export interface Conv2dOptions {
@@ -133,15 +134,27 @@ function stage(
   return out;
 }
 
-function packWeight(w: Tensor, flip: boolean, cols: number): Tensor {
+/** Which taps a flipped (input-gradient) packing takes: th × tw from (ky0, kx0) backwards. */
+interface FlipTaps {
+  th: number;
+  tw: number;
+  ky0: number;
+  kx0: number;
+  sy: number;
+  sx: number;
+}
+
+function packWeight(w: Tensor, cols: number, flip: FlipTaps | null): Tensor {
   const [a, b, kh, kw] = w.shape;
-  const rows = (flip ? a : b) * kh * kw;
+  const t = flip ?? { th: kh, tw: kw, ky0: 0, kx0: 0, sy: 0, sx: 0 };
+  const rows = (flip ? a : b) * t.th * t.tw;
   const out = Tensor.empty([rows, cols]);
   dispatch({
     kernel: "conv2d_weight_pack",
     code: packSrc,
     overrides: { FLIP: flip ? 1 : 0 },
-    uniform: new Uniforms().u32(rows * cols).u32(a).u32(b).u32(kh).u32(kw).u32(cols).bytes(),
+    uniform: new Uniforms().u32(rows * cols).u32(a).u32(b).u32(kh).u32(kw).u32(cols).u32(t.th)
+      .u32(t.tw).u32(t.ky0).u32(t.kx0).u32(t.sy).u32(t.sx).bytes(),
     buffers: [w.buffer, out.buffer],
     workgroups: gridFor(rows * cols, 256),
   });
@@ -184,8 +197,10 @@ function convCore(
     ow: number;
   },
   tile: ConvTile,
+  into?: { y: Tensor; r0: number; sr: number; c0: number; sc: number },
 ): Tensor {
-  const y = Tensor.empty([g.n, g.o, g.oh, g.ow]);
+  const y = into?.y ?? Tensor.empty([g.n, g.o, g.oh, g.ow]);
+  const place = into ?? { r0: 0, sr: 1, c0: 0, sc: 1 };
   const owb = Math.ceil(g.ow / tile.tn);
   const op4 = wp.shape[1] / 4;
   const wgX = 8;
@@ -206,7 +221,8 @@ function convCore(
       WG_Y: wgY,
     },
     uniform: new Uniforms().u32(g.c).u32(g.hp).u32(g.wq / 4).u32(g.oh).u32(g.ow).u32(owb)
-      .u32(g.o).u32(op4).bytes(),
+      .u32(g.o).u32(op4).u32(y.shape[2]).u32(y.shape[3]).u32(place.r0).u32(place.sr).u32(place.c0)
+      .u32(place.sc).bytes(),
     buffers: [xq.buffer, wp.buffer, y.buffer],
     workgroups: [Math.ceil((g.oh * owb) / wgX), Math.ceil(op4 / tile.tm4 / wgY), g.n],
   });
@@ -251,7 +267,7 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
   checkKernel(g, "conv2d");
   const tile = forwardTile(g.o, g.ow);
   const { xq, hp, wq, owned } = stageInput(x, g, Math.ceil(g.ow / tile.tn) * tile.tn);
-  const wp = packWeight(weight, false, roundTo(g.o, 4 * tile.tm4));
+  const wp = packWeight(weight, roundTo(g.o, 4 * tile.tm4), null);
   const y = convCore(xq, wp, { ...g, hp, wq }, tile);
   if (owned) xq.dispose();
   wp.dispose();
@@ -263,9 +279,11 @@ function checkKernel(g: Conv2dGeometry, op: string): void {
 }
 
 /**
- * Input gradient of `conv2d`: dx [N, C, H, W] from dy [N, O, OH, OW]. Computed as a stride-1
- * conv of dy (dilated by the stride, padded by d·(k − 1) − p) with the flipped, transposed
- * weight, so it runs the forward kernel.
+ * Input gradient of `conv2d`: dx [N, C, H, W] from dy [N, O, OH, OW], on the forward kernel
+ * with the weight transposed and flipped. Stride 1: one conv of dy padded by d·(k − 1) − p.
+ * Stride s > 1 with dilation 1: one conv per output phase (ih mod s, iw mod s), each over dy
+ * with only the taps that reach that phase, written to its strided positions of dx (no
+ * zero-inserted dy, so no wasted FLOPs). Other dilated strided convs use zero insertion.
  */
 export function conv2dInputGrad(
   dy: Tensor,
@@ -279,6 +297,7 @@ export function conv2dInputGrad(
       `conv2dInputGrad: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
     );
   }
+  if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) return inputGradPhased(dy, weight, g);
   const tile = forwardTile(g.c, g.w);
   const wq = stagedWidth(Math.ceil(g.w / tile.tn) * tile.tn, 1, g.kw, g.dw);
   const hp = g.h + g.dh * (g.kh - 1);
@@ -291,7 +310,14 @@ export function conv2dInputGrad(
     dh: g.sh,
     dw: g.sw,
   });
-  const wp = packWeight(weight, true, roundTo(g.c, 4 * tile.tm4));
+  const wp = packWeight(weight, roundTo(g.c, 4 * tile.tm4), {
+    th: g.kh,
+    tw: g.kw,
+    ky0: g.kh - 1,
+    kx0: g.kw - 1,
+    sy: 1,
+    sx: 1,
+  });
   const dx = convCore(dyq, wp, {
     n: g.n,
     c: g.o,
@@ -309,6 +335,82 @@ export function conv2dInputGrad(
   }, tile);
   dyq.dispose();
   wp.dispose();
+  return dx;
+}
+
+/**
+ * One stride phase along a dim: outputs i = r + s·i' (i' < count) receive the taps
+ * k = k0 − u·s (u < taps) from dy[i' + e + u], e = (r + p − k0)/s.
+ */
+function phaseTaps(r: number, s: number, p: number, k: number, size: number) {
+  const count = Math.ceil((size - r) / s);
+  let first = -1;
+  for (let kk = 0; kk < k; kk++) {
+    if ((((r + p - kk) % s) + s) % s === 0) {
+      first = kk;
+      break;
+    }
+  }
+  if (first < 0 || count <= 0) return { count, taps: 0, k0: 0, e: 0 };
+  const taps = Math.floor((k - 1 - first) / s) + 1;
+  const k0 = first + (taps - 1) * s;
+  return { count, taps, k0, e: (r + p - k0) / s };
+}
+
+function inputGradPhased(dy: Tensor, weight: Tensor, g: Conv2dGeometry): Tensor {
+  const rows = Array.from({ length: g.sh }, (_, r) => phaseTaps(r, g.sh, g.ph, g.kh, g.h));
+  const cols = Array.from({ length: g.sw }, (_, c) => phaseTaps(c, g.sw, g.pw, g.kw, g.w));
+  const someEmpty = rows.some((t) => t.taps === 0 && t.count > 0) ||
+    cols.some((t) => t.taps === 0 && t.count > 0);
+  const dx = someEmpty ? full([g.n, g.c, g.h, g.w], 0) : Tensor.empty([g.n, g.c, g.h, g.w]);
+  rows.forEach((pr, r) => {
+    cols.forEach((pc, c) => {
+      if (pr.taps === 0 || pc.taps === 0 || pr.count <= 0 || pc.count <= 0) return;
+      const tile = forwardTile(g.c, pc.count);
+      const wq = stagedWidth(Math.ceil(pc.count / tile.tn) * tile.tn, 1, pc.taps, 1);
+      const hp = pr.count + pr.taps - 1;
+      const dyq = stage(dy, g.n * g.o, g.oh, g.ow, {
+        hp,
+        phs: 1,
+        wq,
+        top: -pr.e,
+        left: -pc.e,
+        dh: 1,
+        dw: 1,
+      });
+      const wp = packWeight(weight, roundTo(g.c, 4 * tile.tm4), {
+        th: pr.taps,
+        tw: pc.taps,
+        ky0: pr.k0,
+        kx0: pc.k0,
+        sy: g.sh,
+        sx: g.sw,
+      });
+      convCore(
+        dyq,
+        wp,
+        {
+          n: g.n,
+          c: g.o,
+          hp,
+          wq,
+          o: g.c,
+          kh: pr.taps,
+          kw: pc.taps,
+          sh: 1,
+          sw: 1,
+          dh: 1,
+          dw: 1,
+          oh: pr.count,
+          ow: pc.count,
+        },
+        tile,
+        { y: dx, r0: r, sr: g.sh, c0: c, sc: g.sw },
+      );
+      dyq.dispose();
+      wp.dispose();
+    });
+  });
   return dx;
 }
 
