@@ -704,6 +704,7 @@ export class Trainer {
       guard.sum?.dispose();
       this.#sink.dispose();
       this.#tb?.flush();
+      optimizer.dispose?.();
     }
     const seconds = (performance.now() - t0) / 1000;
     return {

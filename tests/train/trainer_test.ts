@@ -13,6 +13,7 @@ import { loadCheckpoint, writeCheckpoint } from "../../src/train/checkpoint.ts";
 import { parseCsv, parseJsonl } from "../../src/train/loggers.ts";
 import { readEventFile } from "../../src/train/tensorboard.ts";
 import { build, captureOut, tinyConfig } from "./fixtures.ts";
+import { BUILTIN_CLASSES } from "../../src/data/builtin.ts";
 
 async function weightsOf(dict: Map<string, Tensor>): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
@@ -127,7 +128,7 @@ Deno.test("fit: run folder files, metric names, LR per epoch, best checkpoint te
   assert.equal(test.checkpoint, `${r.runDir}/checkpoints/best.json`);
   assert.ok(test.confusion && test.confusion.flat().reduce((a, b) => a + b) === 128);
   const ck = await loadCheckpoint(`${r.runDir}/checkpoints/best.json`);
-  assert.deepEqual(ck.state.classNames, ["disk", "square"]);
+  assert.deepEqual(ck.state.classNames, BUILTIN_CLASSES.slice(0, 2));
   assert.equal((ck.state.hparams as { name: string }).name, "tiny_mlp");
   assert.equal(ck.state.rng.seed, 3);
   ck.dispose();
