@@ -28,6 +28,50 @@ export { dispatchStats, flush, sync } from "./src/gpu/dispatch.ts";
 export { backward, isGradEnabled, noGrad, zeroGrad } from "./src/autograd/tape.ts";
 export * as ops from "./src/autograd/ops.ts";
 export * as F from "./src/autograd/nn_ops.ts";
+export { type LoadStateDictOptions, Module, type StateDict } from "./src/nn/module.ts";
+export {
+  AdaptiveAvgPool2d,
+  BatchNorm2d,
+  type BatchNorm2dOptions,
+  Conv2d,
+  type Conv2dOptions,
+  Flatten,
+  Identity,
+  Linear,
+  type LinearOptions,
+  MaxPool2d,
+  type MaxPool2dOptions,
+  ReLU,
+  Sequential,
+} from "./src/nn/layers.ts";
+export {
+  BasicBlock,
+  type BlockKind,
+  type BlockOptions,
+  Bottleneck,
+  type ForwardFeaturesOptions,
+  ResidualBlock,
+  ResNet,
+  resnet18,
+  resnet34,
+  resnet50,
+  type ResNetConfig,
+  type ResNetOptions,
+} from "./src/nn/resnet.ts";
+export {
+  type HostTensor,
+  loadSafetensors,
+  type ParsedSafetensors,
+  parseSafetensors,
+  type SafetensorsDType,
+  SafetensorsError,
+  saveSafetensors,
+  type SaveSafetensorsOptions,
+  type SerializeOptions,
+  serializeSafetensors,
+} from "./src/nn/safetensors.ts";
+export { type InitOptions, Rng as InitRng } from "./src/nn/init.ts";
+export * as nn from "./src/nn/mod.ts";
 export * as kernels from "./src/kernels/mod.ts";
 export { crossEntropy, type CrossEntropyOptions, type LossReduction } from "./src/autograd/loss.ts";
 export * from "./src/metrics/mod.ts";

@@ -271,6 +271,7 @@ export function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const f32Buf = new Float32Array(1);
 const u32Buf = new Uint32Array(f32Buf.buffer);
 
@@ -314,7 +315,11 @@ export function hostToFloat32(t: HostTensor, name = "tensor"): Float32Array {
   const out = new Float32Array(n);
   switch (t.dtype) {
     case "F32":
-      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+      if (LITTLE_ENDIAN) {
+        new Uint8Array(out.buffer).set(t.data); // copy also fixes any misalignment
+      } else {
+        for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+      }
       break;
     case "F16":
       for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
@@ -363,6 +368,10 @@ export function toHostTensor(
     throw new RangeError(
       `toHostTensor: shape [${shape.join(", ")}] needs ${n} values, got ${values.length}`,
     );
+  }
+  if (LITTLE_ENDIAN && (dtype === "F32" || dtype === "I32")) {
+    const typed = dtype === "F32" ? Float32Array.from(values) : Int32Array.from(values);
+    return { dtype, shape: [...shape], data: new Uint8Array(typed.buffer) };
   }
   const data = new Uint8Array(n * DTYPE_SIZE[dtype]);
   const dv = new DataView(data.buffer);
