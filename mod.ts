@@ -78,6 +78,7 @@ export * from "./src/metrics/mod.ts";
 export * from "./src/optim/mod.ts";
 export * from "./src/models/base_classification_model.ts";
 export * from "./src/models/registry.ts";
+export * from "./src/models/resnet_models.ts";
 export type { Batch, LogOptions, LogSink } from "./src/models/types.ts";
 export {
   type AugmentConfig,
