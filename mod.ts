@@ -97,3 +97,4 @@ export {
   validateDataConfig,
 } from "./src/data/mod.ts";
 export * as data from "./src/data/mod.ts";
+export * from "./src/train/mod.ts";

@@ -30,7 +30,7 @@ export interface ModelConfig {
 }
 
 /** The `optimizer` section: AdamW (betas 0.9/0.999, eps 1e-8 as in PyTorch). */
-export interface OptimizerConfig {
+export interface AdamWConfig {
   /** The optimizer; only AdamW exists. */
   name: "adamw";
   /** Base learning rate (the peak, reached after warmup). */
@@ -137,7 +137,7 @@ export interface TrainConfig {
   /** The data. */
   data: DataConfig;
   /** AdamW settings (passed to the model, which owns the optimizer). */
-  optimizer: OptimizerConfig;
+  optimizer: AdamWConfig;
   /** LR schedule settings (passed to the model). */
   scheduler: SchedulerConfig;
   /** The training loop. */

@@ -79,7 +79,11 @@ function lineChart(title: string, xLabel: string, series: Series[]): string {
       `<line x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}" stroke="#eee"/>`,
       `<text x="${L - 4}" y="${sy(y) + 4}" text-anchor="end" font-size="10">${fmtNum(y)}</text>`,
     );
-    const x = x0 + ((x1 - x0) * i) / 4;
+  }
+  // Epochs and steps are integers: tick at integers only.
+  const span = x1 - x0;
+  const stepX = Math.max(1, Math.ceil(span / 5));
+  for (let x = Math.ceil(x0); x <= x1 + 1e-9; x += stepX) {
     parts.push(
       `<text x="${sx(x)}" y="${H - B + 14}" text-anchor="middle" font-size="10">${
         fmtNum(x)
@@ -142,7 +146,7 @@ function confusionChart(names: readonly string[], m: number[][]): string {
   const cell = Math.max(14, Math.min(48, Math.floor(520 / Math.max(1, n))));
   const L = 130;
   const T = 40;
-  const W = L + n * cell + 20;
+  const W = Math.max(L + n * cell + 20, 560);
   const H = T + n * cell + 120;
   const rowMax = m.map((r) => Math.max(1, r.reduce((a, b) => a + b, 0)));
   const parts = [
