@@ -5,6 +5,7 @@
  */
 
 import binarySrc from "../../shaders/binary.wgsl" with { type: "text" };
+import binarySameSrc from "../../shaders/binary_same.wgsl" with { type: "text" };
 import unarySrc from "../../shaders/unary.wgsl" with { type: "text" };
 import fillSrc from "../../shaders/fill.wgsl" with { type: "text" };
 import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
@@ -54,13 +55,29 @@ function checkF32(t: Tensor, op: string): void {
   if (t.dtype !== "f32") throw new TypeError(`${op}: expected an f32 tensor, got ${t.dtype}`);
 }
 
-/** `op(a, b)` with broadcasting; returns a new f32 tensor of the broadcast shape. */
+/**
+ * `op(a, b)` with broadcasting; returns a new f32 tensor of the broadcast shape. Same-shape
+ * operands take the vec4 kernel `binary_same.wgsl`.
+ */
 export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   checkF32(a, op);
   checkF32(b, op);
   const shape = broadcastShapes(a.shape, b.shape, op);
   const out = Tensor.empty(shape);
   const same = fmt(a.shape) === fmt(shape) && fmt(b.shape) === fmt(shape);
+  if (same) {
+    // vec4 path: 4 elements per invocation (the last vec4 may cover buffer padding).
+    const n4 = Math.ceil(out.size / 4);
+    dispatch({
+      kernel: `binary_same.${op}`,
+      code: binarySameSrc,
+      overrides: { OP: BINARY_OPS[op] },
+      uniform: new Uniforms().u32(n4).bytes(),
+      buffers: [a.buffer, b.buffer, out.buffer],
+      workgroups: gridFor(n4, 256),
+    });
+    return out;
+  }
   const u = new Uniforms().u32(out.size).u32(shape.length).u32(0).u32(0)
     .u32s(pad8(shape))
     .u32s(pad8(broadcastStrides(a.shape, shape)))
@@ -68,7 +85,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   dispatch({
     kernel: `binary.${op}`,
     code: binarySrc,
-    overrides: { OP: BINARY_OPS[op], BROADCAST: same ? 0 : 1 },
+    overrides: { OP: BINARY_OPS[op], BROADCAST: 1 },
     uniform: u.bytes(),
     buffers: [a.buffer, b.buffer, out.buffer],
     workgroups: gridFor(out.size, 256),
@@ -76,7 +93,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
-/** `op(x; alpha, beta)` elementwise; returns a new f32 tensor. */
+/** `op(x; alpha, beta)` elementwise (four elements per invocation); returns a new f32 tensor. */
 export function unary(op: UnaryOp, x: Tensor, alpha = 0, beta = 0): Tensor {
   checkF32(x, op);
   const out = Tensor.empty(x.shape);
@@ -84,9 +101,9 @@ export function unary(op: UnaryOp, x: Tensor, alpha = 0, beta = 0): Tensor {
     kernel: `unary.${op}`,
     code: unarySrc,
     overrides: { OP: UNARY_OPS[op] },
-    uniform: new Uniforms().u32(x.size).f32(alpha).f32(beta).bytes(),
+    uniform: new Uniforms().u32(Math.ceil(x.size / 4)).f32(alpha).f32(beta).bytes(),
     buffers: [x.buffer, out.buffer],
-    workgroups: gridFor(x.size, 256),
+    workgroups: gridFor(Math.ceil(x.size / 4), 256),
   });
   return out;
 }
