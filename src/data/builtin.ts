@@ -13,14 +13,14 @@ import { Rng } from "./rng.ts";
 /** Names of the built-in classes, in label order (the first `numClasses` are used). */
 export const BUILTIN_CLASSES: readonly string[] = [
   "disk",
-  "square",
-  "triangle",
   "plus",
+  "stripes",
+  "triangle",
+  "checker",
+  "square",
   "ring",
   "frame",
-  "stripes",
   "cross",
-  "checker",
   "two-dots",
 ];
 
@@ -37,22 +37,22 @@ function inside(k: number, u: number, v: number): boolean {
   switch (k) {
     case 0: // disk
       return r2 < 0.81;
-    case 1: // square
-      return au < 0.75 && av < 0.75;
-    case 2: // triangle, apex up
-      return v > -0.7 && v < 0.85 && au < (0.85 - v) * 0.62;
-    case 3: // plus
+    case 1: // plus
       return (au < 0.25 && av < 0.95) || (av < 0.25 && au < 0.95);
-    case 4: // ring
-      return r2 < 0.9 && r2 > 0.3;
-    case 5: // hollow square
-      return Math.max(au, av) < 0.85 && Math.max(au, av) > 0.5;
-    case 6: // stripes inside a disk
+    case 2: // horizontal stripes inside a disk
       return r2 < 0.9 && Math.floor((v + 1) * 3) % 2 === 0;
-    case 7: // diagonal cross
-      return au < 0.95 && av < 0.95 && (Math.abs(u - v) < 0.35 || Math.abs(u + v) < 0.35);
-    case 8: // checkerboard inside a square
+    case 3: // triangle, apex up
+      return v > -0.7 && v < 0.85 && au < (0.85 - v) * 0.62;
+    case 4: // checkerboard inside a square
       return au < 0.9 && av < 0.9 && (Math.floor((u + 1) * 2) + Math.floor((v + 1) * 2)) % 2 === 0;
+    case 5: // square
+      return au < 0.75 && av < 0.75;
+    case 6: // ring
+      return r2 < 0.9 && r2 > 0.3;
+    case 7: // hollow square
+      return Math.max(au, av) < 0.85 && Math.max(au, av) > 0.5;
+    case 8: // diagonal cross
+      return au < 0.95 && av < 0.95 && (Math.abs(u - v) < 0.35 || Math.abs(u + v) < 0.35);
     default: // two dots
       return (u - 0.45) ** 2 + v * v < 0.16 || (u + 0.45) ** 2 + v * v < 0.16;
   }
@@ -78,7 +78,7 @@ export function renderBuiltin(
   // Enough contrast that the shape is visible (resampling does not depend on the class).
   for (
     let t = 0;
-    t < 20 && Math.abs(fg[0] - bg[0]) + Math.abs(fg[1] - bg[1]) + Math.abs(fg[2] - bg[2]) < 150;
+    t < 20 && Math.abs(fg[0] - bg[0]) + Math.abs(fg[1] - bg[1]) + Math.abs(fg[2] - bg[2]) < 250;
     t++
   ) {
     fg = randomColour(rng);
@@ -87,14 +87,14 @@ export function renderBuiltin(
   const gAngle = rng.uniform(0, 2 * Math.PI);
   const gx = Math.cos(gAngle);
   const gy = Math.sin(gAngle);
-  const gStrength = rng.uniform(0, 0.5);
-  const radius = S * rng.uniform(0.22, 0.36);
-  const cx = S * rng.uniform(0.3, 0.7);
-  const cy = S * rng.uniform(0.3, 0.7);
-  const angle = rng.uniform(-0.5, 0.5);
+  const gStrength = rng.uniform(0, 0.3);
+  const radius = S * rng.uniform(0.28, 0.4);
+  const cx = S * rng.uniform(0.38, 0.62);
+  const cy = S * rng.uniform(0.38, 0.62);
+  const angle = rng.uniform(-0.3, 0.3);
   const cos = Math.cos(angle);
   const sin = Math.sin(angle);
-  const noise = rng.uniform(8, 28);
+  const noise = rng.uniform(4, 16);
   const out = new Uint8Array(S * S * channels);
   const px = new Float32Array(3);
   for (let y = 0; y < S; y++) {
