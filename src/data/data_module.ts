@@ -206,6 +206,13 @@ export class ClassificationDataModule {
     if (c.source === "builtin") this.#setupBuiltin();
     else if (c.source === "idx") await this.#setupIdx(c.root!);
     else await this.#setupFolder(c.root!);
+    const n = this.#splits!.train.indices.length;
+    if (c.dropLast && n < c.batchSize) {
+      this.#warn(
+        `data: the train split has ${n} images, fewer than data.batchSize ${c.batchSize} with ` +
+          `data.dropLast: an epoch has no training batches`,
+      );
+    }
   }
 
   #setupBuiltin(): void {
