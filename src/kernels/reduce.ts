@@ -23,7 +23,7 @@ export interface ReduceResult {
   indices: Tensor | null;
 }
 
-/** Reduces `x` over `axis`. */
+/** Reduces `x` over `axis` (an empty axis sums to 0 and averages to NaN, as in PyTorch). */
 export function reduce(
   op: ReduceOp,
   x: Tensor,
@@ -35,7 +35,9 @@ export function reduce(
   const outer = shape.slice(0, ax).reduce((a, b) => a * b, 1);
   const r = shape[ax];
   const inner = shape.slice(ax + 1).reduce((a, b) => a * b, 1);
-  if (r === 0) throw new RangeError(`${op}: cannot reduce an empty axis ${ax}`);
+  if (r === 0 && op === "max") {
+    throw new RangeError(`max: cannot reduce an empty axis ${ax} (no identity)`);
+  }
   const outShape = opts.keepDim
     ? shape.map((d, i) => (i === ax ? 1 : d))
     : shape.filter((_, i) => i !== ax);

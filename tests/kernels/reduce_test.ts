@@ -124,10 +124,19 @@ Deno.test("reductions are deterministic: the same bits twice, incl. 1 × 100000"
   });
 });
 
-Deno.test("reduce rejects bad axes, empty axes and i32 input with one-line errors", () => {
+Deno.test("an empty axis sums to 0 and averages to NaN, as in PyTorch", async () => {
+  await scope(async () => {
+    const e = Tensor.empty([2, 0]);
+    assert.deepEqual([...(await reduce("sum", e, { axis: 1 }).values.toArray())], [0, 0]);
+    assert.ok((await reduce("mean", e, { axis: 1 }).values.toArray()).every(Number.isNaN));
+    assert.equal(await sumAll(Tensor.empty([0])).item(), 0);
+  });
+});
+
+Deno.test("reduce rejects bad axes, max over an empty axis and i32 input", () => {
   scope(() => {
     assert.throws(() => reduce("sum", Tensor.empty([2, 3]), { axis: 2 }), /axis 2 out of range/);
-    assert.throws(() => reduce("max", Tensor.empty([2, 0]), { axis: 1 }), /empty axis/);
+    assert.throws(() => reduce("max", Tensor.empty([2, 0]), { axis: 1 }), /empty axis 1/);
     assert.throws(
       () => reduce("sum", Tensor.empty([2], "i32"), { axis: 0 }),
       /expected an f32 tensor, got i32/,
