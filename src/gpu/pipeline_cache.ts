@@ -8,7 +8,11 @@
 import { gpu } from "./device.ts";
 
 const modules = new Map<string, GPUShaderModule>();
-const pipelines = new Map<string, GPUComputePipeline>();
+// Keyed first by the source string itself: the module constant is the same string object on
+// every call, so its hash is computed once (a combined key string would be rehashed, ~11 µs
+// per lookup for the 54 KB register matmul).
+const pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+let count = 0;
 
 /** Returns the cached pipeline for `code` with `overrides`, compiling it on first use. */
 export function getPipeline(
@@ -16,8 +20,10 @@ export function getPipeline(
   code: string,
   overrides: Record<string, number> = {},
 ): GPUComputePipeline {
-  const key = `${kernel}\u0000${code.length}\u0000${JSON.stringify(overrides)}\u0000${code}`;
-  let p = pipelines.get(key);
+  let byCode = pipelines.get(code);
+  if (!byCode) pipelines.set(code, byCode = new Map());
+  const key = `${kernel}\u0000${JSON.stringify(overrides)}`;
+  let p = byCode.get(key);
   if (p) return p;
   const { device } = gpu();
   let mod = modules.get(code);
@@ -30,11 +36,12 @@ export function getPipeline(
     layout: "auto",
     compute: { module: mod, entryPoint: "main", constants: overrides },
   });
-  pipelines.set(key, p);
+  byCode.set(key, p);
+  count++;
   return p;
 }
 
 /** Number of compiled pipelines (for tests and diagnostics). */
 export function pipelineCount(): number {
-  return pipelines.size;
+  return count;
 }

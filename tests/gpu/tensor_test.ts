@@ -8,6 +8,7 @@ import { keep, memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { gpu } from "../../src/gpu/device.ts";
 import { dispatch, dispatchStats, gridFor, Uniforms } from "../../src/gpu/dispatch.ts";
 import { bucketSize } from "../../src/gpu/pool.ts";
+import { getPipeline, pipelineCount } from "../../src/gpu/pipeline_cache.ts";
 import { full } from "../../src/kernels/elementwise.ts";
 
 Deno.test("fromArray / toArray round-trip f32 and i32, shape checks", async () => {
@@ -165,4 +166,14 @@ Deno.test("the adapter is described and classified", () => {
   const { adapter } = gpu();
   assert.equal(typeof adapter.description, "string");
   assert.equal(adapter.isCpu, /llvmpipe|lavapipe|swiftshader/i.test(adapter.description));
+});
+
+Deno.test("pipelines are cached per source and override values", () => {
+  const code = "override K: u32 = 1u;\n@compute @workgroup_size(K) fn main() {}";
+  const p1 = getPipeline("cache_test", code, { K: 2 });
+  const n = pipelineCount();
+  assert.equal(getPipeline("cache_test", code, { K: 2 }), p1);
+  assert.equal(pipelineCount(), n);
+  assert.notEqual(getPipeline("cache_test", code, { K: 4 }), p1);
+  assert.equal(pipelineCount(), n + 1);
 });
