@@ -58,6 +58,17 @@ function inside(k: number, u: number, v: number): boolean {
   }
 }
 
+/** 2^16 standard normals, generated once: per-pixel noise is read from it at a random offset. */
+let noiseTable: Float32Array | null = null;
+function normals(): Float32Array {
+  if (noiseTable === null) {
+    const r = new Rng(0x5eed);
+    noiseTable = new Float32Array(65536);
+    for (let i = 0; i < noiseTable.length; i++) noiseTable[i] = r.normal();
+  }
+  return noiseTable;
+}
+
 function randomColour(rng: Rng): [number, number, number] {
   return [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
 }
@@ -95,6 +106,9 @@ export function renderBuiltin(
   const cos = Math.cos(angle);
   const sin = Math.sin(angle);
   const noise = rng.uniform(4, 16);
+  const table = normals();
+  let tap = rng.int(0, 65536);
+  const stride = 2 * rng.int(0, 32768) + 1; // odd: visits every entry before repeating
   const out = new Uint8Array(S * S * channels);
   const px = new Float32Array(3);
   for (let y = 0; y < S; y++) {
@@ -113,7 +127,8 @@ export function renderBuiltin(
       const g = gStrength * (0.5 + 0.5 * ((x / S - 0.5) * gx + (y / S - 0.5) * gy) * 1.4);
       for (let c = 0; c < 3; c++) {
         const b = bg[c] * (1 - g) + bg2[c] * g;
-        px[c] = b * (1 - cover) + fg[c] * cover + noise * rng.normal();
+        px[c] = b * (1 - cover) + fg[c] * cover + noise * table[tap];
+        tap = (tap + stride) & 65535;
       }
       const o = (y * S + x) * channels;
       if (channels === 1) {
