@@ -18,6 +18,10 @@ export class DataError extends Error {
 
 /** Turns anything thrown into a one-line reason (no stack trace). */
 export function reasonOf(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
+  let msg: string;
+  if (e instanceof Error) msg = e.message;
+  else if (typeof e === "object" && e !== null && "message" in e) msg = String(e.message);
+  else if (typeof e === "object" && e !== null) msg = JSON.stringify(e) ?? String(e);
+  else msg = String(e);
   return msg.replace(/\s*\n\s*/g, " ").slice(0, 300);
 }

@@ -42,8 +42,13 @@ export function sniffFormat(bytes: Uint8Array): "png" | "jpeg" | null {
   return null;
 }
 
-/** Width and height from a PNG IHDR or a JPEG SOF marker, or null when not found. */
-export function headerSize(bytes: Uint8Array): { width: number; height: number } | null {
+/**
+ * Width and height from a PNG IHDR or a JPEG SOF marker (plus the JPEG's component count), or
+ * null when not found.
+ */
+export function headerSize(
+  bytes: Uint8Array,
+): { width: number; height: number; components?: number } | null {
   const fmt = sniffFormat(bytes);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (fmt === "png") {
@@ -61,7 +66,11 @@ export function headerSize(bytes: Uint8Array): { width: number; height: number }
       }
       // SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC).
       if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
-        return { height: dv.getUint16(p + 5), width: dv.getUint16(p + 7) };
+        return {
+          height: dv.getUint16(p + 5),
+          width: dv.getUint16(p + 7),
+          components: bytes[p + 9],
+        };
       }
       if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) {
         p += 2;
@@ -130,18 +139,25 @@ export async function decodeImage(bytes: Uint8Array, channels: number): Promise<
   if (fmt === "png") {
     img = asPixels(await decodePngWasm(buf as ArrayBuffer));
   } else {
-    try {
-      img = asPixels(await decodeJpegWasm(buf as ArrayBuffer));
-    } catch (wasmErr) {
+    const viaJpegJs = () =>
+      jpegJs.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+        maxMemoryUsageInMB: 1024,
+      });
+    if (size.components === 4) {
+      // CMYK/YCCK: MozJPEG's wasm build rejects these (and prints to stderr); jpeg-js converts.
+      img = viaJpegJs();
+    } else {
       try {
-        img = jpegJs.decode(bytes, {
-          useTArray: true,
-          formatAsRGBA: true,
-          maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
-          maxMemoryUsageInMB: 1024,
-        });
-      } catch {
-        throw wasmErr;
+        img = asPixels(await decodeJpegWasm(buf as ArrayBuffer));
+      } catch (wasmErr) {
+        try {
+          img = viaJpegJs();
+        } catch {
+          throw wasmErr;
+        }
       }
     }
   }

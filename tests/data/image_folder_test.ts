@@ -98,6 +98,17 @@ Deno.test("imagefolder: grayscale PNG/JPEG become 3 equal channels; RGB → 1 ch
   });
 });
 
+Deno.test("imagefolder: CMYK JPEG (which MozJPEG's wasm rejects) decodes through jpeg-js", async () => {
+  // Written by PIL: 8×8, left half RGB (20, 120, 220), right half (200, 60, 30), saved as CMYK.
+  const bytes = await Deno.readFile(new URL("./fixtures/cmyk.jpg", import.meta.url));
+  const img = await decodeImage(bytes, 3);
+  assert.deepEqual([img.width, img.height, img.channels], [8, 8, 3]);
+  const at = (x: number, y: number) =>
+    Array.from(img.data.subarray((y * 8 + x) * 3, (y * 8 + x) * 3 + 3));
+  assertClose(at(1, 1), [20, 120, 220], { atol: 4, rtol: 0 });
+  assertClose(at(6, 6), [200, 60, 30], { atol: 4, rtol: 0 });
+});
+
 function expectDataError(re: RegExp): (e: Error) => boolean {
   return (e: Error) => {
     assert.ok(e instanceof DataError, `expected a DataError, got ${e}`);
