@@ -202,3 +202,21 @@ Deno.test("report.html: self-contained SVG with curves, per-class bars, confusio
     assert.ok(html.includes(s), s);
   }
 });
+
+Deno.test("tensorboard: an independent Python reader (tb_crosscheck.py) agrees", async () => {
+  const dir = Deno.makeTempDirSync();
+  const w = new TensorBoardWriter(dir, { wallTime: 1234.5 });
+  w.addScalars(7, { "train/loss_step": 0.25, "val/acc_top1": 0.875 }, 1235.25);
+  w.addScalars(300, { "lr-AdamW": 0.5 }, 1236);
+  w.close();
+  const script = new URL("./tb_crosscheck.py", import.meta.url).pathname;
+  const out = await new Deno.Command("/usr/bin/python3", { args: [script, w.path] }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const events = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.deepEqual(events, [
+    { wall_time: 1234.5, step: 0, scalars: {}, file_version: "brain.Event:2" },
+    { wall_time: 1235.25, step: 7, scalars: { "train/loss_step": 0.25, "val/acc_top1": 0.875 } },
+    { wall_time: 1236, step: 300, scalars: { "lr-AdamW": 0.5 } },
+  ]);
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -331,3 +331,22 @@ Deno.test("fit: gradient accumulation, clipping, limits and early stopping", asy
   data.dispose();
   Deno.removeSync(root, { recursive: true });
 });
+
+Deno.test("fit: fastDevRun runs n batches of one epoch, writes no checkpoint", async () => {
+  const root = Deno.makeTempDirSync();
+  const cfg = tinyConfig(root, ["trainer.progress=none", "trainer.fastDevRun=2"]);
+  const { model, data } = await build(cfg);
+  const tr = new Trainer(cfg);
+  const r = await tr.fit(model, data);
+  const test = await tr.test(model, data);
+  tr.close();
+  assert.equal(r.epochs, 1);
+  assert.equal(r.globalStep, 2);
+  assert.equal(r.bestPath, null);
+  assert.equal(test.checkpoint, null);
+  assert.equal(test.images, 2 * 32);
+  assert.throws(() => Deno.statSync(`${tr.runDir}/checkpoints`), Deno.errors.NotFound);
+  model.dispose();
+  data.dispose();
+  Deno.removeSync(root, { recursive: true });
+});
