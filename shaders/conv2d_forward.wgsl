@@ -10,20 +10,20 @@
 //   wp [C·KH·KW, 4·OP4] so 4 output channels are one vec4.
 // Tiling: each invocation computes 4·TM4 output channels × TN (4 or 8) consecutive output
 //   columns of one output row, in TM4·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3,
-//   column j). Per (c, ky, kx) it loads TM4 weight vec4s and 2–3 input vec4s (shared by
+//   column j). Per (c, ky, kx) it loads TM4 weight vec4s and TN/4 + 1 input vec4s (shared by
 //   the taps through CSE) for 4·TM4·TN FMAs: lavapipe pays ~50 FMAs per storage load.
 // Output: y[n, o, yr0 + oh·ysr, yc0 + ow·ysc] of a [N, O, yh, yw] tensor (ysr = ysc = 1, yr0 =
 //   yc0 = 0 for a plain conv; one stride phase of the input gradient otherwise).
 // Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = N.
 // Bindings: 0 uniform Params, 1 xq, 2 wp (array<vec4<f32>>), 3 y (array<f32>).
 override KH: u32 = 3u;
-override KW: u32 = 3u; // ≤ 7
+override KW: u32 = 3u; // ≤ 3
 override SH: u32 = 1u;
 override SW: u32 = 1u;
 override DH: u32 = 1u;
 override DW: u32 = 1u;
-override TM4: u32 = 8u; // ≤ 8
-override TN: u32 = 8u; // 4 or 8
+override TM4: u32 = 4u; // ≤ 4
+override TN: u32 = 8u; // a multiple of 4, ≤ 32
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 1u;
 
@@ -51,9 +51,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-// Element t of the 12 floats v0 ‖ v1 ‖ v2 (t is constant once overrides are specialised).
-fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, t: u32) -> f32 {
-  return select(select(v0[t % 4u], v1[t % 4u], t >= 4u), v2[t % 4u], t >= 8u);
+// Element t of the 36 floats v0 ‖ … ‖ v8 (t is constant once overrides are specialised).
+fn pickn(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>, v8: vec4<f32>, t: u32) -> f32 {
+  return select(select(select(select(select(select(select(select(v0[t % 4u], v1[t % 4u], t >= 4u), v2[t % 4u], t >= 8u), v3[t % 4u], t >= 12u), v4[t % 4u], t >= 16u), v5[t % 4u], t >= 20u), v6[t % 4u], t >= 24u), v7[t % 4u], t >= 28u), v8[t % 4u], t >= 32u);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -76,6 +76,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc0_5 = vec4<f32>();
   var acc0_6 = vec4<f32>();
   var acc0_7 = vec4<f32>();
+  var acc0_8 = vec4<f32>();
+  var acc0_9 = vec4<f32>();
+  var acc0_10 = vec4<f32>();
+  var acc0_11 = vec4<f32>();
+  var acc0_12 = vec4<f32>();
+  var acc0_13 = vec4<f32>();
+  var acc0_14 = vec4<f32>();
+  var acc0_15 = vec4<f32>();
+  var acc0_16 = vec4<f32>();
+  var acc0_17 = vec4<f32>();
+  var acc0_18 = vec4<f32>();
+  var acc0_19 = vec4<f32>();
+  var acc0_20 = vec4<f32>();
+  var acc0_21 = vec4<f32>();
+  var acc0_22 = vec4<f32>();
+  var acc0_23 = vec4<f32>();
+  var acc0_24 = vec4<f32>();
+  var acc0_25 = vec4<f32>();
+  var acc0_26 = vec4<f32>();
+  var acc0_27 = vec4<f32>();
+  var acc0_28 = vec4<f32>();
+  var acc0_29 = vec4<f32>();
+  var acc0_30 = vec4<f32>();
+  var acc0_31 = vec4<f32>();
   var acc1_0 = vec4<f32>();
   var acc1_1 = vec4<f32>();
   var acc1_2 = vec4<f32>();
@@ -84,6 +108,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc1_5 = vec4<f32>();
   var acc1_6 = vec4<f32>();
   var acc1_7 = vec4<f32>();
+  var acc1_8 = vec4<f32>();
+  var acc1_9 = vec4<f32>();
+  var acc1_10 = vec4<f32>();
+  var acc1_11 = vec4<f32>();
+  var acc1_12 = vec4<f32>();
+  var acc1_13 = vec4<f32>();
+  var acc1_14 = vec4<f32>();
+  var acc1_15 = vec4<f32>();
+  var acc1_16 = vec4<f32>();
+  var acc1_17 = vec4<f32>();
+  var acc1_18 = vec4<f32>();
+  var acc1_19 = vec4<f32>();
+  var acc1_20 = vec4<f32>();
+  var acc1_21 = vec4<f32>();
+  var acc1_22 = vec4<f32>();
+  var acc1_23 = vec4<f32>();
+  var acc1_24 = vec4<f32>();
+  var acc1_25 = vec4<f32>();
+  var acc1_26 = vec4<f32>();
+  var acc1_27 = vec4<f32>();
+  var acc1_28 = vec4<f32>();
+  var acc1_29 = vec4<f32>();
+  var acc1_30 = vec4<f32>();
+  var acc1_31 = vec4<f32>();
   var acc2_0 = vec4<f32>();
   var acc2_1 = vec4<f32>();
   var acc2_2 = vec4<f32>();
@@ -92,6 +140,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc2_5 = vec4<f32>();
   var acc2_6 = vec4<f32>();
   var acc2_7 = vec4<f32>();
+  var acc2_8 = vec4<f32>();
+  var acc2_9 = vec4<f32>();
+  var acc2_10 = vec4<f32>();
+  var acc2_11 = vec4<f32>();
+  var acc2_12 = vec4<f32>();
+  var acc2_13 = vec4<f32>();
+  var acc2_14 = vec4<f32>();
+  var acc2_15 = vec4<f32>();
+  var acc2_16 = vec4<f32>();
+  var acc2_17 = vec4<f32>();
+  var acc2_18 = vec4<f32>();
+  var acc2_19 = vec4<f32>();
+  var acc2_20 = vec4<f32>();
+  var acc2_21 = vec4<f32>();
+  var acc2_22 = vec4<f32>();
+  var acc2_23 = vec4<f32>();
+  var acc2_24 = vec4<f32>();
+  var acc2_25 = vec4<f32>();
+  var acc2_26 = vec4<f32>();
+  var acc2_27 = vec4<f32>();
+  var acc2_28 = vec4<f32>();
+  var acc2_29 = vec4<f32>();
+  var acc2_30 = vec4<f32>();
+  var acc2_31 = vec4<f32>();
   var acc3_0 = vec4<f32>();
   var acc3_1 = vec4<f32>();
   var acc3_2 = vec4<f32>();
@@ -100,38 +172,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc3_5 = vec4<f32>();
   var acc3_6 = vec4<f32>();
   var acc3_7 = vec4<f32>();
-  var acc4_0 = vec4<f32>();
-  var acc4_1 = vec4<f32>();
-  var acc4_2 = vec4<f32>();
-  var acc4_3 = vec4<f32>();
-  var acc4_4 = vec4<f32>();
-  var acc4_5 = vec4<f32>();
-  var acc4_6 = vec4<f32>();
-  var acc4_7 = vec4<f32>();
-  var acc5_0 = vec4<f32>();
-  var acc5_1 = vec4<f32>();
-  var acc5_2 = vec4<f32>();
-  var acc5_3 = vec4<f32>();
-  var acc5_4 = vec4<f32>();
-  var acc5_5 = vec4<f32>();
-  var acc5_6 = vec4<f32>();
-  var acc5_7 = vec4<f32>();
-  var acc6_0 = vec4<f32>();
-  var acc6_1 = vec4<f32>();
-  var acc6_2 = vec4<f32>();
-  var acc6_3 = vec4<f32>();
-  var acc6_4 = vec4<f32>();
-  var acc6_5 = vec4<f32>();
-  var acc6_6 = vec4<f32>();
-  var acc6_7 = vec4<f32>();
-  var acc7_0 = vec4<f32>();
-  var acc7_1 = vec4<f32>();
-  var acc7_2 = vec4<f32>();
-  var acc7_3 = vec4<f32>();
-  var acc7_4 = vec4<f32>();
-  var acc7_5 = vec4<f32>();
-  var acc7_6 = vec4<f32>();
-  var acc7_7 = vec4<f32>();
+  var acc3_8 = vec4<f32>();
+  var acc3_9 = vec4<f32>();
+  var acc3_10 = vec4<f32>();
+  var acc3_11 = vec4<f32>();
+  var acc3_12 = vec4<f32>();
+  var acc3_13 = vec4<f32>();
+  var acc3_14 = vec4<f32>();
+  var acc3_15 = vec4<f32>();
+  var acc3_16 = vec4<f32>();
+  var acc3_17 = vec4<f32>();
+  var acc3_18 = vec4<f32>();
+  var acc3_19 = vec4<f32>();
+  var acc3_20 = vec4<f32>();
+  var acc3_21 = vec4<f32>();
+  var acc3_22 = vec4<f32>();
+  var acc3_23 = vec4<f32>();
+  var acc3_24 = vec4<f32>();
+  var acc3_25 = vec4<f32>();
+  var acc3_26 = vec4<f32>();
+  var acc3_27 = vec4<f32>();
+  var acc3_28 = vec4<f32>();
+  var acc3_29 = vec4<f32>();
+  var acc3_30 = vec4<f32>();
+  var acc3_31 = vec4<f32>();
   for (var c = 0u; c < P.c; c++) {
     for (var ky = 0u; ky < KH; ky++) {
       let rb = xrow + ky * DH * rstride;
@@ -139,17 +203,48 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a = (0u * DW) / SW;
         let base = rb + ((0u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];
-        let x0 = pick(v0, v1, v2, s + 0u);
-        let x1 = pick(v0, v1, v2, s + 1u);
-        let x2 = pick(v0, v1, v2, s + 2u);
-        let x3 = pick(v0, v1, v2, s + 3u);
-        let x4 = pick(v0, v1, v2, s + 4u);
-        let x5 = pick(v0, v1, v2, s + 5u);
-        let x6 = pick(v0, v1, v2, s + 6u);
-        let x7 = pick(v0, v1, v2, s + 7u);
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[base + min(0u, last)];
+        let v1 = xq[base + min(1u, last)];
+        let v2 = xq[base + min(2u, last)];
+        let v3 = xq[base + min(3u, last)];
+        let v4 = xq[base + min(4u, last)];
+        let v5 = xq[base + min(5u, last)];
+        let v6 = xq[base + min(6u, last)];
+        let v7 = xq[base + min(7u, last)];
+        let v8 = xq[base + min(8u, last)];
+        let x0 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 0u);
+        let x1 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 1u);
+        let x2 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 2u);
+        let x3 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 3u);
+        let x4 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 4u);
+        let x5 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 5u);
+        let x6 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 6u);
+        let x7 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 7u);
+        let x8 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 8u);
+        let x9 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 9u);
+        let x10 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 10u);
+        let x11 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 11u);
+        let x12 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 12u);
+        let x13 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 13u);
+        let x14 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 14u);
+        let x15 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 15u);
+        let x16 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 16u);
+        let x17 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 17u);
+        let x18 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 18u);
+        let x19 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 19u);
+        let x20 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 20u);
+        let x21 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 21u);
+        let x22 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 22u);
+        let x23 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 23u);
+        let x24 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 24u);
+        let x25 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 25u);
+        let x26 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 26u);
+        let x27 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 27u);
+        let x28 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 28u);
+        let x29 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 29u);
+        let x30 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 30u);
+        let x31 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 31u);
         let wb = wrow + 0u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -163,6 +258,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
+          if (TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
         }
         if (TM4 > 1u) {
           let w1 = wp[wb + 1u];
@@ -175,6 +306,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
           }
         }
         if (TM4 > 2u) {
@@ -189,6 +356,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
+          if (TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
         }
         if (TM4 > 3u) {
           let w3 = wp[wb + 3u];
@@ -202,57 +405,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-        }
-        if (TM4 > 4u) {
-          let w4 = wp[wb + 4u];
-          acc4_0 = fma(w4, vec4<f32>(x0), acc4_0);
-          acc4_1 = fma(w4, vec4<f32>(x1), acc4_1);
-          acc4_2 = fma(w4, vec4<f32>(x2), acc4_2);
-          acc4_3 = fma(w4, vec4<f32>(x3), acc4_3);
-          if (TN > 4u) {
-            acc4_4 = fma(w4, vec4<f32>(x4), acc4_4);
-            acc4_5 = fma(w4, vec4<f32>(x5), acc4_5);
-            acc4_6 = fma(w4, vec4<f32>(x6), acc4_6);
-            acc4_7 = fma(w4, vec4<f32>(x7), acc4_7);
+          if (TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-        }
-        if (TM4 > 5u) {
-          let w5 = wp[wb + 5u];
-          acc5_0 = fma(w5, vec4<f32>(x0), acc5_0);
-          acc5_1 = fma(w5, vec4<f32>(x1), acc5_1);
-          acc5_2 = fma(w5, vec4<f32>(x2), acc5_2);
-          acc5_3 = fma(w5, vec4<f32>(x3), acc5_3);
-          if (TN > 4u) {
-            acc5_4 = fma(w5, vec4<f32>(x4), acc5_4);
-            acc5_5 = fma(w5, vec4<f32>(x5), acc5_5);
-            acc5_6 = fma(w5, vec4<f32>(x6), acc5_6);
-            acc5_7 = fma(w5, vec4<f32>(x7), acc5_7);
+          if (TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-        }
-        if (TM4 > 6u) {
-          let w6 = wp[wb + 6u];
-          acc6_0 = fma(w6, vec4<f32>(x0), acc6_0);
-          acc6_1 = fma(w6, vec4<f32>(x1), acc6_1);
-          acc6_2 = fma(w6, vec4<f32>(x2), acc6_2);
-          acc6_3 = fma(w6, vec4<f32>(x3), acc6_3);
-          if (TN > 4u) {
-            acc6_4 = fma(w6, vec4<f32>(x4), acc6_4);
-            acc6_5 = fma(w6, vec4<f32>(x5), acc6_5);
-            acc6_6 = fma(w6, vec4<f32>(x6), acc6_6);
-            acc6_7 = fma(w6, vec4<f32>(x7), acc6_7);
+          if (TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-        }
-        if (TM4 > 7u) {
-          let w7 = wp[wb + 7u];
-          acc7_0 = fma(w7, vec4<f32>(x0), acc7_0);
-          acc7_1 = fma(w7, vec4<f32>(x1), acc7_1);
-          acc7_2 = fma(w7, vec4<f32>(x2), acc7_2);
-          acc7_3 = fma(w7, vec4<f32>(x3), acc7_3);
-          if (TN > 4u) {
-            acc7_4 = fma(w7, vec4<f32>(x4), acc7_4);
-            acc7_5 = fma(w7, vec4<f32>(x5), acc7_5);
-            acc7_6 = fma(w7, vec4<f32>(x6), acc7_6);
-            acc7_7 = fma(w7, vec4<f32>(x7), acc7_7);
+          if (TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
           }
         }
       }
@@ -260,17 +447,48 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a = (1u * DW) / SW;
         let base = rb + ((1u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];
-        let x0 = pick(v0, v1, v2, s + 0u);
-        let x1 = pick(v0, v1, v2, s + 1u);
-        let x2 = pick(v0, v1, v2, s + 2u);
-        let x3 = pick(v0, v1, v2, s + 3u);
-        let x4 = pick(v0, v1, v2, s + 4u);
-        let x5 = pick(v0, v1, v2, s + 5u);
-        let x6 = pick(v0, v1, v2, s + 6u);
-        let x7 = pick(v0, v1, v2, s + 7u);
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[base + min(0u, last)];
+        let v1 = xq[base + min(1u, last)];
+        let v2 = xq[base + min(2u, last)];
+        let v3 = xq[base + min(3u, last)];
+        let v4 = xq[base + min(4u, last)];
+        let v5 = xq[base + min(5u, last)];
+        let v6 = xq[base + min(6u, last)];
+        let v7 = xq[base + min(7u, last)];
+        let v8 = xq[base + min(8u, last)];
+        let x0 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 0u);
+        let x1 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 1u);
+        let x2 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 2u);
+        let x3 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 3u);
+        let x4 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 4u);
+        let x5 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 5u);
+        let x6 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 6u);
+        let x7 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 7u);
+        let x8 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 8u);
+        let x9 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 9u);
+        let x10 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 10u);
+        let x11 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 11u);
+        let x12 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 12u);
+        let x13 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 13u);
+        let x14 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 14u);
+        let x15 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 15u);
+        let x16 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 16u);
+        let x17 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 17u);
+        let x18 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 18u);
+        let x19 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 19u);
+        let x20 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 20u);
+        let x21 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 21u);
+        let x22 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 22u);
+        let x23 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 23u);
+        let x24 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 24u);
+        let x25 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 25u);
+        let x26 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 26u);
+        let x27 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 27u);
+        let x28 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 28u);
+        let x29 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 29u);
+        let x30 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 30u);
+        let x31 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 31u);
         let wb = wrow + 1u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -284,6 +502,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
+          if (TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
         }
         if (TM4 > 1u) {
           let w1 = wp[wb + 1u];
@@ -296,6 +550,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
           }
         }
         if (TM4 > 2u) {
@@ -310,6 +600,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
+          if (TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
         }
         if (TM4 > 3u) {
           let w3 = wp[wb + 3u];
@@ -323,57 +649,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-        }
-        if (TM4 > 4u) {
-          let w4 = wp[wb + 4u];
-          acc4_0 = fma(w4, vec4<f32>(x0), acc4_0);
-          acc4_1 = fma(w4, vec4<f32>(x1), acc4_1);
-          acc4_2 = fma(w4, vec4<f32>(x2), acc4_2);
-          acc4_3 = fma(w4, vec4<f32>(x3), acc4_3);
-          if (TN > 4u) {
-            acc4_4 = fma(w4, vec4<f32>(x4), acc4_4);
-            acc4_5 = fma(w4, vec4<f32>(x5), acc4_5);
-            acc4_6 = fma(w4, vec4<f32>(x6), acc4_6);
-            acc4_7 = fma(w4, vec4<f32>(x7), acc4_7);
+          if (TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-        }
-        if (TM4 > 5u) {
-          let w5 = wp[wb + 5u];
-          acc5_0 = fma(w5, vec4<f32>(x0), acc5_0);
-          acc5_1 = fma(w5, vec4<f32>(x1), acc5_1);
-          acc5_2 = fma(w5, vec4<f32>(x2), acc5_2);
-          acc5_3 = fma(w5, vec4<f32>(x3), acc5_3);
-          if (TN > 4u) {
-            acc5_4 = fma(w5, vec4<f32>(x4), acc5_4);
-            acc5_5 = fma(w5, vec4<f32>(x5), acc5_5);
-            acc5_6 = fma(w5, vec4<f32>(x6), acc5_6);
-            acc5_7 = fma(w5, vec4<f32>(x7), acc5_7);
+          if (TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-        }
-        if (TM4 > 6u) {
-          let w6 = wp[wb + 6u];
-          acc6_0 = fma(w6, vec4<f32>(x0), acc6_0);
-          acc6_1 = fma(w6, vec4<f32>(x1), acc6_1);
-          acc6_2 = fma(w6, vec4<f32>(x2), acc6_2);
-          acc6_3 = fma(w6, vec4<f32>(x3), acc6_3);
-          if (TN > 4u) {
-            acc6_4 = fma(w6, vec4<f32>(x4), acc6_4);
-            acc6_5 = fma(w6, vec4<f32>(x5), acc6_5);
-            acc6_6 = fma(w6, vec4<f32>(x6), acc6_6);
-            acc6_7 = fma(w6, vec4<f32>(x7), acc6_7);
+          if (TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-        }
-        if (TM4 > 7u) {
-          let w7 = wp[wb + 7u];
-          acc7_0 = fma(w7, vec4<f32>(x0), acc7_0);
-          acc7_1 = fma(w7, vec4<f32>(x1), acc7_1);
-          acc7_2 = fma(w7, vec4<f32>(x2), acc7_2);
-          acc7_3 = fma(w7, vec4<f32>(x3), acc7_3);
-          if (TN > 4u) {
-            acc7_4 = fma(w7, vec4<f32>(x4), acc7_4);
-            acc7_5 = fma(w7, vec4<f32>(x5), acc7_5);
-            acc7_6 = fma(w7, vec4<f32>(x6), acc7_6);
-            acc7_7 = fma(w7, vec4<f32>(x7), acc7_7);
+          if (TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
           }
         }
       }
@@ -381,17 +691,48 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a = (2u * DW) / SW;
         let base = rb + ((2u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];
-        let x0 = pick(v0, v1, v2, s + 0u);
-        let x1 = pick(v0, v1, v2, s + 1u);
-        let x2 = pick(v0, v1, v2, s + 2u);
-        let x3 = pick(v0, v1, v2, s + 3u);
-        let x4 = pick(v0, v1, v2, s + 4u);
-        let x5 = pick(v0, v1, v2, s + 5u);
-        let x6 = pick(v0, v1, v2, s + 6u);
-        let x7 = pick(v0, v1, v2, s + 7u);
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[base + min(0u, last)];
+        let v1 = xq[base + min(1u, last)];
+        let v2 = xq[base + min(2u, last)];
+        let v3 = xq[base + min(3u, last)];
+        let v4 = xq[base + min(4u, last)];
+        let v5 = xq[base + min(5u, last)];
+        let v6 = xq[base + min(6u, last)];
+        let v7 = xq[base + min(7u, last)];
+        let v8 = xq[base + min(8u, last)];
+        let x0 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 0u);
+        let x1 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 1u);
+        let x2 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 2u);
+        let x3 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 3u);
+        let x4 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 4u);
+        let x5 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 5u);
+        let x6 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 6u);
+        let x7 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 7u);
+        let x8 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 8u);
+        let x9 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 9u);
+        let x10 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 10u);
+        let x11 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 11u);
+        let x12 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 12u);
+        let x13 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 13u);
+        let x14 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 14u);
+        let x15 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 15u);
+        let x16 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 16u);
+        let x17 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 17u);
+        let x18 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 18u);
+        let x19 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 19u);
+        let x20 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 20u);
+        let x21 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 21u);
+        let x22 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 22u);
+        let x23 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 23u);
+        let x24 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 24u);
+        let x25 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 25u);
+        let x26 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 26u);
+        let x27 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 27u);
+        let x28 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 28u);
+        let x29 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 29u);
+        let x30 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 30u);
+        let x31 = pickn(v0, v1, v2, v3, v4, v5, v6, v7, v8, s + 31u);
         let wb = wrow + 2u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -405,126 +746,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-        }
-        if (TM4 > 1u) {
-          let w1 = wp[wb + 1u];
-          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
-          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
-          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
-          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
-            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
-            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
-            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
-            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          if (TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-        }
-        if (TM4 > 2u) {
-          let w2 = wp[wb + 2u];
-          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
-          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
-          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
-          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
-            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
-            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
-            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
-            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          if (TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-        }
-        if (TM4 > 3u) {
-          let w3 = wp[wb + 3u];
-          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
-          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
-          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
-          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
-            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
-            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
-            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
-            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          if (TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-        }
-        if (TM4 > 4u) {
-          let w4 = wp[wb + 4u];
-          acc4_0 = fma(w4, vec4<f32>(x0), acc4_0);
-          acc4_1 = fma(w4, vec4<f32>(x1), acc4_1);
-          acc4_2 = fma(w4, vec4<f32>(x2), acc4_2);
-          acc4_3 = fma(w4, vec4<f32>(x3), acc4_3);
-          if (TN > 4u) {
-            acc4_4 = fma(w4, vec4<f32>(x4), acc4_4);
-            acc4_5 = fma(w4, vec4<f32>(x5), acc4_5);
-            acc4_6 = fma(w4, vec4<f32>(x6), acc4_6);
-            acc4_7 = fma(w4, vec4<f32>(x7), acc4_7);
+          if (TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-        }
-        if (TM4 > 5u) {
-          let w5 = wp[wb + 5u];
-          acc5_0 = fma(w5, vec4<f32>(x0), acc5_0);
-          acc5_1 = fma(w5, vec4<f32>(x1), acc5_1);
-          acc5_2 = fma(w5, vec4<f32>(x2), acc5_2);
-          acc5_3 = fma(w5, vec4<f32>(x3), acc5_3);
-          if (TN > 4u) {
-            acc5_4 = fma(w5, vec4<f32>(x4), acc5_4);
-            acc5_5 = fma(w5, vec4<f32>(x5), acc5_5);
-            acc5_6 = fma(w5, vec4<f32>(x6), acc5_6);
-            acc5_7 = fma(w5, vec4<f32>(x7), acc5_7);
+          if (TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-        }
-        if (TM4 > 6u) {
-          let w6 = wp[wb + 6u];
-          acc6_0 = fma(w6, vec4<f32>(x0), acc6_0);
-          acc6_1 = fma(w6, vec4<f32>(x1), acc6_1);
-          acc6_2 = fma(w6, vec4<f32>(x2), acc6_2);
-          acc6_3 = fma(w6, vec4<f32>(x3), acc6_3);
-          if (TN > 4u) {
-            acc6_4 = fma(w6, vec4<f32>(x4), acc6_4);
-            acc6_5 = fma(w6, vec4<f32>(x5), acc6_5);
-            acc6_6 = fma(w6, vec4<f32>(x6), acc6_6);
-            acc6_7 = fma(w6, vec4<f32>(x7), acc6_7);
-          }
-        }
-        if (TM4 > 7u) {
-          let w7 = wp[wb + 7u];
-          acc7_0 = fma(w7, vec4<f32>(x0), acc7_0);
-          acc7_1 = fma(w7, vec4<f32>(x1), acc7_1);
-          acc7_2 = fma(w7, vec4<f32>(x2), acc7_2);
-          acc7_3 = fma(w7, vec4<f32>(x3), acc7_3);
-          if (TN > 4u) {
-            acc7_4 = fma(w7, vec4<f32>(x4), acc7_4);
-            acc7_5 = fma(w7, vec4<f32>(x5), acc7_5);
-            acc7_6 = fma(w7, vec4<f32>(x6), acc7_6);
-            acc7_7 = fma(w7, vec4<f32>(x7), acc7_7);
-          }
-        }
-      }
-      if (KW > 3u) {
-        let a = (3u * DW) / SW;
-        let base = rb + ((3u * DW) % SW) * P.wq4 + a / 4u;
-        let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];
-        let x0 = pick(v0, v1, v2, s + 0u);
-        let x1 = pick(v0, v1, v2, s + 1u);
-        let x2 = pick(v0, v1, v2, s + 2u);
-        let x3 = pick(v0, v1, v2, s + 3u);
-        let x4 = pick(v0, v1, v2, s + 4u);
-        let x5 = pick(v0, v1, v2, s + 5u);
-        let x6 = pick(v0, v1, v2, s + 6u);
-        let x7 = pick(v0, v1, v2, s + 7u);
-        let wb = wrow + 3u * P.op4;
-        if (TM4 > 0u) {
-          let w0 = wp[wb + 0u];
-          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
-          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
-          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
-          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
-            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
-            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
-            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
-            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          if (TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
           }
         }
         if (TM4 > 1u) {
@@ -539,126 +795,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-        }
-        if (TM4 > 2u) {
-          let w2 = wp[wb + 2u];
-          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
-          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
-          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
-          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
-            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
-            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
-            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
-            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          if (TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-        }
-        if (TM4 > 3u) {
-          let w3 = wp[wb + 3u];
-          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
-          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
-          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
-          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
-            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
-            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
-            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
-            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          if (TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-        }
-        if (TM4 > 4u) {
-          let w4 = wp[wb + 4u];
-          acc4_0 = fma(w4, vec4<f32>(x0), acc4_0);
-          acc4_1 = fma(w4, vec4<f32>(x1), acc4_1);
-          acc4_2 = fma(w4, vec4<f32>(x2), acc4_2);
-          acc4_3 = fma(w4, vec4<f32>(x3), acc4_3);
-          if (TN > 4u) {
-            acc4_4 = fma(w4, vec4<f32>(x4), acc4_4);
-            acc4_5 = fma(w4, vec4<f32>(x5), acc4_5);
-            acc4_6 = fma(w4, vec4<f32>(x6), acc4_6);
-            acc4_7 = fma(w4, vec4<f32>(x7), acc4_7);
+          if (TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-        }
-        if (TM4 > 5u) {
-          let w5 = wp[wb + 5u];
-          acc5_0 = fma(w5, vec4<f32>(x0), acc5_0);
-          acc5_1 = fma(w5, vec4<f32>(x1), acc5_1);
-          acc5_2 = fma(w5, vec4<f32>(x2), acc5_2);
-          acc5_3 = fma(w5, vec4<f32>(x3), acc5_3);
-          if (TN > 4u) {
-            acc5_4 = fma(w5, vec4<f32>(x4), acc5_4);
-            acc5_5 = fma(w5, vec4<f32>(x5), acc5_5);
-            acc5_6 = fma(w5, vec4<f32>(x6), acc5_6);
-            acc5_7 = fma(w5, vec4<f32>(x7), acc5_7);
+          if (TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-        }
-        if (TM4 > 6u) {
-          let w6 = wp[wb + 6u];
-          acc6_0 = fma(w6, vec4<f32>(x0), acc6_0);
-          acc6_1 = fma(w6, vec4<f32>(x1), acc6_1);
-          acc6_2 = fma(w6, vec4<f32>(x2), acc6_2);
-          acc6_3 = fma(w6, vec4<f32>(x3), acc6_3);
-          if (TN > 4u) {
-            acc6_4 = fma(w6, vec4<f32>(x4), acc6_4);
-            acc6_5 = fma(w6, vec4<f32>(x5), acc6_5);
-            acc6_6 = fma(w6, vec4<f32>(x6), acc6_6);
-            acc6_7 = fma(w6, vec4<f32>(x7), acc6_7);
+          if (TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-        }
-        if (TM4 > 7u) {
-          let w7 = wp[wb + 7u];
-          acc7_0 = fma(w7, vec4<f32>(x0), acc7_0);
-          acc7_1 = fma(w7, vec4<f32>(x1), acc7_1);
-          acc7_2 = fma(w7, vec4<f32>(x2), acc7_2);
-          acc7_3 = fma(w7, vec4<f32>(x3), acc7_3);
-          if (TN > 4u) {
-            acc7_4 = fma(w7, vec4<f32>(x4), acc7_4);
-            acc7_5 = fma(w7, vec4<f32>(x5), acc7_5);
-            acc7_6 = fma(w7, vec4<f32>(x6), acc7_6);
-            acc7_7 = fma(w7, vec4<f32>(x7), acc7_7);
-          }
-        }
-      }
-      if (KW > 4u) {
-        let a = (4u * DW) / SW;
-        let base = rb + ((4u * DW) % SW) * P.wq4 + a / 4u;
-        let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];
-        let x0 = pick(v0, v1, v2, s + 0u);
-        let x1 = pick(v0, v1, v2, s + 1u);
-        let x2 = pick(v0, v1, v2, s + 2u);
-        let x3 = pick(v0, v1, v2, s + 3u);
-        let x4 = pick(v0, v1, v2, s + 4u);
-        let x5 = pick(v0, v1, v2, s + 5u);
-        let x6 = pick(v0, v1, v2, s + 6u);
-        let x7 = pick(v0, v1, v2, s + 7u);
-        let wb = wrow + 4u * P.op4;
-        if (TM4 > 0u) {
-          let w0 = wp[wb + 0u];
-          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
-          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
-          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
-          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
-            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
-            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
-            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
-            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
-          }
-        }
-        if (TM4 > 1u) {
-          let w1 = wp[wb + 1u];
-          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
-          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
-          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
-          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
-            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
-            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
-            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
-            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          if (TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
           }
         }
         if (TM4 > 2u) {
@@ -673,126 +844,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-        }
-        if (TM4 > 3u) {
-          let w3 = wp[wb + 3u];
-          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
-          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
-          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
-          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
-            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
-            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
-            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
-            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          if (TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-        }
-        if (TM4 > 4u) {
-          let w4 = wp[wb + 4u];
-          acc4_0 = fma(w4, vec4<f32>(x0), acc4_0);
-          acc4_1 = fma(w4, vec4<f32>(x1), acc4_1);
-          acc4_2 = fma(w4, vec4<f32>(x2), acc4_2);
-          acc4_3 = fma(w4, vec4<f32>(x3), acc4_3);
-          if (TN > 4u) {
-            acc4_4 = fma(w4, vec4<f32>(x4), acc4_4);
-            acc4_5 = fma(w4, vec4<f32>(x5), acc4_5);
-            acc4_6 = fma(w4, vec4<f32>(x6), acc4_6);
-            acc4_7 = fma(w4, vec4<f32>(x7), acc4_7);
+          if (TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-        }
-        if (TM4 > 5u) {
-          let w5 = wp[wb + 5u];
-          acc5_0 = fma(w5, vec4<f32>(x0), acc5_0);
-          acc5_1 = fma(w5, vec4<f32>(x1), acc5_1);
-          acc5_2 = fma(w5, vec4<f32>(x2), acc5_2);
-          acc5_3 = fma(w5, vec4<f32>(x3), acc5_3);
-          if (TN > 4u) {
-            acc5_4 = fma(w5, vec4<f32>(x4), acc5_4);
-            acc5_5 = fma(w5, vec4<f32>(x5), acc5_5);
-            acc5_6 = fma(w5, vec4<f32>(x6), acc5_6);
-            acc5_7 = fma(w5, vec4<f32>(x7), acc5_7);
+          if (TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-        }
-        if (TM4 > 6u) {
-          let w6 = wp[wb + 6u];
-          acc6_0 = fma(w6, vec4<f32>(x0), acc6_0);
-          acc6_1 = fma(w6, vec4<f32>(x1), acc6_1);
-          acc6_2 = fma(w6, vec4<f32>(x2), acc6_2);
-          acc6_3 = fma(w6, vec4<f32>(x3), acc6_3);
-          if (TN > 4u) {
-            acc6_4 = fma(w6, vec4<f32>(x4), acc6_4);
-            acc6_5 = fma(w6, vec4<f32>(x5), acc6_5);
-            acc6_6 = fma(w6, vec4<f32>(x6), acc6_6);
-            acc6_7 = fma(w6, vec4<f32>(x7), acc6_7);
+          if (TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-        }
-        if (TM4 > 7u) {
-          let w7 = wp[wb + 7u];
-          acc7_0 = fma(w7, vec4<f32>(x0), acc7_0);
-          acc7_1 = fma(w7, vec4<f32>(x1), acc7_1);
-          acc7_2 = fma(w7, vec4<f32>(x2), acc7_2);
-          acc7_3 = fma(w7, vec4<f32>(x3), acc7_3);
-          if (TN > 4u) {
-            acc7_4 = fma(w7, vec4<f32>(x4), acc7_4);
-            acc7_5 = fma(w7, vec4<f32>(x5), acc7_5);
-            acc7_6 = fma(w7, vec4<f32>(x6), acc7_6);
-            acc7_7 = fma(w7, vec4<f32>(x7), acc7_7);
+          if (TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-        }
-      }
-      if (KW > 5u) {
-        let a = (5u * DW) / SW;
-        let base = rb + ((5u * DW) % SW) * P.wq4 + a / 4u;
-        let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];
-        let x0 = pick(v0, v1, v2, s + 0u);
-        let x1 = pick(v0, v1, v2, s + 1u);
-        let x2 = pick(v0, v1, v2, s + 2u);
-        let x3 = pick(v0, v1, v2, s + 3u);
-        let x4 = pick(v0, v1, v2, s + 4u);
-        let x5 = pick(v0, v1, v2, s + 5u);
-        let x6 = pick(v0, v1, v2, s + 6u);
-        let x7 = pick(v0, v1, v2, s + 7u);
-        let wb = wrow + 5u * P.op4;
-        if (TM4 > 0u) {
-          let w0 = wp[wb + 0u];
-          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
-          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
-          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
-          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
-            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
-            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
-            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
-            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
-          }
-        }
-        if (TM4 > 1u) {
-          let w1 = wp[wb + 1u];
-          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
-          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
-          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
-          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
-            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
-            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
-            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
-            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
-          }
-        }
-        if (TM4 > 2u) {
-          let w2 = wp[wb + 2u];
-          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
-          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
-          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
-          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
-            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
-            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
-            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
-            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          if (TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
           }
         }
         if (TM4 > 3u) {
@@ -807,178 +893,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-        }
-        if (TM4 > 4u) {
-          let w4 = wp[wb + 4u];
-          acc4_0 = fma(w4, vec4<f32>(x0), acc4_0);
-          acc4_1 = fma(w4, vec4<f32>(x1), acc4_1);
-          acc4_2 = fma(w4, vec4<f32>(x2), acc4_2);
-          acc4_3 = fma(w4, vec4<f32>(x3), acc4_3);
-          if (TN > 4u) {
-            acc4_4 = fma(w4, vec4<f32>(x4), acc4_4);
-            acc4_5 = fma(w4, vec4<f32>(x5), acc4_5);
-            acc4_6 = fma(w4, vec4<f32>(x6), acc4_6);
-            acc4_7 = fma(w4, vec4<f32>(x7), acc4_7);
+          if (TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-        }
-        if (TM4 > 5u) {
-          let w5 = wp[wb + 5u];
-          acc5_0 = fma(w5, vec4<f32>(x0), acc5_0);
-          acc5_1 = fma(w5, vec4<f32>(x1), acc5_1);
-          acc5_2 = fma(w5, vec4<f32>(x2), acc5_2);
-          acc5_3 = fma(w5, vec4<f32>(x3), acc5_3);
-          if (TN > 4u) {
-            acc5_4 = fma(w5, vec4<f32>(x4), acc5_4);
-            acc5_5 = fma(w5, vec4<f32>(x5), acc5_5);
-            acc5_6 = fma(w5, vec4<f32>(x6), acc5_6);
-            acc5_7 = fma(w5, vec4<f32>(x7), acc5_7);
+          if (TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-        }
-        if (TM4 > 6u) {
-          let w6 = wp[wb + 6u];
-          acc6_0 = fma(w6, vec4<f32>(x0), acc6_0);
-          acc6_1 = fma(w6, vec4<f32>(x1), acc6_1);
-          acc6_2 = fma(w6, vec4<f32>(x2), acc6_2);
-          acc6_3 = fma(w6, vec4<f32>(x3), acc6_3);
-          if (TN > 4u) {
-            acc6_4 = fma(w6, vec4<f32>(x4), acc6_4);
-            acc6_5 = fma(w6, vec4<f32>(x5), acc6_5);
-            acc6_6 = fma(w6, vec4<f32>(x6), acc6_6);
-            acc6_7 = fma(w6, vec4<f32>(x7), acc6_7);
+          if (TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-        }
-        if (TM4 > 7u) {
-          let w7 = wp[wb + 7u];
-          acc7_0 = fma(w7, vec4<f32>(x0), acc7_0);
-          acc7_1 = fma(w7, vec4<f32>(x1), acc7_1);
-          acc7_2 = fma(w7, vec4<f32>(x2), acc7_2);
-          acc7_3 = fma(w7, vec4<f32>(x3), acc7_3);
-          if (TN > 4u) {
-            acc7_4 = fma(w7, vec4<f32>(x4), acc7_4);
-            acc7_5 = fma(w7, vec4<f32>(x5), acc7_5);
-            acc7_6 = fma(w7, vec4<f32>(x6), acc7_6);
-            acc7_7 = fma(w7, vec4<f32>(x7), acc7_7);
+          if (TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-        }
-      }
-      if (KW > 6u) {
-        let a = (6u * DW) / SW;
-        let base = rb + ((6u * DW) % SW) * P.wq4 + a / 4u;
-        let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];
-        let x0 = pick(v0, v1, v2, s + 0u);
-        let x1 = pick(v0, v1, v2, s + 1u);
-        let x2 = pick(v0, v1, v2, s + 2u);
-        let x3 = pick(v0, v1, v2, s + 3u);
-        let x4 = pick(v0, v1, v2, s + 4u);
-        let x5 = pick(v0, v1, v2, s + 5u);
-        let x6 = pick(v0, v1, v2, s + 6u);
-        let x7 = pick(v0, v1, v2, s + 7u);
-        let wb = wrow + 6u * P.op4;
-        if (TM4 > 0u) {
-          let w0 = wp[wb + 0u];
-          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
-          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
-          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
-          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
-            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
-            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
-            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
-            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          if (TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-        }
-        if (TM4 > 1u) {
-          let w1 = wp[wb + 1u];
-          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
-          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
-          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
-          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
-            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
-            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
-            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
-            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
-          }
-        }
-        if (TM4 > 2u) {
-          let w2 = wp[wb + 2u];
-          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
-          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
-          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
-          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
-            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
-            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
-            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
-            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
-          }
-        }
-        if (TM4 > 3u) {
-          let w3 = wp[wb + 3u];
-          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
-          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
-          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
-          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
-            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
-            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
-            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
-            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
-          }
-        }
-        if (TM4 > 4u) {
-          let w4 = wp[wb + 4u];
-          acc4_0 = fma(w4, vec4<f32>(x0), acc4_0);
-          acc4_1 = fma(w4, vec4<f32>(x1), acc4_1);
-          acc4_2 = fma(w4, vec4<f32>(x2), acc4_2);
-          acc4_3 = fma(w4, vec4<f32>(x3), acc4_3);
-          if (TN > 4u) {
-            acc4_4 = fma(w4, vec4<f32>(x4), acc4_4);
-            acc4_5 = fma(w4, vec4<f32>(x5), acc4_5);
-            acc4_6 = fma(w4, vec4<f32>(x6), acc4_6);
-            acc4_7 = fma(w4, vec4<f32>(x7), acc4_7);
-          }
-        }
-        if (TM4 > 5u) {
-          let w5 = wp[wb + 5u];
-          acc5_0 = fma(w5, vec4<f32>(x0), acc5_0);
-          acc5_1 = fma(w5, vec4<f32>(x1), acc5_1);
-          acc5_2 = fma(w5, vec4<f32>(x2), acc5_2);
-          acc5_3 = fma(w5, vec4<f32>(x3), acc5_3);
-          if (TN > 4u) {
-            acc5_4 = fma(w5, vec4<f32>(x4), acc5_4);
-            acc5_5 = fma(w5, vec4<f32>(x5), acc5_5);
-            acc5_6 = fma(w5, vec4<f32>(x6), acc5_6);
-            acc5_7 = fma(w5, vec4<f32>(x7), acc5_7);
-          }
-        }
-        if (TM4 > 6u) {
-          let w6 = wp[wb + 6u];
-          acc6_0 = fma(w6, vec4<f32>(x0), acc6_0);
-          acc6_1 = fma(w6, vec4<f32>(x1), acc6_1);
-          acc6_2 = fma(w6, vec4<f32>(x2), acc6_2);
-          acc6_3 = fma(w6, vec4<f32>(x3), acc6_3);
-          if (TN > 4u) {
-            acc6_4 = fma(w6, vec4<f32>(x4), acc6_4);
-            acc6_5 = fma(w6, vec4<f32>(x5), acc6_5);
-            acc6_6 = fma(w6, vec4<f32>(x6), acc6_6);
-            acc6_7 = fma(w6, vec4<f32>(x7), acc6_7);
-          }
-        }
-        if (TM4 > 7u) {
-          let w7 = wp[wb + 7u];
-          acc7_0 = fma(w7, vec4<f32>(x0), acc7_0);
-          acc7_1 = fma(w7, vec4<f32>(x1), acc7_1);
-          acc7_2 = fma(w7, vec4<f32>(x2), acc7_2);
-          acc7_3 = fma(w7, vec4<f32>(x3), acc7_3);
-          if (TN > 4u) {
-            acc7_4 = fma(w7, vec4<f32>(x4), acc7_4);
-            acc7_5 = fma(w7, vec4<f32>(x5), acc7_5);
-            acc7_6 = fma(w7, vec4<f32>(x6), acc7_6);
-            acc7_7 = fma(w7, vec4<f32>(x7), acc7_7);
+          if (TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
           }
         }
       }
@@ -1055,6 +1004,198 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
       }
     }
+    if (TN > 8u && ow0 + 8u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc0_8[l];
+        }
+      }
+    }
+    if (TN > 9u && ow0 + 9u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc0_9[l];
+        }
+      }
+    }
+    if (TN > 10u && ow0 + 10u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc0_10[l];
+        }
+      }
+    }
+    if (TN > 11u && ow0 + 11u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc0_11[l];
+        }
+      }
+    }
+    if (TN > 12u && ow0 + 12u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc0_12[l];
+        }
+      }
+    }
+    if (TN > 13u && ow0 + 13u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc0_13[l];
+        }
+      }
+    }
+    if (TN > 14u && ow0 + 14u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc0_14[l];
+        }
+      }
+    }
+    if (TN > 15u && ow0 + 15u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc0_15[l];
+        }
+      }
+    }
+    if (TN > 16u && ow0 + 16u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc0_16[l];
+        }
+      }
+    }
+    if (TN > 17u && ow0 + 17u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc0_17[l];
+        }
+      }
+    }
+    if (TN > 18u && ow0 + 18u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc0_18[l];
+        }
+      }
+    }
+    if (TN > 19u && ow0 + 19u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc0_19[l];
+        }
+      }
+    }
+    if (TN > 20u && ow0 + 20u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc0_20[l];
+        }
+      }
+    }
+    if (TN > 21u && ow0 + 21u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc0_21[l];
+        }
+      }
+    }
+    if (TN > 22u && ow0 + 22u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc0_22[l];
+        }
+      }
+    }
+    if (TN > 23u && ow0 + 23u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc0_23[l];
+        }
+      }
+    }
+    if (TN > 24u && ow0 + 24u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc0_24[l];
+        }
+      }
+    }
+    if (TN > 25u && ow0 + 25u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc0_25[l];
+        }
+      }
+    }
+    if (TN > 26u && ow0 + 26u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc0_26[l];
+        }
+      }
+    }
+    if (TN > 27u && ow0 + 27u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc0_27[l];
+        }
+      }
+    }
+    if (TN > 28u && ow0 + 28u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc0_28[l];
+        }
+      }
+    }
+    if (TN > 29u && ow0 + 29u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc0_29[l];
+        }
+      }
+    }
+    if (TN > 30u && ow0 + 30u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc0_30[l];
+        }
+      }
+    }
+    if (TN > 31u && ow0 + 31u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 0u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc0_31[l];
+        }
+      }
+    }
   }
   if (TM4 > 1u) {
     if (TN > 0u && ow0 + 0u < P.ow) {
@@ -1118,6 +1259,198 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
           y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc1_7[l];
+        }
+      }
+    }
+    if (TN > 8u && ow0 + 8u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc1_8[l];
+        }
+      }
+    }
+    if (TN > 9u && ow0 + 9u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc1_9[l];
+        }
+      }
+    }
+    if (TN > 10u && ow0 + 10u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc1_10[l];
+        }
+      }
+    }
+    if (TN > 11u && ow0 + 11u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc1_11[l];
+        }
+      }
+    }
+    if (TN > 12u && ow0 + 12u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc1_12[l];
+        }
+      }
+    }
+    if (TN > 13u && ow0 + 13u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc1_13[l];
+        }
+      }
+    }
+    if (TN > 14u && ow0 + 14u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc1_14[l];
+        }
+      }
+    }
+    if (TN > 15u && ow0 + 15u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc1_15[l];
+        }
+      }
+    }
+    if (TN > 16u && ow0 + 16u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc1_16[l];
+        }
+      }
+    }
+    if (TN > 17u && ow0 + 17u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc1_17[l];
+        }
+      }
+    }
+    if (TN > 18u && ow0 + 18u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc1_18[l];
+        }
+      }
+    }
+    if (TN > 19u && ow0 + 19u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc1_19[l];
+        }
+      }
+    }
+    if (TN > 20u && ow0 + 20u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc1_20[l];
+        }
+      }
+    }
+    if (TN > 21u && ow0 + 21u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc1_21[l];
+        }
+      }
+    }
+    if (TN > 22u && ow0 + 22u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc1_22[l];
+        }
+      }
+    }
+    if (TN > 23u && ow0 + 23u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc1_23[l];
+        }
+      }
+    }
+    if (TN > 24u && ow0 + 24u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc1_24[l];
+        }
+      }
+    }
+    if (TN > 25u && ow0 + 25u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc1_25[l];
+        }
+      }
+    }
+    if (TN > 26u && ow0 + 26u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc1_26[l];
+        }
+      }
+    }
+    if (TN > 27u && ow0 + 27u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc1_27[l];
+        }
+      }
+    }
+    if (TN > 28u && ow0 + 28u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc1_28[l];
+        }
+      }
+    }
+    if (TN > 29u && ow0 + 29u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc1_29[l];
+        }
+      }
+    }
+    if (TN > 30u && ow0 + 30u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc1_30[l];
+        }
+      }
+    }
+    if (TN > 31u && ow0 + 31u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 1u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc1_31[l];
         }
       }
     }
@@ -1187,6 +1520,198 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
       }
     }
+    if (TN > 8u && ow0 + 8u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc2_8[l];
+        }
+      }
+    }
+    if (TN > 9u && ow0 + 9u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc2_9[l];
+        }
+      }
+    }
+    if (TN > 10u && ow0 + 10u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc2_10[l];
+        }
+      }
+    }
+    if (TN > 11u && ow0 + 11u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc2_11[l];
+        }
+      }
+    }
+    if (TN > 12u && ow0 + 12u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc2_12[l];
+        }
+      }
+    }
+    if (TN > 13u && ow0 + 13u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc2_13[l];
+        }
+      }
+    }
+    if (TN > 14u && ow0 + 14u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc2_14[l];
+        }
+      }
+    }
+    if (TN > 15u && ow0 + 15u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc2_15[l];
+        }
+      }
+    }
+    if (TN > 16u && ow0 + 16u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc2_16[l];
+        }
+      }
+    }
+    if (TN > 17u && ow0 + 17u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc2_17[l];
+        }
+      }
+    }
+    if (TN > 18u && ow0 + 18u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc2_18[l];
+        }
+      }
+    }
+    if (TN > 19u && ow0 + 19u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc2_19[l];
+        }
+      }
+    }
+    if (TN > 20u && ow0 + 20u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc2_20[l];
+        }
+      }
+    }
+    if (TN > 21u && ow0 + 21u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc2_21[l];
+        }
+      }
+    }
+    if (TN > 22u && ow0 + 22u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc2_22[l];
+        }
+      }
+    }
+    if (TN > 23u && ow0 + 23u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc2_23[l];
+        }
+      }
+    }
+    if (TN > 24u && ow0 + 24u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc2_24[l];
+        }
+      }
+    }
+    if (TN > 25u && ow0 + 25u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc2_25[l];
+        }
+      }
+    }
+    if (TN > 26u && ow0 + 26u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc2_26[l];
+        }
+      }
+    }
+    if (TN > 27u && ow0 + 27u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc2_27[l];
+        }
+      }
+    }
+    if (TN > 28u && ow0 + 28u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc2_28[l];
+        }
+      }
+    }
+    if (TN > 29u && ow0 + 29u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc2_29[l];
+        }
+      }
+    }
+    if (TN > 30u && ow0 + 30u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc2_30[l];
+        }
+      }
+    }
+    if (TN > 31u && ow0 + 31u < P.ow) {
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob * TM4 + 2u) * 4u + l;
+        if (o < P.o) {
+          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc2_31[l];
+        }
+      }
+    }
   }
   if (TM4 > 3u) {
     if (TN > 0u && ow0 + 0u < P.ow) {
@@ -1253,267 +1778,195 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
       }
     }
-  }
-  if (TM4 > 4u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
+    if (TN > 8u && ow0 + 8u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc4_0[l];
+          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc3_8[l];
         }
       }
     }
-    if (TN > 1u && ow0 + 1u < P.ow) {
+    if (TN > 9u && ow0 + 9u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc4_1[l];
+          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc3_9[l];
         }
       }
     }
-    if (TN > 2u && ow0 + 2u < P.ow) {
+    if (TN > 10u && ow0 + 10u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc4_2[l];
+          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc3_10[l];
         }
       }
     }
-    if (TN > 3u && ow0 + 3u < P.ow) {
+    if (TN > 11u && ow0 + 11u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc4_3[l];
+          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc3_11[l];
         }
       }
     }
-    if (TN > 4u && ow0 + 4u < P.ow) {
+    if (TN > 12u && ow0 + 12u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc4_4[l];
+          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc3_12[l];
         }
       }
     }
-    if (TN > 5u && ow0 + 5u < P.ow) {
+    if (TN > 13u && ow0 + 13u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc4_5[l];
+          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc3_13[l];
         }
       }
     }
-    if (TN > 6u && ow0 + 6u < P.ow) {
+    if (TN > 14u && ow0 + 14u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc4_6[l];
+          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc3_14[l];
         }
       }
     }
-    if (TN > 7u && ow0 + 7u < P.ow) {
+    if (TN > 15u && ow0 + 15u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 4u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc4_7[l];
+          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc3_15[l];
         }
       }
     }
-  }
-  if (TM4 > 5u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
+    if (TN > 16u && ow0 + 16u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc5_0[l];
+          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc3_16[l];
         }
       }
     }
-    if (TN > 1u && ow0 + 1u < P.ow) {
+    if (TN > 17u && ow0 + 17u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc5_1[l];
+          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc3_17[l];
         }
       }
     }
-    if (TN > 2u && ow0 + 2u < P.ow) {
+    if (TN > 18u && ow0 + 18u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc5_2[l];
+          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc3_18[l];
         }
       }
     }
-    if (TN > 3u && ow0 + 3u < P.ow) {
+    if (TN > 19u && ow0 + 19u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc5_3[l];
+          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc3_19[l];
         }
       }
     }
-    if (TN > 4u && ow0 + 4u < P.ow) {
+    if (TN > 20u && ow0 + 20u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc5_4[l];
+          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc3_20[l];
         }
       }
     }
-    if (TN > 5u && ow0 + 5u < P.ow) {
+    if (TN > 21u && ow0 + 21u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc5_5[l];
+          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc3_21[l];
         }
       }
     }
-    if (TN > 6u && ow0 + 6u < P.ow) {
+    if (TN > 22u && ow0 + 22u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc5_6[l];
+          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc3_22[l];
         }
       }
     }
-    if (TN > 7u && ow0 + 7u < P.ow) {
+    if (TN > 23u && ow0 + 23u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 5u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc5_7[l];
+          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc3_23[l];
         }
       }
     }
-  }
-  if (TM4 > 6u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
+    if (TN > 24u && ow0 + 24u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc6_0[l];
+          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc3_24[l];
         }
       }
     }
-    if (TN > 1u && ow0 + 1u < P.ow) {
+    if (TN > 25u && ow0 + 25u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc6_1[l];
+          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc3_25[l];
         }
       }
     }
-    if (TN > 2u && ow0 + 2u < P.ow) {
+    if (TN > 26u && ow0 + 26u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc6_2[l];
+          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc3_26[l];
         }
       }
     }
-    if (TN > 3u && ow0 + 3u < P.ow) {
+    if (TN > 27u && ow0 + 27u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc6_3[l];
+          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc3_27[l];
         }
       }
     }
-    if (TN > 4u && ow0 + 4u < P.ow) {
+    if (TN > 28u && ow0 + 28u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc6_4[l];
+          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc3_28[l];
         }
       }
     }
-    if (TN > 5u && ow0 + 5u < P.ow) {
+    if (TN > 29u && ow0 + 29u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc6_5[l];
+          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc3_29[l];
         }
       }
     }
-    if (TN > 6u && ow0 + 6u < P.ow) {
+    if (TN > 30u && ow0 + 30u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc6_6[l];
+          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc3_30[l];
         }
       }
     }
-    if (TN > 7u && ow0 + 7u < P.ow) {
+    if (TN > 31u && ow0 + 31u < P.ow) {
       for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 6u) * 4u + l;
+        let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc6_7[l];
-        }
-      }
-    }
-  }
-  if (TM4 > 7u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc7_0[l];
-        }
-      }
-    }
-    if (TN > 1u && ow0 + 1u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc7_1[l];
-        }
-      }
-    }
-    if (TN > 2u && ow0 + 2u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc7_2[l];
-        }
-      }
-    }
-    if (TN > 3u && ow0 + 3u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc7_3[l];
-        }
-      }
-    }
-    if (TN > 4u && ow0 + 4u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc7_4[l];
-        }
-      }
-    }
-    if (TN > 5u && ow0 + 5u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc7_5[l];
-        }
-      }
-    }
-    if (TN > 6u && ow0 + 6u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc7_6[l];
-        }
-      }
-    }
-    if (TN > 7u && ow0 + 7u < P.ow) {
-      for (var l = 0u; l < 4u; l++) {
-        let o = (ob * TM4 + 7u) * 4u + l;
-        if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc7_7[l];
+          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc3_31[l];
         }
       }
     }

@@ -10,7 +10,7 @@
 // Grid: x = ⌈O/TO⌉·⌈C/TC⌉·KH / WG_X, y = batch chunks.
 // Bindings: 0 uniform Params, 1 xq, 2 dy (array<vec4<f32>>), 3 dw (array<f32>).
 override KH: u32 = 3u;
-override KW: u32 = 3u; // ≤ 7
+override KW: u32 = 3u; // ≤ 3
 override SH: u32 = 1u;
 override SW: u32 = 1u;
 override DH: u32 = 1u;
@@ -59,451 +59,195 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc0_0_0 = vec4<f32>();
   var acc0_0_1 = vec4<f32>();
   var acc0_0_2 = vec4<f32>();
-  var acc0_0_3 = vec4<f32>();
-  var acc0_0_4 = vec4<f32>();
-  var acc0_0_5 = vec4<f32>();
-  var acc0_0_6 = vec4<f32>();
   var acc0_1_0 = vec4<f32>();
   var acc0_1_1 = vec4<f32>();
   var acc0_1_2 = vec4<f32>();
-  var acc0_1_3 = vec4<f32>();
-  var acc0_1_4 = vec4<f32>();
-  var acc0_1_5 = vec4<f32>();
-  var acc0_1_6 = vec4<f32>();
   var acc0_2_0 = vec4<f32>();
   var acc0_2_1 = vec4<f32>();
   var acc0_2_2 = vec4<f32>();
-  var acc0_2_3 = vec4<f32>();
-  var acc0_2_4 = vec4<f32>();
-  var acc0_2_5 = vec4<f32>();
-  var acc0_2_6 = vec4<f32>();
   var acc0_3_0 = vec4<f32>();
   var acc0_3_1 = vec4<f32>();
   var acc0_3_2 = vec4<f32>();
-  var acc0_3_3 = vec4<f32>();
-  var acc0_3_4 = vec4<f32>();
-  var acc0_3_5 = vec4<f32>();
-  var acc0_3_6 = vec4<f32>();
   var acc0_4_0 = vec4<f32>();
   var acc0_4_1 = vec4<f32>();
   var acc0_4_2 = vec4<f32>();
-  var acc0_4_3 = vec4<f32>();
-  var acc0_4_4 = vec4<f32>();
-  var acc0_4_5 = vec4<f32>();
-  var acc0_4_6 = vec4<f32>();
   var acc0_5_0 = vec4<f32>();
   var acc0_5_1 = vec4<f32>();
   var acc0_5_2 = vec4<f32>();
-  var acc0_5_3 = vec4<f32>();
-  var acc0_5_4 = vec4<f32>();
-  var acc0_5_5 = vec4<f32>();
-  var acc0_5_6 = vec4<f32>();
   var acc0_6_0 = vec4<f32>();
   var acc0_6_1 = vec4<f32>();
   var acc0_6_2 = vec4<f32>();
-  var acc0_6_3 = vec4<f32>();
-  var acc0_6_4 = vec4<f32>();
-  var acc0_6_5 = vec4<f32>();
-  var acc0_6_6 = vec4<f32>();
   var acc0_7_0 = vec4<f32>();
   var acc0_7_1 = vec4<f32>();
   var acc0_7_2 = vec4<f32>();
-  var acc0_7_3 = vec4<f32>();
-  var acc0_7_4 = vec4<f32>();
-  var acc0_7_5 = vec4<f32>();
-  var acc0_7_6 = vec4<f32>();
   var acc1_0_0 = vec4<f32>();
   var acc1_0_1 = vec4<f32>();
   var acc1_0_2 = vec4<f32>();
-  var acc1_0_3 = vec4<f32>();
-  var acc1_0_4 = vec4<f32>();
-  var acc1_0_5 = vec4<f32>();
-  var acc1_0_6 = vec4<f32>();
   var acc1_1_0 = vec4<f32>();
   var acc1_1_1 = vec4<f32>();
   var acc1_1_2 = vec4<f32>();
-  var acc1_1_3 = vec4<f32>();
-  var acc1_1_4 = vec4<f32>();
-  var acc1_1_5 = vec4<f32>();
-  var acc1_1_6 = vec4<f32>();
   var acc1_2_0 = vec4<f32>();
   var acc1_2_1 = vec4<f32>();
   var acc1_2_2 = vec4<f32>();
-  var acc1_2_3 = vec4<f32>();
-  var acc1_2_4 = vec4<f32>();
-  var acc1_2_5 = vec4<f32>();
-  var acc1_2_6 = vec4<f32>();
   var acc1_3_0 = vec4<f32>();
   var acc1_3_1 = vec4<f32>();
   var acc1_3_2 = vec4<f32>();
-  var acc1_3_3 = vec4<f32>();
-  var acc1_3_4 = vec4<f32>();
-  var acc1_3_5 = vec4<f32>();
-  var acc1_3_6 = vec4<f32>();
   var acc1_4_0 = vec4<f32>();
   var acc1_4_1 = vec4<f32>();
   var acc1_4_2 = vec4<f32>();
-  var acc1_4_3 = vec4<f32>();
-  var acc1_4_4 = vec4<f32>();
-  var acc1_4_5 = vec4<f32>();
-  var acc1_4_6 = vec4<f32>();
   var acc1_5_0 = vec4<f32>();
   var acc1_5_1 = vec4<f32>();
   var acc1_5_2 = vec4<f32>();
-  var acc1_5_3 = vec4<f32>();
-  var acc1_5_4 = vec4<f32>();
-  var acc1_5_5 = vec4<f32>();
-  var acc1_5_6 = vec4<f32>();
   var acc1_6_0 = vec4<f32>();
   var acc1_6_1 = vec4<f32>();
   var acc1_6_2 = vec4<f32>();
-  var acc1_6_3 = vec4<f32>();
-  var acc1_6_4 = vec4<f32>();
-  var acc1_6_5 = vec4<f32>();
-  var acc1_6_6 = vec4<f32>();
   var acc1_7_0 = vec4<f32>();
   var acc1_7_1 = vec4<f32>();
   var acc1_7_2 = vec4<f32>();
-  var acc1_7_3 = vec4<f32>();
-  var acc1_7_4 = vec4<f32>();
-  var acc1_7_5 = vec4<f32>();
-  var acc1_7_6 = vec4<f32>();
   var acc2_0_0 = vec4<f32>();
   var acc2_0_1 = vec4<f32>();
   var acc2_0_2 = vec4<f32>();
-  var acc2_0_3 = vec4<f32>();
-  var acc2_0_4 = vec4<f32>();
-  var acc2_0_5 = vec4<f32>();
-  var acc2_0_6 = vec4<f32>();
   var acc2_1_0 = vec4<f32>();
   var acc2_1_1 = vec4<f32>();
   var acc2_1_2 = vec4<f32>();
-  var acc2_1_3 = vec4<f32>();
-  var acc2_1_4 = vec4<f32>();
-  var acc2_1_5 = vec4<f32>();
-  var acc2_1_6 = vec4<f32>();
   var acc2_2_0 = vec4<f32>();
   var acc2_2_1 = vec4<f32>();
   var acc2_2_2 = vec4<f32>();
-  var acc2_2_3 = vec4<f32>();
-  var acc2_2_4 = vec4<f32>();
-  var acc2_2_5 = vec4<f32>();
-  var acc2_2_6 = vec4<f32>();
   var acc2_3_0 = vec4<f32>();
   var acc2_3_1 = vec4<f32>();
   var acc2_3_2 = vec4<f32>();
-  var acc2_3_3 = vec4<f32>();
-  var acc2_3_4 = vec4<f32>();
-  var acc2_3_5 = vec4<f32>();
-  var acc2_3_6 = vec4<f32>();
   var acc2_4_0 = vec4<f32>();
   var acc2_4_1 = vec4<f32>();
   var acc2_4_2 = vec4<f32>();
-  var acc2_4_3 = vec4<f32>();
-  var acc2_4_4 = vec4<f32>();
-  var acc2_4_5 = vec4<f32>();
-  var acc2_4_6 = vec4<f32>();
   var acc2_5_0 = vec4<f32>();
   var acc2_5_1 = vec4<f32>();
   var acc2_5_2 = vec4<f32>();
-  var acc2_5_3 = vec4<f32>();
-  var acc2_5_4 = vec4<f32>();
-  var acc2_5_5 = vec4<f32>();
-  var acc2_5_6 = vec4<f32>();
   var acc2_6_0 = vec4<f32>();
   var acc2_6_1 = vec4<f32>();
   var acc2_6_2 = vec4<f32>();
-  var acc2_6_3 = vec4<f32>();
-  var acc2_6_4 = vec4<f32>();
-  var acc2_6_5 = vec4<f32>();
-  var acc2_6_6 = vec4<f32>();
   var acc2_7_0 = vec4<f32>();
   var acc2_7_1 = vec4<f32>();
   var acc2_7_2 = vec4<f32>();
-  var acc2_7_3 = vec4<f32>();
-  var acc2_7_4 = vec4<f32>();
-  var acc2_7_5 = vec4<f32>();
-  var acc2_7_6 = vec4<f32>();
   var acc3_0_0 = vec4<f32>();
   var acc3_0_1 = vec4<f32>();
   var acc3_0_2 = vec4<f32>();
-  var acc3_0_3 = vec4<f32>();
-  var acc3_0_4 = vec4<f32>();
-  var acc3_0_5 = vec4<f32>();
-  var acc3_0_6 = vec4<f32>();
   var acc3_1_0 = vec4<f32>();
   var acc3_1_1 = vec4<f32>();
   var acc3_1_2 = vec4<f32>();
-  var acc3_1_3 = vec4<f32>();
-  var acc3_1_4 = vec4<f32>();
-  var acc3_1_5 = vec4<f32>();
-  var acc3_1_6 = vec4<f32>();
   var acc3_2_0 = vec4<f32>();
   var acc3_2_1 = vec4<f32>();
   var acc3_2_2 = vec4<f32>();
-  var acc3_2_3 = vec4<f32>();
-  var acc3_2_4 = vec4<f32>();
-  var acc3_2_5 = vec4<f32>();
-  var acc3_2_6 = vec4<f32>();
   var acc3_3_0 = vec4<f32>();
   var acc3_3_1 = vec4<f32>();
   var acc3_3_2 = vec4<f32>();
-  var acc3_3_3 = vec4<f32>();
-  var acc3_3_4 = vec4<f32>();
-  var acc3_3_5 = vec4<f32>();
-  var acc3_3_6 = vec4<f32>();
   var acc3_4_0 = vec4<f32>();
   var acc3_4_1 = vec4<f32>();
   var acc3_4_2 = vec4<f32>();
-  var acc3_4_3 = vec4<f32>();
-  var acc3_4_4 = vec4<f32>();
-  var acc3_4_5 = vec4<f32>();
-  var acc3_4_6 = vec4<f32>();
   var acc3_5_0 = vec4<f32>();
   var acc3_5_1 = vec4<f32>();
   var acc3_5_2 = vec4<f32>();
-  var acc3_5_3 = vec4<f32>();
-  var acc3_5_4 = vec4<f32>();
-  var acc3_5_5 = vec4<f32>();
-  var acc3_5_6 = vec4<f32>();
   var acc3_6_0 = vec4<f32>();
   var acc3_6_1 = vec4<f32>();
   var acc3_6_2 = vec4<f32>();
-  var acc3_6_3 = vec4<f32>();
-  var acc3_6_4 = vec4<f32>();
-  var acc3_6_5 = vec4<f32>();
-  var acc3_6_6 = vec4<f32>();
   var acc3_7_0 = vec4<f32>();
   var acc3_7_1 = vec4<f32>();
   var acc3_7_2 = vec4<f32>();
-  var acc3_7_3 = vec4<f32>();
-  var acc3_7_4 = vec4<f32>();
-  var acc3_7_5 = vec4<f32>();
-  var acc3_7_6 = vec4<f32>();
   var acc4_0_0 = vec4<f32>();
   var acc4_0_1 = vec4<f32>();
   var acc4_0_2 = vec4<f32>();
-  var acc4_0_3 = vec4<f32>();
-  var acc4_0_4 = vec4<f32>();
-  var acc4_0_5 = vec4<f32>();
-  var acc4_0_6 = vec4<f32>();
   var acc4_1_0 = vec4<f32>();
   var acc4_1_1 = vec4<f32>();
   var acc4_1_2 = vec4<f32>();
-  var acc4_1_3 = vec4<f32>();
-  var acc4_1_4 = vec4<f32>();
-  var acc4_1_5 = vec4<f32>();
-  var acc4_1_6 = vec4<f32>();
   var acc4_2_0 = vec4<f32>();
   var acc4_2_1 = vec4<f32>();
   var acc4_2_2 = vec4<f32>();
-  var acc4_2_3 = vec4<f32>();
-  var acc4_2_4 = vec4<f32>();
-  var acc4_2_5 = vec4<f32>();
-  var acc4_2_6 = vec4<f32>();
   var acc4_3_0 = vec4<f32>();
   var acc4_3_1 = vec4<f32>();
   var acc4_3_2 = vec4<f32>();
-  var acc4_3_3 = vec4<f32>();
-  var acc4_3_4 = vec4<f32>();
-  var acc4_3_5 = vec4<f32>();
-  var acc4_3_6 = vec4<f32>();
   var acc4_4_0 = vec4<f32>();
   var acc4_4_1 = vec4<f32>();
   var acc4_4_2 = vec4<f32>();
-  var acc4_4_3 = vec4<f32>();
-  var acc4_4_4 = vec4<f32>();
-  var acc4_4_5 = vec4<f32>();
-  var acc4_4_6 = vec4<f32>();
   var acc4_5_0 = vec4<f32>();
   var acc4_5_1 = vec4<f32>();
   var acc4_5_2 = vec4<f32>();
-  var acc4_5_3 = vec4<f32>();
-  var acc4_5_4 = vec4<f32>();
-  var acc4_5_5 = vec4<f32>();
-  var acc4_5_6 = vec4<f32>();
   var acc4_6_0 = vec4<f32>();
   var acc4_6_1 = vec4<f32>();
   var acc4_6_2 = vec4<f32>();
-  var acc4_6_3 = vec4<f32>();
-  var acc4_6_4 = vec4<f32>();
-  var acc4_6_5 = vec4<f32>();
-  var acc4_6_6 = vec4<f32>();
   var acc4_7_0 = vec4<f32>();
   var acc4_7_1 = vec4<f32>();
   var acc4_7_2 = vec4<f32>();
-  var acc4_7_3 = vec4<f32>();
-  var acc4_7_4 = vec4<f32>();
-  var acc4_7_5 = vec4<f32>();
-  var acc4_7_6 = vec4<f32>();
   var acc5_0_0 = vec4<f32>();
   var acc5_0_1 = vec4<f32>();
   var acc5_0_2 = vec4<f32>();
-  var acc5_0_3 = vec4<f32>();
-  var acc5_0_4 = vec4<f32>();
-  var acc5_0_5 = vec4<f32>();
-  var acc5_0_6 = vec4<f32>();
   var acc5_1_0 = vec4<f32>();
   var acc5_1_1 = vec4<f32>();
   var acc5_1_2 = vec4<f32>();
-  var acc5_1_3 = vec4<f32>();
-  var acc5_1_4 = vec4<f32>();
-  var acc5_1_5 = vec4<f32>();
-  var acc5_1_6 = vec4<f32>();
   var acc5_2_0 = vec4<f32>();
   var acc5_2_1 = vec4<f32>();
   var acc5_2_2 = vec4<f32>();
-  var acc5_2_3 = vec4<f32>();
-  var acc5_2_4 = vec4<f32>();
-  var acc5_2_5 = vec4<f32>();
-  var acc5_2_6 = vec4<f32>();
   var acc5_3_0 = vec4<f32>();
   var acc5_3_1 = vec4<f32>();
   var acc5_3_2 = vec4<f32>();
-  var acc5_3_3 = vec4<f32>();
-  var acc5_3_4 = vec4<f32>();
-  var acc5_3_5 = vec4<f32>();
-  var acc5_3_6 = vec4<f32>();
   var acc5_4_0 = vec4<f32>();
   var acc5_4_1 = vec4<f32>();
   var acc5_4_2 = vec4<f32>();
-  var acc5_4_3 = vec4<f32>();
-  var acc5_4_4 = vec4<f32>();
-  var acc5_4_5 = vec4<f32>();
-  var acc5_4_6 = vec4<f32>();
   var acc5_5_0 = vec4<f32>();
   var acc5_5_1 = vec4<f32>();
   var acc5_5_2 = vec4<f32>();
-  var acc5_5_3 = vec4<f32>();
-  var acc5_5_4 = vec4<f32>();
-  var acc5_5_5 = vec4<f32>();
-  var acc5_5_6 = vec4<f32>();
   var acc5_6_0 = vec4<f32>();
   var acc5_6_1 = vec4<f32>();
   var acc5_6_2 = vec4<f32>();
-  var acc5_6_3 = vec4<f32>();
-  var acc5_6_4 = vec4<f32>();
-  var acc5_6_5 = vec4<f32>();
-  var acc5_6_6 = vec4<f32>();
   var acc5_7_0 = vec4<f32>();
   var acc5_7_1 = vec4<f32>();
   var acc5_7_2 = vec4<f32>();
-  var acc5_7_3 = vec4<f32>();
-  var acc5_7_4 = vec4<f32>();
-  var acc5_7_5 = vec4<f32>();
-  var acc5_7_6 = vec4<f32>();
   var acc6_0_0 = vec4<f32>();
   var acc6_0_1 = vec4<f32>();
   var acc6_0_2 = vec4<f32>();
-  var acc6_0_3 = vec4<f32>();
-  var acc6_0_4 = vec4<f32>();
-  var acc6_0_5 = vec4<f32>();
-  var acc6_0_6 = vec4<f32>();
   var acc6_1_0 = vec4<f32>();
   var acc6_1_1 = vec4<f32>();
   var acc6_1_2 = vec4<f32>();
-  var acc6_1_3 = vec4<f32>();
-  var acc6_1_4 = vec4<f32>();
-  var acc6_1_5 = vec4<f32>();
-  var acc6_1_6 = vec4<f32>();
   var acc6_2_0 = vec4<f32>();
   var acc6_2_1 = vec4<f32>();
   var acc6_2_2 = vec4<f32>();
-  var acc6_2_3 = vec4<f32>();
-  var acc6_2_4 = vec4<f32>();
-  var acc6_2_5 = vec4<f32>();
-  var acc6_2_6 = vec4<f32>();
   var acc6_3_0 = vec4<f32>();
   var acc6_3_1 = vec4<f32>();
   var acc6_3_2 = vec4<f32>();
-  var acc6_3_3 = vec4<f32>();
-  var acc6_3_4 = vec4<f32>();
-  var acc6_3_5 = vec4<f32>();
-  var acc6_3_6 = vec4<f32>();
   var acc6_4_0 = vec4<f32>();
   var acc6_4_1 = vec4<f32>();
   var acc6_4_2 = vec4<f32>();
-  var acc6_4_3 = vec4<f32>();
-  var acc6_4_4 = vec4<f32>();
-  var acc6_4_5 = vec4<f32>();
-  var acc6_4_6 = vec4<f32>();
   var acc6_5_0 = vec4<f32>();
   var acc6_5_1 = vec4<f32>();
   var acc6_5_2 = vec4<f32>();
-  var acc6_5_3 = vec4<f32>();
-  var acc6_5_4 = vec4<f32>();
-  var acc6_5_5 = vec4<f32>();
-  var acc6_5_6 = vec4<f32>();
   var acc6_6_0 = vec4<f32>();
   var acc6_6_1 = vec4<f32>();
   var acc6_6_2 = vec4<f32>();
-  var acc6_6_3 = vec4<f32>();
-  var acc6_6_4 = vec4<f32>();
-  var acc6_6_5 = vec4<f32>();
-  var acc6_6_6 = vec4<f32>();
   var acc6_7_0 = vec4<f32>();
   var acc6_7_1 = vec4<f32>();
   var acc6_7_2 = vec4<f32>();
-  var acc6_7_3 = vec4<f32>();
-  var acc6_7_4 = vec4<f32>();
-  var acc6_7_5 = vec4<f32>();
-  var acc6_7_6 = vec4<f32>();
   var acc7_0_0 = vec4<f32>();
   var acc7_0_1 = vec4<f32>();
   var acc7_0_2 = vec4<f32>();
-  var acc7_0_3 = vec4<f32>();
-  var acc7_0_4 = vec4<f32>();
-  var acc7_0_5 = vec4<f32>();
-  var acc7_0_6 = vec4<f32>();
   var acc7_1_0 = vec4<f32>();
   var acc7_1_1 = vec4<f32>();
   var acc7_1_2 = vec4<f32>();
-  var acc7_1_3 = vec4<f32>();
-  var acc7_1_4 = vec4<f32>();
-  var acc7_1_5 = vec4<f32>();
-  var acc7_1_6 = vec4<f32>();
   var acc7_2_0 = vec4<f32>();
   var acc7_2_1 = vec4<f32>();
   var acc7_2_2 = vec4<f32>();
-  var acc7_2_3 = vec4<f32>();
-  var acc7_2_4 = vec4<f32>();
-  var acc7_2_5 = vec4<f32>();
-  var acc7_2_6 = vec4<f32>();
   var acc7_3_0 = vec4<f32>();
   var acc7_3_1 = vec4<f32>();
   var acc7_3_2 = vec4<f32>();
-  var acc7_3_3 = vec4<f32>();
-  var acc7_3_4 = vec4<f32>();
-  var acc7_3_5 = vec4<f32>();
-  var acc7_3_6 = vec4<f32>();
   var acc7_4_0 = vec4<f32>();
   var acc7_4_1 = vec4<f32>();
   var acc7_4_2 = vec4<f32>();
-  var acc7_4_3 = vec4<f32>();
-  var acc7_4_4 = vec4<f32>();
-  var acc7_4_5 = vec4<f32>();
-  var acc7_4_6 = vec4<f32>();
   var acc7_5_0 = vec4<f32>();
   var acc7_5_1 = vec4<f32>();
   var acc7_5_2 = vec4<f32>();
-  var acc7_5_3 = vec4<f32>();
-  var acc7_5_4 = vec4<f32>();
-  var acc7_5_5 = vec4<f32>();
-  var acc7_5_6 = vec4<f32>();
   var acc7_6_0 = vec4<f32>();
   var acc7_6_1 = vec4<f32>();
   var acc7_6_2 = vec4<f32>();
-  var acc7_6_3 = vec4<f32>();
-  var acc7_6_4 = vec4<f32>();
-  var acc7_6_5 = vec4<f32>();
-  var acc7_6_6 = vec4<f32>();
   var acc7_7_0 = vec4<f32>();
   var acc7_7_1 = vec4<f32>();
   var acc7_7_2 = vec4<f32>();
-  var acc7_7_3 = vec4<f32>();
-  var acc7_7_4 = vec4<f32>();
-  var acc7_7_5 = vec4<f32>();
-  var acc7_7_6 = vec4<f32>();
   for (var n = n0; n < n1; n++) {
     for (var r = 0u; r < P.oh; r++) {
       let d0 = ((n * P.o + min(o0 + 0u, P.o - 1u)) * P.oh + r) * P.ow4;
@@ -588,70 +332,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 6u) { acc6_0_2 = fma(g6, xv, acc6_0_2); }
             if (TO > 7u) { acc7_0_2 = fma(g7, xv, acc7_0_2); }
           }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r0 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_0_3 = fma(g0, xv, acc0_0_3); }
-            if (TO > 1u) { acc1_0_3 = fma(g1, xv, acc1_0_3); }
-            if (TO > 2u) { acc2_0_3 = fma(g2, xv, acc2_0_3); }
-            if (TO > 3u) { acc3_0_3 = fma(g3, xv, acc3_0_3); }
-            if (TO > 4u) { acc4_0_3 = fma(g4, xv, acc4_0_3); }
-            if (TO > 5u) { acc5_0_3 = fma(g5, xv, acc5_0_3); }
-            if (TO > 6u) { acc6_0_3 = fma(g6, xv, acc6_0_3); }
-            if (TO > 7u) { acc7_0_3 = fma(g7, xv, acc7_0_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r0 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_0_4 = fma(g0, xv, acc0_0_4); }
-            if (TO > 1u) { acc1_0_4 = fma(g1, xv, acc1_0_4); }
-            if (TO > 2u) { acc2_0_4 = fma(g2, xv, acc2_0_4); }
-            if (TO > 3u) { acc3_0_4 = fma(g3, xv, acc3_0_4); }
-            if (TO > 4u) { acc4_0_4 = fma(g4, xv, acc4_0_4); }
-            if (TO > 5u) { acc5_0_4 = fma(g5, xv, acc5_0_4); }
-            if (TO > 6u) { acc6_0_4 = fma(g6, xv, acc6_0_4); }
-            if (TO > 7u) { acc7_0_4 = fma(g7, xv, acc7_0_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r0 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_0_5 = fma(g0, xv, acc0_0_5); }
-            if (TO > 1u) { acc1_0_5 = fma(g1, xv, acc1_0_5); }
-            if (TO > 2u) { acc2_0_5 = fma(g2, xv, acc2_0_5); }
-            if (TO > 3u) { acc3_0_5 = fma(g3, xv, acc3_0_5); }
-            if (TO > 4u) { acc4_0_5 = fma(g4, xv, acc4_0_5); }
-            if (TO > 5u) { acc5_0_5 = fma(g5, xv, acc5_0_5); }
-            if (TO > 6u) { acc6_0_5 = fma(g6, xv, acc6_0_5); }
-            if (TO > 7u) { acc7_0_5 = fma(g7, xv, acc7_0_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r0 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_0_6 = fma(g0, xv, acc0_0_6); }
-            if (TO > 1u) { acc1_0_6 = fma(g1, xv, acc1_0_6); }
-            if (TO > 2u) { acc2_0_6 = fma(g2, xv, acc2_0_6); }
-            if (TO > 3u) { acc3_0_6 = fma(g3, xv, acc3_0_6); }
-            if (TO > 4u) { acc4_0_6 = fma(g4, xv, acc4_0_6); }
-            if (TO > 5u) { acc5_0_6 = fma(g5, xv, acc5_0_6); }
-            if (TO > 6u) { acc6_0_6 = fma(g6, xv, acc6_0_6); }
-            if (TO > 7u) { acc7_0_6 = fma(g7, xv, acc7_0_6); }
-          }
         }
         if (TC > 1u) {
           if (KW > 0u) {
@@ -701,70 +381,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 5u) { acc5_1_2 = fma(g5, xv, acc5_1_2); }
             if (TO > 6u) { acc6_1_2 = fma(g6, xv, acc6_1_2); }
             if (TO > 7u) { acc7_1_2 = fma(g7, xv, acc7_1_2); }
-          }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r1 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_1_3 = fma(g0, xv, acc0_1_3); }
-            if (TO > 1u) { acc1_1_3 = fma(g1, xv, acc1_1_3); }
-            if (TO > 2u) { acc2_1_3 = fma(g2, xv, acc2_1_3); }
-            if (TO > 3u) { acc3_1_3 = fma(g3, xv, acc3_1_3); }
-            if (TO > 4u) { acc4_1_3 = fma(g4, xv, acc4_1_3); }
-            if (TO > 5u) { acc5_1_3 = fma(g5, xv, acc5_1_3); }
-            if (TO > 6u) { acc6_1_3 = fma(g6, xv, acc6_1_3); }
-            if (TO > 7u) { acc7_1_3 = fma(g7, xv, acc7_1_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r1 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_1_4 = fma(g0, xv, acc0_1_4); }
-            if (TO > 1u) { acc1_1_4 = fma(g1, xv, acc1_1_4); }
-            if (TO > 2u) { acc2_1_4 = fma(g2, xv, acc2_1_4); }
-            if (TO > 3u) { acc3_1_4 = fma(g3, xv, acc3_1_4); }
-            if (TO > 4u) { acc4_1_4 = fma(g4, xv, acc4_1_4); }
-            if (TO > 5u) { acc5_1_4 = fma(g5, xv, acc5_1_4); }
-            if (TO > 6u) { acc6_1_4 = fma(g6, xv, acc6_1_4); }
-            if (TO > 7u) { acc7_1_4 = fma(g7, xv, acc7_1_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r1 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_1_5 = fma(g0, xv, acc0_1_5); }
-            if (TO > 1u) { acc1_1_5 = fma(g1, xv, acc1_1_5); }
-            if (TO > 2u) { acc2_1_5 = fma(g2, xv, acc2_1_5); }
-            if (TO > 3u) { acc3_1_5 = fma(g3, xv, acc3_1_5); }
-            if (TO > 4u) { acc4_1_5 = fma(g4, xv, acc4_1_5); }
-            if (TO > 5u) { acc5_1_5 = fma(g5, xv, acc5_1_5); }
-            if (TO > 6u) { acc6_1_5 = fma(g6, xv, acc6_1_5); }
-            if (TO > 7u) { acc7_1_5 = fma(g7, xv, acc7_1_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r1 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_1_6 = fma(g0, xv, acc0_1_6); }
-            if (TO > 1u) { acc1_1_6 = fma(g1, xv, acc1_1_6); }
-            if (TO > 2u) { acc2_1_6 = fma(g2, xv, acc2_1_6); }
-            if (TO > 3u) { acc3_1_6 = fma(g3, xv, acc3_1_6); }
-            if (TO > 4u) { acc4_1_6 = fma(g4, xv, acc4_1_6); }
-            if (TO > 5u) { acc5_1_6 = fma(g5, xv, acc5_1_6); }
-            if (TO > 6u) { acc6_1_6 = fma(g6, xv, acc6_1_6); }
-            if (TO > 7u) { acc7_1_6 = fma(g7, xv, acc7_1_6); }
           }
         }
         if (TC > 2u) {
@@ -816,70 +432,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 6u) { acc6_2_2 = fma(g6, xv, acc6_2_2); }
             if (TO > 7u) { acc7_2_2 = fma(g7, xv, acc7_2_2); }
           }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r2 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_2_3 = fma(g0, xv, acc0_2_3); }
-            if (TO > 1u) { acc1_2_3 = fma(g1, xv, acc1_2_3); }
-            if (TO > 2u) { acc2_2_3 = fma(g2, xv, acc2_2_3); }
-            if (TO > 3u) { acc3_2_3 = fma(g3, xv, acc3_2_3); }
-            if (TO > 4u) { acc4_2_3 = fma(g4, xv, acc4_2_3); }
-            if (TO > 5u) { acc5_2_3 = fma(g5, xv, acc5_2_3); }
-            if (TO > 6u) { acc6_2_3 = fma(g6, xv, acc6_2_3); }
-            if (TO > 7u) { acc7_2_3 = fma(g7, xv, acc7_2_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r2 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_2_4 = fma(g0, xv, acc0_2_4); }
-            if (TO > 1u) { acc1_2_4 = fma(g1, xv, acc1_2_4); }
-            if (TO > 2u) { acc2_2_4 = fma(g2, xv, acc2_2_4); }
-            if (TO > 3u) { acc3_2_4 = fma(g3, xv, acc3_2_4); }
-            if (TO > 4u) { acc4_2_4 = fma(g4, xv, acc4_2_4); }
-            if (TO > 5u) { acc5_2_4 = fma(g5, xv, acc5_2_4); }
-            if (TO > 6u) { acc6_2_4 = fma(g6, xv, acc6_2_4); }
-            if (TO > 7u) { acc7_2_4 = fma(g7, xv, acc7_2_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r2 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_2_5 = fma(g0, xv, acc0_2_5); }
-            if (TO > 1u) { acc1_2_5 = fma(g1, xv, acc1_2_5); }
-            if (TO > 2u) { acc2_2_5 = fma(g2, xv, acc2_2_5); }
-            if (TO > 3u) { acc3_2_5 = fma(g3, xv, acc3_2_5); }
-            if (TO > 4u) { acc4_2_5 = fma(g4, xv, acc4_2_5); }
-            if (TO > 5u) { acc5_2_5 = fma(g5, xv, acc5_2_5); }
-            if (TO > 6u) { acc6_2_5 = fma(g6, xv, acc6_2_5); }
-            if (TO > 7u) { acc7_2_5 = fma(g7, xv, acc7_2_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r2 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_2_6 = fma(g0, xv, acc0_2_6); }
-            if (TO > 1u) { acc1_2_6 = fma(g1, xv, acc1_2_6); }
-            if (TO > 2u) { acc2_2_6 = fma(g2, xv, acc2_2_6); }
-            if (TO > 3u) { acc3_2_6 = fma(g3, xv, acc3_2_6); }
-            if (TO > 4u) { acc4_2_6 = fma(g4, xv, acc4_2_6); }
-            if (TO > 5u) { acc5_2_6 = fma(g5, xv, acc5_2_6); }
-            if (TO > 6u) { acc6_2_6 = fma(g6, xv, acc6_2_6); }
-            if (TO > 7u) { acc7_2_6 = fma(g7, xv, acc7_2_6); }
-          }
         }
         if (TC > 3u) {
           if (KW > 0u) {
@@ -929,70 +481,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 5u) { acc5_3_2 = fma(g5, xv, acc5_3_2); }
             if (TO > 6u) { acc6_3_2 = fma(g6, xv, acc6_3_2); }
             if (TO > 7u) { acc7_3_2 = fma(g7, xv, acc7_3_2); }
-          }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r3 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_3_3 = fma(g0, xv, acc0_3_3); }
-            if (TO > 1u) { acc1_3_3 = fma(g1, xv, acc1_3_3); }
-            if (TO > 2u) { acc2_3_3 = fma(g2, xv, acc2_3_3); }
-            if (TO > 3u) { acc3_3_3 = fma(g3, xv, acc3_3_3); }
-            if (TO > 4u) { acc4_3_3 = fma(g4, xv, acc4_3_3); }
-            if (TO > 5u) { acc5_3_3 = fma(g5, xv, acc5_3_3); }
-            if (TO > 6u) { acc6_3_3 = fma(g6, xv, acc6_3_3); }
-            if (TO > 7u) { acc7_3_3 = fma(g7, xv, acc7_3_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r3 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_3_4 = fma(g0, xv, acc0_3_4); }
-            if (TO > 1u) { acc1_3_4 = fma(g1, xv, acc1_3_4); }
-            if (TO > 2u) { acc2_3_4 = fma(g2, xv, acc2_3_4); }
-            if (TO > 3u) { acc3_3_4 = fma(g3, xv, acc3_3_4); }
-            if (TO > 4u) { acc4_3_4 = fma(g4, xv, acc4_3_4); }
-            if (TO > 5u) { acc5_3_4 = fma(g5, xv, acc5_3_4); }
-            if (TO > 6u) { acc6_3_4 = fma(g6, xv, acc6_3_4); }
-            if (TO > 7u) { acc7_3_4 = fma(g7, xv, acc7_3_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r3 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_3_5 = fma(g0, xv, acc0_3_5); }
-            if (TO > 1u) { acc1_3_5 = fma(g1, xv, acc1_3_5); }
-            if (TO > 2u) { acc2_3_5 = fma(g2, xv, acc2_3_5); }
-            if (TO > 3u) { acc3_3_5 = fma(g3, xv, acc3_3_5); }
-            if (TO > 4u) { acc4_3_5 = fma(g4, xv, acc4_3_5); }
-            if (TO > 5u) { acc5_3_5 = fma(g5, xv, acc5_3_5); }
-            if (TO > 6u) { acc6_3_5 = fma(g6, xv, acc6_3_5); }
-            if (TO > 7u) { acc7_3_5 = fma(g7, xv, acc7_3_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r3 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_3_6 = fma(g0, xv, acc0_3_6); }
-            if (TO > 1u) { acc1_3_6 = fma(g1, xv, acc1_3_6); }
-            if (TO > 2u) { acc2_3_6 = fma(g2, xv, acc2_3_6); }
-            if (TO > 3u) { acc3_3_6 = fma(g3, xv, acc3_3_6); }
-            if (TO > 4u) { acc4_3_6 = fma(g4, xv, acc4_3_6); }
-            if (TO > 5u) { acc5_3_6 = fma(g5, xv, acc5_3_6); }
-            if (TO > 6u) { acc6_3_6 = fma(g6, xv, acc6_3_6); }
-            if (TO > 7u) { acc7_3_6 = fma(g7, xv, acc7_3_6); }
           }
         }
         if (TC > 4u) {
@@ -1044,70 +532,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 6u) { acc6_4_2 = fma(g6, xv, acc6_4_2); }
             if (TO > 7u) { acc7_4_2 = fma(g7, xv, acc7_4_2); }
           }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r4 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_4_3 = fma(g0, xv, acc0_4_3); }
-            if (TO > 1u) { acc1_4_3 = fma(g1, xv, acc1_4_3); }
-            if (TO > 2u) { acc2_4_3 = fma(g2, xv, acc2_4_3); }
-            if (TO > 3u) { acc3_4_3 = fma(g3, xv, acc3_4_3); }
-            if (TO > 4u) { acc4_4_3 = fma(g4, xv, acc4_4_3); }
-            if (TO > 5u) { acc5_4_3 = fma(g5, xv, acc5_4_3); }
-            if (TO > 6u) { acc6_4_3 = fma(g6, xv, acc6_4_3); }
-            if (TO > 7u) { acc7_4_3 = fma(g7, xv, acc7_4_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r4 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_4_4 = fma(g0, xv, acc0_4_4); }
-            if (TO > 1u) { acc1_4_4 = fma(g1, xv, acc1_4_4); }
-            if (TO > 2u) { acc2_4_4 = fma(g2, xv, acc2_4_4); }
-            if (TO > 3u) { acc3_4_4 = fma(g3, xv, acc3_4_4); }
-            if (TO > 4u) { acc4_4_4 = fma(g4, xv, acc4_4_4); }
-            if (TO > 5u) { acc5_4_4 = fma(g5, xv, acc5_4_4); }
-            if (TO > 6u) { acc6_4_4 = fma(g6, xv, acc6_4_4); }
-            if (TO > 7u) { acc7_4_4 = fma(g7, xv, acc7_4_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r4 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_4_5 = fma(g0, xv, acc0_4_5); }
-            if (TO > 1u) { acc1_4_5 = fma(g1, xv, acc1_4_5); }
-            if (TO > 2u) { acc2_4_5 = fma(g2, xv, acc2_4_5); }
-            if (TO > 3u) { acc3_4_5 = fma(g3, xv, acc3_4_5); }
-            if (TO > 4u) { acc4_4_5 = fma(g4, xv, acc4_4_5); }
-            if (TO > 5u) { acc5_4_5 = fma(g5, xv, acc5_4_5); }
-            if (TO > 6u) { acc6_4_5 = fma(g6, xv, acc6_4_5); }
-            if (TO > 7u) { acc7_4_5 = fma(g7, xv, acc7_4_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r4 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_4_6 = fma(g0, xv, acc0_4_6); }
-            if (TO > 1u) { acc1_4_6 = fma(g1, xv, acc1_4_6); }
-            if (TO > 2u) { acc2_4_6 = fma(g2, xv, acc2_4_6); }
-            if (TO > 3u) { acc3_4_6 = fma(g3, xv, acc3_4_6); }
-            if (TO > 4u) { acc4_4_6 = fma(g4, xv, acc4_4_6); }
-            if (TO > 5u) { acc5_4_6 = fma(g5, xv, acc5_4_6); }
-            if (TO > 6u) { acc6_4_6 = fma(g6, xv, acc6_4_6); }
-            if (TO > 7u) { acc7_4_6 = fma(g7, xv, acc7_4_6); }
-          }
         }
         if (TC > 5u) {
           if (KW > 0u) {
@@ -1157,70 +581,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 5u) { acc5_5_2 = fma(g5, xv, acc5_5_2); }
             if (TO > 6u) { acc6_5_2 = fma(g6, xv, acc6_5_2); }
             if (TO > 7u) { acc7_5_2 = fma(g7, xv, acc7_5_2); }
-          }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r5 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_5_3 = fma(g0, xv, acc0_5_3); }
-            if (TO > 1u) { acc1_5_3 = fma(g1, xv, acc1_5_3); }
-            if (TO > 2u) { acc2_5_3 = fma(g2, xv, acc2_5_3); }
-            if (TO > 3u) { acc3_5_3 = fma(g3, xv, acc3_5_3); }
-            if (TO > 4u) { acc4_5_3 = fma(g4, xv, acc4_5_3); }
-            if (TO > 5u) { acc5_5_3 = fma(g5, xv, acc5_5_3); }
-            if (TO > 6u) { acc6_5_3 = fma(g6, xv, acc6_5_3); }
-            if (TO > 7u) { acc7_5_3 = fma(g7, xv, acc7_5_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r5 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_5_4 = fma(g0, xv, acc0_5_4); }
-            if (TO > 1u) { acc1_5_4 = fma(g1, xv, acc1_5_4); }
-            if (TO > 2u) { acc2_5_4 = fma(g2, xv, acc2_5_4); }
-            if (TO > 3u) { acc3_5_4 = fma(g3, xv, acc3_5_4); }
-            if (TO > 4u) { acc4_5_4 = fma(g4, xv, acc4_5_4); }
-            if (TO > 5u) { acc5_5_4 = fma(g5, xv, acc5_5_4); }
-            if (TO > 6u) { acc6_5_4 = fma(g6, xv, acc6_5_4); }
-            if (TO > 7u) { acc7_5_4 = fma(g7, xv, acc7_5_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r5 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_5_5 = fma(g0, xv, acc0_5_5); }
-            if (TO > 1u) { acc1_5_5 = fma(g1, xv, acc1_5_5); }
-            if (TO > 2u) { acc2_5_5 = fma(g2, xv, acc2_5_5); }
-            if (TO > 3u) { acc3_5_5 = fma(g3, xv, acc3_5_5); }
-            if (TO > 4u) { acc4_5_5 = fma(g4, xv, acc4_5_5); }
-            if (TO > 5u) { acc5_5_5 = fma(g5, xv, acc5_5_5); }
-            if (TO > 6u) { acc6_5_5 = fma(g6, xv, acc6_5_5); }
-            if (TO > 7u) { acc7_5_5 = fma(g7, xv, acc7_5_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r5 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_5_6 = fma(g0, xv, acc0_5_6); }
-            if (TO > 1u) { acc1_5_6 = fma(g1, xv, acc1_5_6); }
-            if (TO > 2u) { acc2_5_6 = fma(g2, xv, acc2_5_6); }
-            if (TO > 3u) { acc3_5_6 = fma(g3, xv, acc3_5_6); }
-            if (TO > 4u) { acc4_5_6 = fma(g4, xv, acc4_5_6); }
-            if (TO > 5u) { acc5_5_6 = fma(g5, xv, acc5_5_6); }
-            if (TO > 6u) { acc6_5_6 = fma(g6, xv, acc6_5_6); }
-            if (TO > 7u) { acc7_5_6 = fma(g7, xv, acc7_5_6); }
           }
         }
         if (TC > 6u) {
@@ -1272,70 +632,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 6u) { acc6_6_2 = fma(g6, xv, acc6_6_2); }
             if (TO > 7u) { acc7_6_2 = fma(g7, xv, acc7_6_2); }
           }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r6 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_6_3 = fma(g0, xv, acc0_6_3); }
-            if (TO > 1u) { acc1_6_3 = fma(g1, xv, acc1_6_3); }
-            if (TO > 2u) { acc2_6_3 = fma(g2, xv, acc2_6_3); }
-            if (TO > 3u) { acc3_6_3 = fma(g3, xv, acc3_6_3); }
-            if (TO > 4u) { acc4_6_3 = fma(g4, xv, acc4_6_3); }
-            if (TO > 5u) { acc5_6_3 = fma(g5, xv, acc5_6_3); }
-            if (TO > 6u) { acc6_6_3 = fma(g6, xv, acc6_6_3); }
-            if (TO > 7u) { acc7_6_3 = fma(g7, xv, acc7_6_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r6 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_6_4 = fma(g0, xv, acc0_6_4); }
-            if (TO > 1u) { acc1_6_4 = fma(g1, xv, acc1_6_4); }
-            if (TO > 2u) { acc2_6_4 = fma(g2, xv, acc2_6_4); }
-            if (TO > 3u) { acc3_6_4 = fma(g3, xv, acc3_6_4); }
-            if (TO > 4u) { acc4_6_4 = fma(g4, xv, acc4_6_4); }
-            if (TO > 5u) { acc5_6_4 = fma(g5, xv, acc5_6_4); }
-            if (TO > 6u) { acc6_6_4 = fma(g6, xv, acc6_6_4); }
-            if (TO > 7u) { acc7_6_4 = fma(g7, xv, acc7_6_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r6 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_6_5 = fma(g0, xv, acc0_6_5); }
-            if (TO > 1u) { acc1_6_5 = fma(g1, xv, acc1_6_5); }
-            if (TO > 2u) { acc2_6_5 = fma(g2, xv, acc2_6_5); }
-            if (TO > 3u) { acc3_6_5 = fma(g3, xv, acc3_6_5); }
-            if (TO > 4u) { acc4_6_5 = fma(g4, xv, acc4_6_5); }
-            if (TO > 5u) { acc5_6_5 = fma(g5, xv, acc5_6_5); }
-            if (TO > 6u) { acc6_6_5 = fma(g6, xv, acc6_6_5); }
-            if (TO > 7u) { acc7_6_5 = fma(g7, xv, acc7_6_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r6 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_6_6 = fma(g0, xv, acc0_6_6); }
-            if (TO > 1u) { acc1_6_6 = fma(g1, xv, acc1_6_6); }
-            if (TO > 2u) { acc2_6_6 = fma(g2, xv, acc2_6_6); }
-            if (TO > 3u) { acc3_6_6 = fma(g3, xv, acc3_6_6); }
-            if (TO > 4u) { acc4_6_6 = fma(g4, xv, acc4_6_6); }
-            if (TO > 5u) { acc5_6_6 = fma(g5, xv, acc5_6_6); }
-            if (TO > 6u) { acc6_6_6 = fma(g6, xv, acc6_6_6); }
-            if (TO > 7u) { acc7_6_6 = fma(g7, xv, acc7_6_6); }
-          }
         }
         if (TC > 7u) {
           if (KW > 0u) {
@@ -1386,70 +682,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (TO > 6u) { acc6_7_2 = fma(g6, xv, acc6_7_2); }
             if (TO > 7u) { acc7_7_2 = fma(g7, xv, acc7_7_2); }
           }
-          if (KW > 3u) {
-            let a = (3u * DW) / SW;
-            let base = r7 + q + ((3u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_7_3 = fma(g0, xv, acc0_7_3); }
-            if (TO > 1u) { acc1_7_3 = fma(g1, xv, acc1_7_3); }
-            if (TO > 2u) { acc2_7_3 = fma(g2, xv, acc2_7_3); }
-            if (TO > 3u) { acc3_7_3 = fma(g3, xv, acc3_7_3); }
-            if (TO > 4u) { acc4_7_3 = fma(g4, xv, acc4_7_3); }
-            if (TO > 5u) { acc5_7_3 = fma(g5, xv, acc5_7_3); }
-            if (TO > 6u) { acc6_7_3 = fma(g6, xv, acc6_7_3); }
-            if (TO > 7u) { acc7_7_3 = fma(g7, xv, acc7_7_3); }
-          }
-          if (KW > 4u) {
-            let a = (4u * DW) / SW;
-            let base = r7 + q + ((4u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_7_4 = fma(g0, xv, acc0_7_4); }
-            if (TO > 1u) { acc1_7_4 = fma(g1, xv, acc1_7_4); }
-            if (TO > 2u) { acc2_7_4 = fma(g2, xv, acc2_7_4); }
-            if (TO > 3u) { acc3_7_4 = fma(g3, xv, acc3_7_4); }
-            if (TO > 4u) { acc4_7_4 = fma(g4, xv, acc4_7_4); }
-            if (TO > 5u) { acc5_7_4 = fma(g5, xv, acc5_7_4); }
-            if (TO > 6u) { acc6_7_4 = fma(g6, xv, acc6_7_4); }
-            if (TO > 7u) { acc7_7_4 = fma(g7, xv, acc7_7_4); }
-          }
-          if (KW > 5u) {
-            let a = (5u * DW) / SW;
-            let base = r7 + q + ((5u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_7_5 = fma(g0, xv, acc0_7_5); }
-            if (TO > 1u) { acc1_7_5 = fma(g1, xv, acc1_7_5); }
-            if (TO > 2u) { acc2_7_5 = fma(g2, xv, acc2_7_5); }
-            if (TO > 3u) { acc3_7_5 = fma(g3, xv, acc3_7_5); }
-            if (TO > 4u) { acc4_7_5 = fma(g4, xv, acc4_7_5); }
-            if (TO > 5u) { acc5_7_5 = fma(g5, xv, acc5_7_5); }
-            if (TO > 6u) { acc6_7_5 = fma(g6, xv, acc6_7_5); }
-            if (TO > 7u) { acc7_7_5 = fma(g7, xv, acc7_7_5); }
-          }
-          if (KW > 6u) {
-            let a = (6u * DW) / SW;
-            let base = r7 + q + ((6u * DW) % SW) * P.wq4 + a / 4u;
-            let s = a % 4u;
-            let v0 = xq[base];
-            let v1 = xq[base + select(0u, 1u, s > 0u)];
-            let xv = vec4<f32>(pick(v0, v1, v1, s), pick(v0, v1, v1, s + 1u), pick(v0, v1, v1, s + 2u), pick(v0, v1, v1, s + 3u));
-            if (TO > 0u) { acc0_7_6 = fma(g0, xv, acc0_7_6); }
-            if (TO > 1u) { acc1_7_6 = fma(g1, xv, acc1_7_6); }
-            if (TO > 2u) { acc2_7_6 = fma(g2, xv, acc2_7_6); }
-            if (TO > 3u) { acc3_7_6 = fma(g3, xv, acc3_7_6); }
-            if (TO > 4u) { acc4_7_6 = fma(g4, xv, acc4_7_6); }
-            if (TO > 5u) { acc5_7_6 = fma(g5, xv, acc5_7_6); }
-            if (TO > 6u) { acc6_7_6 = fma(g6, xv, acc6_7_6); }
-            if (TO > 7u) { acc7_7_6 = fma(g7, xv, acc7_7_6); }
-          }
         }
       }
     }
@@ -1460,639 +692,383 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (KW > 0u) { dw[b + 0u] = dot(acc0_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_0_6, one); }
   }
   if (TO > 0u && TC > 1u && o0 + 0u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 0u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc0_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_1_6, one); }
   }
   if (TO > 0u && TC > 2u && o0 + 0u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 0u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc0_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_2_6, one); }
   }
   if (TO > 0u && TC > 3u && o0 + 0u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 0u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc0_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_3_6, one); }
   }
   if (TO > 0u && TC > 4u && o0 + 0u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 0u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc0_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_4_6, one); }
   }
   if (TO > 0u && TC > 5u && o0 + 0u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 0u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc0_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_5_6, one); }
   }
   if (TO > 0u && TC > 6u && o0 + 0u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 0u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc0_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_6_6, one); }
   }
   if (TO > 0u && TC > 7u && o0 + 0u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 0u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc0_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc0_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc0_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc0_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc0_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc0_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc0_7_6, one); }
   }
   if (TO > 1u && TC > 0u && o0 + 1u < P.o && c0 + 0u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 0u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_0_6, one); }
   }
   if (TO > 1u && TC > 1u && o0 + 1u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_1_6, one); }
   }
   if (TO > 1u && TC > 2u && o0 + 1u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_2_6, one); }
   }
   if (TO > 1u && TC > 3u && o0 + 1u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_3_6, one); }
   }
   if (TO > 1u && TC > 4u && o0 + 1u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_4_6, one); }
   }
   if (TO > 1u && TC > 5u && o0 + 1u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_5_6, one); }
   }
   if (TO > 1u && TC > 6u && o0 + 1u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_6_6, one); }
   }
   if (TO > 1u && TC > 7u && o0 + 1u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 1u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc1_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc1_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc1_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc1_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc1_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc1_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc1_7_6, one); }
   }
   if (TO > 2u && TC > 0u && o0 + 2u < P.o && c0 + 0u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 0u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_0_6, one); }
   }
   if (TO > 2u && TC > 1u && o0 + 2u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_1_6, one); }
   }
   if (TO > 2u && TC > 2u && o0 + 2u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_2_6, one); }
   }
   if (TO > 2u && TC > 3u && o0 + 2u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_3_6, one); }
   }
   if (TO > 2u && TC > 4u && o0 + 2u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_4_6, one); }
   }
   if (TO > 2u && TC > 5u && o0 + 2u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_5_6, one); }
   }
   if (TO > 2u && TC > 6u && o0 + 2u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_6_6, one); }
   }
   if (TO > 2u && TC > 7u && o0 + 2u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 2u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc2_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc2_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc2_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc2_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc2_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc2_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc2_7_6, one); }
   }
   if (TO > 3u && TC > 0u && o0 + 3u < P.o && c0 + 0u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 0u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_0_6, one); }
   }
   if (TO > 3u && TC > 1u && o0 + 3u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_1_6, one); }
   }
   if (TO > 3u && TC > 2u && o0 + 3u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_2_6, one); }
   }
   if (TO > 3u && TC > 3u && o0 + 3u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_3_6, one); }
   }
   if (TO > 3u && TC > 4u && o0 + 3u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_4_6, one); }
   }
   if (TO > 3u && TC > 5u && o0 + 3u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_5_6, one); }
   }
   if (TO > 3u && TC > 6u && o0 + 3u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_6_6, one); }
   }
   if (TO > 3u && TC > 7u && o0 + 3u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 3u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc3_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc3_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc3_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc3_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc3_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc3_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc3_7_6, one); }
   }
   if (TO > 4u && TC > 0u && o0 + 4u < P.o && c0 + 0u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 0u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_0_6, one); }
   }
   if (TO > 4u && TC > 1u && o0 + 4u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_1_6, one); }
   }
   if (TO > 4u && TC > 2u && o0 + 4u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_2_6, one); }
   }
   if (TO > 4u && TC > 3u && o0 + 4u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_3_6, one); }
   }
   if (TO > 4u && TC > 4u && o0 + 4u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_4_6, one); }
   }
   if (TO > 4u && TC > 5u && o0 + 4u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_5_6, one); }
   }
   if (TO > 4u && TC > 6u && o0 + 4u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_6_6, one); }
   }
   if (TO > 4u && TC > 7u && o0 + 4u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 4u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc4_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc4_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc4_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc4_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc4_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc4_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc4_7_6, one); }
   }
   if (TO > 5u && TC > 0u && o0 + 5u < P.o && c0 + 0u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 0u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_0_6, one); }
   }
   if (TO > 5u && TC > 1u && o0 + 5u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_1_6, one); }
   }
   if (TO > 5u && TC > 2u && o0 + 5u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_2_6, one); }
   }
   if (TO > 5u && TC > 3u && o0 + 5u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_3_6, one); }
   }
   if (TO > 5u && TC > 4u && o0 + 5u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_4_6, one); }
   }
   if (TO > 5u && TC > 5u && o0 + 5u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_5_6, one); }
   }
   if (TO > 5u && TC > 6u && o0 + 5u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_6_6, one); }
   }
   if (TO > 5u && TC > 7u && o0 + 5u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 5u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc5_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc5_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc5_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc5_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc5_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc5_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc5_7_6, one); }
   }
   if (TO > 6u && TC > 0u && o0 + 6u < P.o && c0 + 0u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 0u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_0_6, one); }
   }
   if (TO > 6u && TC > 1u && o0 + 6u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_1_6, one); }
   }
   if (TO > 6u && TC > 2u && o0 + 6u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_2_6, one); }
   }
   if (TO > 6u && TC > 3u && o0 + 6u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_3_6, one); }
   }
   if (TO > 6u && TC > 4u && o0 + 6u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_4_6, one); }
   }
   if (TO > 6u && TC > 5u && o0 + 6u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_5_6, one); }
   }
   if (TO > 6u && TC > 6u && o0 + 6u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_6_6, one); }
   }
   if (TO > 6u && TC > 7u && o0 + 6u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 6u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc6_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc6_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc6_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc6_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc6_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc6_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc6_7_6, one); }
   }
   if (TO > 7u && TC > 0u && o0 + 7u < P.o && c0 + 0u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 0u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_0_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_0_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_0_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_0_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_0_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_0_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_0_6, one); }
   }
   if (TO > 7u && TC > 1u && o0 + 7u < P.o && c0 + 1u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 1u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_1_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_1_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_1_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_1_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_1_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_1_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_1_6, one); }
   }
   if (TO > 7u && TC > 2u && o0 + 7u < P.o && c0 + 2u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 2u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_2_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_2_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_2_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_2_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_2_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_2_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_2_6, one); }
   }
   if (TO > 7u && TC > 3u && o0 + 7u < P.o && c0 + 3u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 3u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_3_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_3_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_3_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_3_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_3_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_3_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_3_6, one); }
   }
   if (TO > 7u && TC > 4u && o0 + 7u < P.o && c0 + 4u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 4u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_4_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_4_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_4_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_4_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_4_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_4_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_4_6, one); }
   }
   if (TO > 7u && TC > 5u && o0 + 7u < P.o && c0 + 5u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 5u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_5_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_5_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_5_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_5_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_5_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_5_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_5_6, one); }
   }
   if (TO > 7u && TC > 6u && o0 + 7u < P.o && c0 + 6u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 6u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_6_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_6_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_6_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_6_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_6_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_6_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_6_6, one); }
   }
   if (TO > 7u && TC > 7u && o0 + 7u < P.o && c0 + 7u < P.c) {
     let b = ((split * P.o + o0 + 7u) * P.c + c0 + 7u) * P.kk + ky * KW;
     if (KW > 0u) { dw[b + 0u] = dot(acc7_7_0, one); }
     if (KW > 1u) { dw[b + 1u] = dot(acc7_7_1, one); }
     if (KW > 2u) { dw[b + 2u] = dot(acc7_7_2, one); }
-    if (KW > 3u) { dw[b + 3u] = dot(acc7_7_3, one); }
-    if (KW > 4u) { dw[b + 4u] = dot(acc7_7_4, one); }
-    if (KW > 5u) { dw[b + 5u] = dot(acc7_7_5, one); }
-    if (KW > 6u) { dw[b + 6u] = dot(acc7_7_6, one); }
   }
 }

@@ -10,9 +10,13 @@ pipeline specialisation folds away. Run: python3 shaders/gen_conv2d.py
 import pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
-MAX_TM4 = 8  # vec4s of output channels per invocation (forward)
-MAX_TN = 8  # output columns per invocation (forward)
-MAX_KW = 7  # widest kernel unrolled
+MAX_TM4 = 4  # vec4s of output channels per invocation (forward)
+MAX_TN = 32  # output columns per invocation (forward)
+NV = MAX_TN // 4 + 1  # input vec4s a tap row can touch
+# Kernel widths unrolled per file: the 3-wide files serve 3×3 and 1×1 convs (most of a ResNet)
+# and compile ~2× faster on lavapipe than the 7-wide ones, which serve the rest.
+WIDTHS = {"": 3, "_k7": 7}
+MAX_KW = 7
 MAX_TO = 8  # output channels per invocation (wgrad)
 MAX_TC = 8  # input channels per invocation (wgrad)
 
@@ -21,6 +25,16 @@ PICK = """
 fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, t: u32) -> f32 {
   return select(select(v0[t % 4u], v1[t % 4u], t >= 4u), v2[t % 4u], t >= 8u);
 }
+"""
+args = ", ".join(f"v{k}: vec4<f32>" for k in range(NV))
+chain = "v0[t % 4u]"
+for k in range(1, NV):
+    chain = f"select({chain}, v{k}[t % 4u], t >= {4 * k}u)"
+PICK_N = f"""
+// Element t of the {4 * NV} floats v0 ‖ … ‖ v{NV - 1} (t is constant once overrides are specialised).
+fn pickn({args}, t: u32) -> f32 {{
+  return {chain};
+}}
 """
 
 
@@ -39,7 +53,7 @@ def forward() -> str:
 //   wp [C·KH·KW, 4·OP4] so 4 output channels are one vec4.
 // Tiling: each invocation computes 4·TM4 output channels × TN (4 or 8) consecutive output
 //   columns of one output row, in TM4·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3,
-//   column j). Per (c, ky, kx) it loads TM4 weight vec4s and 2–3 input vec4s (shared by
+//   column j). Per (c, ky, kx) it loads TM4 weight vec4s and TN/4 + 1 input vec4s (shared by
 //   the taps through CSE) for 4·TM4·TN FMAs: lavapipe pays ~50 FMAs per storage load.
 // Output: y[n, o, yr0 + oh·ysr, yc0 + ow·ysc] of a [N, O, yh, yw] tensor (ysr = ysc = 1, yr0 =
 //   yc0 = 0 for a plain conv; one stride phase of the input gradient otherwise).
@@ -52,7 +66,7 @@ override SW: u32 = 1u;
 override DH: u32 = 1u;
 override DW: u32 = 1u;
 override TM4: u32 = {MAX_TM4}u; // ≤ {MAX_TM4}
-override TN: u32 = {MAX_TN}u; // 4 or 8
+override TN: u32 = 8u; // a multiple of 4, ≤ {MAX_TN}
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 1u;
 
@@ -79,7 +93,7 @@ struct Params {{
 @group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-{PICK}
+{PICK_N}
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
   let pb = gid.x;
@@ -103,22 +117,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
         let a = ({k}u * DW) / SW;
         let base = rb + (({k}u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
-        let v0 = xq[base];
-        let v1 = xq[base + 1u];
-        let v2 = xq[base + select(1u, 2u, s + TN > 8u)];""")
+        let last = (s + TN - 1u) / 4u;""")
+        for v in range(NV):
+            w(f"        let v{v} = xq[base + min({v}u, last)];")
+        vs = ", ".join(f"v{v}" for v in range(NV))
         for j in range(MAX_TN):
-            g = "" if j < 4 else "        "
-            w(f"        let x{j} = pick(v0, v1, v2, s + {j}u);")
+            w(f"        let x{j} = pickn({vs}, s + {j}u);")
         w(f"        let wb = wrow + {k}u * P.op4;")
         for i in range(MAX_TM4):
             w(f"        if (TM4 > {i}u) {{")
             w(f"          let w{i} = wp[wb + {i}u];")
             for j in range(4):
                 w(f"          acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
-            w("          if (TN > 4u) {")
-            for j in range(4, MAX_TN):
-                w(f"            acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
-            w("          }")
+            for j0 in range(4, MAX_TN, 4):
+                w(f"          if (TN > {j0}u) {{")
+                for j in range(j0, j0 + 4):
+                    w(f"            acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
+                w("          }")
             w("        }")
         w("      }")
     w("""      wrow += KW * P.op4;
@@ -244,5 +259,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     return "\n".join(L) + "\n"
 
 
-(HERE / "conv2d_forward.wgsl").write_text(forward())
-(HERE / "conv2d_wgrad.wgsl").write_text(wgrad())
+for suffix, kw in WIDTHS.items():
+    MAX_KW = kw
+    (HERE / f"conv2d_forward{suffix}.wgsl").write_text(forward())
+    (HERE / f"conv2d_wgrad{suffix}.wgsl").write_text(wgrad())
