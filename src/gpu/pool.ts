@@ -73,13 +73,15 @@ export function acquireBuffer(
   }
   const key = `${kind}:${size}`;
   const hostWrite = opts.hostWrite ?? kind !== "storage";
-  let buf = free.get(key)?.pop();
+  // GPU-written buffers come from the pending list first: the same sequence of ops then
+  // gets the same buffers step after step (dispatch caches bind groups by buffer).
+  let buf = hostWrite ? undefined : pendingFree.get(key)?.pop();
   if (buf) {
-    pooled--;
-    pooledBytes -= size;
-  } else if (!hostWrite && (buf = pendingFree.get(key)?.pop())) {
     pendingCount--;
     pendingBytes -= size;
+  } else if ((buf = free.get(key)?.pop())) {
+    pooled--;
+    pooledBytes -= size;
   } else {
     buf = device.createBuffer({ size, usage: USAGE[kind], label: `${kind}:${size}` });
     sizes.set(buf, size);
@@ -116,8 +118,16 @@ export function onSubmitted(): void {
   pendingBytes = 0;
 }
 
+const trimListeners: (() => void)[] = [];
+
+/** Registers `fn` to run before `trimPool` destroys buffers (caches that reference them). */
+export function onTrim(fn: () => void): void {
+  trimListeners.push(fn);
+}
+
 /** Destroys every free buffer in the pool (live buffers are untouched). */
 export function trimPool(): void {
+  for (const fn of trimListeners) fn();
   for (const list of free.values()) for (const b of list) b.destroy();
   free.clear();
   pooled = 0;

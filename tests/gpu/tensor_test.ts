@@ -7,9 +7,9 @@ import "../helpers.ts";
 import { keep, memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { gpu } from "../../src/gpu/device.ts";
 import { dispatch, dispatchStats, gridFor, Uniforms } from "../../src/gpu/dispatch.ts";
-import { bucketSize } from "../../src/gpu/pool.ts";
+import { bucketSize, trimPool } from "../../src/gpu/pool.ts";
 import { getPipeline, pipelineCount } from "../../src/gpu/pipeline_cache.ts";
-import { full } from "../../src/kernels/elementwise.ts";
+import { full, unary } from "../../src/kernels/elementwise.ts";
 
 Deno.test("fromArray / toArray round-trip f32 and i32, shape checks", async () => {
   const a = Tensor.fromArray([1.5, -2, 3.25], [3]);
@@ -176,4 +176,24 @@ Deno.test("pipelines are cached per source and override values", () => {
   assert.equal(pipelineCount(), n);
   assert.notEqual(getPipeline("cache_test", code, { K: 4 }), p1);
   assert.equal(pipelineCount(), n + 1);
+});
+
+Deno.test("uniform blocks and bind groups are reused without mixing up dispatches", async () => {
+  const x = Tensor.fromArray([1, 2, 3], [3]);
+  const run = async (): Promise<number[][]> => {
+    const outs = scope(() => Array.from({ length: 40 }, (_, i) => unary("affine", x, i, -i)));
+    const vals = await Promise.all(outs.map(async (t) => [...(await t.toArray())]));
+    for (const t of outs) t.dispose();
+    return vals;
+  };
+  const want = Array.from({ length: 40 }, (_, i) => [1, 2, 3].map((v) => v * i - i));
+  assert.deepEqual(await run(), want);
+  assert.deepEqual(await run(), want, "same results with cached uniform blocks");
+  // Step-like repetition (same ops, buffers recycled by the pool) hits the bind group cache.
+  const hits = dispatchStats().bindGroupHits;
+  for (let i = 0; i < 10; i++) scope(() => unary("affine", unary("affine", x, 2, 0), 3, 0));
+  assert.ok(dispatchStats().bindGroupHits >= hits + 4, "repeated steps reuse bind groups");
+  trimPool(); // destroys idle buffers: cached bind groups that name them must go too
+  assert.deepEqual(await run(), want);
+  x.dispose();
 });
