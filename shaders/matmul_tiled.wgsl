@@ -6,9 +6,9 @@
 // Tiling: a WG x WG workgroup computes a (WG*TM) x (WG*TN) tile of C. Per step of BK along k
 //   it stages the A tile [WG*TM, BK] and the B tile [BK, WG*TN] in workgroup memory (zero
 //   outside the matrices, so edges need no special case), then each invocation accumulates
-//   its TM x TN block from registers. TM, TN, BK are const (array sizes), WG is an override
-//   (tile sizes follow from it; WG*WG >= BK*TM and WG*WG >= BK*TN keep loads one per thread
-//   per pass-group).
+//   its TM x TN block from registers. TM, TN, BK are const (array sizes); WG is an override,
+//   at most 16 (MAX_TILE = 16 * TM sizes the workgroup arrays); the staging loops stride by
+//   WG*WG, so any WG up to that works.
 // Grid: x = ceil(N / (WG*TN)), y = ceil(M / (WG*TM)), z = batch.
 // Bindings: 0 uniform Params, 1 A, 2 B, 3 C (all array<f32>).
 override TRANS_A: u32 = 0u;
