@@ -4,8 +4,11 @@
  * packing included in the time). A table from timed loops with one sync per pass type is
  * printed when the module loads; `deno bench` timings follow. `CONV_BENCH=bar` limits both to
  * the acceptance shape (3×3, 64→64, 32×32, batch 32); run it with `LP_NUM_THREADS=1` on
- * lavapipe. Lavapipe timings drift with machine load: compare in fresh processes.
+ * lavapipe. Each cell is "wall / cpu": GFLOP/s over wall time and over the process's CPU
+ * time (all threads). On a shared machine wall time drifts with load; with one lavapipe
+ * thread the CPU-time figure is the load-independent one.
  */
+import process from "node:process";
 import { getDevice, gpu } from "../src/gpu/device.ts";
 import { sync } from "../src/gpu/dispatch.ts";
 import { scope, Tensor } from "../src/gpu/tensor.ts";
@@ -72,22 +75,30 @@ function run(s: Shape, op: Operands, pass: Pass): void {
   });
 }
 
-/** GFLOP/s of back-to-back passes (≥ ~2 GFLOP of work), first dispatch to final sync. */
-async function gflops(s: Shape, op: Operands, pass: Pass): Promise<number> {
+/**
+ * GFLOP/s of back-to-back passes (≥ ~2 GFLOP of work), first dispatch to final sync, over
+ * wall time and over process CPU time.
+ */
+async function gflops(s: Shape, op: Operands, pass: Pass): Promise<string> {
   run(s, op, pass); // compile the pipelines
   await sync();
   const reps = Math.max(1, Math.min(20, Math.round(2e9 / op.flop)));
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let i = 0; i < reps; i++) run(s, op, pass);
   await sync();
-  return (op.flop * reps) / ((performance.now() - t0) / 1000) / 1e9;
+  const wall = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1e6;
+  const rate = (t: number) => ((op.flop * reps) / t / 1e9).toFixed(2);
+  return `${rate(wall)} / ${rate(cpu)}`;
 }
 
 const rows: string[] = [];
 for (const s of SHAPES) {
   const op = operands(s);
   const r: string[] = [];
-  for (const pass of PASSES) r.push((await gflops(s, op, pass)).toFixed(2));
+  for (const pass of PASSES) r.push(await gflops(s, op, pass));
   rows.push(`| ${s.name} | ${(op.flop / 1e9).toFixed(2)} | ${r.join(" | ")} |`);
   for (const t of [op.x, op.w, op.dy]) t.dispose();
 }
@@ -96,7 +107,7 @@ console.log(
     `conv2d, batch ${N}, on ${gpu().adapter.description} (LP_NUM_THREADS=${
       Deno.env.get("LP_NUM_THREADS") ?? "default"
     })`,
-    "| shape | GFLOP/pass | forward GFLOP/s | dgrad GFLOP/s | wgrad GFLOP/s |",
+    "| shape | GFLOP/pass | forward GFLOP/s wall / cpu | dgrad | wgrad |",
     "|---|---|---|---|---|",
     ...rows,
   ].join("\n"),
