@@ -63,7 +63,19 @@ export async function main(args: string[]): Promise<number> {
         } parameters, ${data.numClasses} classes; ` +
           `${s.train} train / ${s.val} val / ${s.test} test images`,
       );
-      const fit = await trainer.fit(model, data);
+      let fit;
+      try {
+        fit = await trainer.fit(model, data);
+      } catch (e) {
+        // Leave the curves of a failed run (e.g. a NaN loss) behind for diagnosis.
+        if (cfg.logging.report && trainer.files?.records.length) {
+          trainer.writeReport(null, "none (the run failed)", {
+            model: cfg.model.name,
+            "failed with": e instanceof Error ? e.message : String(e),
+          });
+        }
+        throw e;
+      }
       let test = null;
       if (cfg.trainer.test) test = await trainer.test(model, data, { ckptPath: "best" });
       const wall = (performance.now() - t0) / 1000;
