@@ -240,7 +240,9 @@ function closeScope(s: Set<Tensor>, result: unknown): void {
   const survivors = new Set<Tensor>();
   collect(result, survivors);
   const parent = scopeStack[scopeStack.length - 1] ?? null;
-  for (const t of survivors) if (!t.disposed) t.adoptInto(parent);
+  // Only tensors made in this scope move to the parent: returning a tensor that already
+  // belonged elsewhere (a parameter, an outer scope's input) must not change its owner.
+  for (const t of survivors) if (!t.disposed && s.has(t)) t.adoptInto(parent);
   for (const t of [...s]) if (!survivors.has(t)) t.dispose();
 }
 

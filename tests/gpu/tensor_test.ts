@@ -59,6 +59,21 @@ Deno.test("nested scopes: a tensor returned from the inner scope belongs to the 
   assert.ok(fromInner.disposed, "disposed when the outer scope ends");
 });
 
+Deno.test("returning a tensor made outside a nested scope does not hand it to the outer one", () => {
+  const param = Tensor.fromArray([1], [1]); // long-lived: no scope
+  let outerInput!: Tensor;
+  scope(() => {
+    outerInput = full([1], 2);
+    const same = scope(() => param);
+    assert.equal(same, param);
+    assert.equal(scope(() => outerInput), outerInput);
+    scope(() => scope(() => param));
+  });
+  assert.ok(!param.disposed, "a long-lived tensor survives every scope that returned it");
+  assert.ok(outerInput.disposed, "the outer scope still owns (and disposes) its own tensor");
+  param.dispose();
+});
+
 Deno.test("async scope waits for the promise; a throwing scope still cleans up", async () => {
   const base = memoryStats().liveTensors;
   let made!: Tensor;
