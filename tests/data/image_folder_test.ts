@@ -138,6 +138,16 @@ Deno.test("imagefolder: corrupt image fails naming the file, or is skipped, coun
       expectDataError(/corrupt or unreadable image .*(broken|cut)\.png: .*"fail"/),
     );
     fail.dispose();
+    // The same error crosses the worker boundary as a DataError.
+    const failW = new ClassificationDataModule(
+      resolveDataConfig({ ...exact, root, testFraction: 0, numWorkers: 2 }),
+    );
+    await failW.setup();
+    await assert.rejects(
+      () => collect(failW.trainLoader().hostBatches()),
+      expectDataError(/corrupt or unreadable image .*(broken|cut)\.png: .*"fail"/),
+    );
+    failW.dispose();
     const warnings: string[] = [];
     const skip = new ClassificationDataModule(
       resolveDataConfig({ ...exact, root, testFraction: 0, onCorrupt: "skip", dropLast: false }),
