@@ -7,7 +7,15 @@
 import stridedSrc from "../../shaders/strided_copy.wgsl" with { type: "text" };
 import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { broadcastShapes, broadcastStrides, fmt, normAxis, pad8, stridesOf } from "./shape.ts";
+import {
+  broadcastShapes,
+  broadcastStrides,
+  collapseDims,
+  fmt,
+  normAxis,
+  pad8,
+  stridesOf,
+} from "./shape.ts";
 
 /** Options of a raw strided copy; offsets and strides are in elements. */
 export interface StridedCopyOptions {
@@ -27,9 +35,10 @@ export interface StridedCopyOptions {
 export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions): void {
   const n = opts.shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
-  const u = new Uniforms().u32(n).u32(opts.shape.length).u32(opts.srcOffset ?? 0)
+  const c = collapseDims(opts.shape, [opts.srcStrides, opts.dstStrides]);
+  const u = new Uniforms().u32(n).u32(c.shape.length).u32(opts.srcOffset ?? 0)
     .u32(opts.dstOffset ?? 0)
-    .u32s(pad8(opts.shape)).u32s(pad8(opts.srcStrides)).u32s(pad8(opts.dstStrides));
+    .u32s(pad8(c.shape)).u32s(pad8(c.strides[0])).u32s(pad8(c.strides[1]));
   dispatch({
     kernel: "strided_copy",
     code: stridedSrc,

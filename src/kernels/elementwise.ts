@@ -10,7 +10,7 @@ import unarySrc from "../../shaders/unary.wgsl" with { type: "text" };
 import fillSrc from "../../shaders/fill.wgsl" with { type: "text" };
 import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
 import { type DType, Tensor } from "../gpu/tensor.ts";
-import { broadcastShapes, broadcastStrides, fmt, pad8 } from "./shape.ts";
+import { broadcastShapes, broadcastStrides, collapseDims, fmt, pad8, stridesOf } from "./shape.ts";
 
 /** Binary op codes of `shaders/binary.wgsl`. */
 export const BINARY_OPS = {
@@ -78,10 +78,15 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     });
     return out;
   }
-  const u = new Uniforms().u32(out.size).u32(shape.length).u32(0).u32(0)
-    .u32s(pad8(shape))
-    .u32s(pad8(broadcastStrides(a.shape, shape)))
-    .u32s(pad8(broadcastStrides(b.shape, shape)));
+  const c = collapseDims(shape, [
+    stridesOf(shape),
+    broadcastStrides(a.shape, shape),
+    broadcastStrides(b.shape, shape),
+  ]);
+  const u = new Uniforms().u32(out.size).u32(c.shape.length).u32(0).u32(0)
+    .u32s(pad8(c.shape))
+    .u32s(pad8(c.strides[1]))
+    .u32s(pad8(c.strides[2]));
   dispatch({
     kernel: `binary.${op}`,
     code: binarySrc,

@@ -65,3 +65,31 @@ export function pad8(v: readonly number[]): number[] {
   if (v.length > 8) throw new RangeError(`at most 8 dims are supported, got ${v.length}`);
   return [...v, ...new Array(8 - v.length).fill(0)];
 }
+
+/**
+ * Merges adjacent dims that every stride list walks contiguously (`s[i] = s[i+1]·shape[i+1]`)
+ * and drops dims of size 1, so strided kernels decompose fewer coordinates per element.
+ * Returns the new shape and one stride list per input list; the element order is unchanged.
+ */
+export function collapseDims(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const last = outShape.length - 1;
+    if (
+      last >= 0 &&
+      strides.every((s, k) => outStrides[k][last] === s[i] * shape[i])
+    ) {
+      outShape[last] *= shape[i];
+      strides.forEach((s, k) => (outStrides[k][last] = s[i]));
+    } else {
+      outShape.push(shape[i]);
+      strides.forEach((s, k) => outStrides[k].push(s[i]));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
