@@ -19,6 +19,10 @@ import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
 import { fmt } from "./shape.ts";
 import { full } from "./elementwise.ts";
+import { matmul } from "./matmul.ts";
+import { permute } from "./copy.ts";
+import im2colSrc from "../../shaders/conv2d_im2col.wgsl" with { type: "text" };
+import col2imSrc from "../../shaders/conv2d_col2im.wgsl" with { type: "text" };
 
 /** Stride, padding and dilation of a 2-D convolution, as (height, width) pairs. */
 export interface Conv2dOptions {
@@ -28,6 +32,12 @@ export interface Conv2dOptions {
   padding?: number | readonly [number, number];
   /** Spacing between kernel taps; default 1. */
   dilation?: number | readonly [number, number];
+  /**
+   * Kernel family: `direct` (the row-blocked implicit GEMMs), `im2col` (an im2col matrix times
+   * the weight on the matmul kernel) or `auto` (default: im2col for outputs narrower than 8
+   * columns and kernels wider than 7 taps, direct otherwise).
+   */
+  algorithm?: "auto" | "direct" | "im2col";
 }
 
 /** Resolved conv geometry. */
@@ -276,10 +286,78 @@ function stageInput(
   return { xq, hp: hpNeed, wq, owned: true };
 }
 
+/**
+ * Whether the im2col + matmul path serves this conv: outputs narrower than 8 columns (ResNet's
+ * late stages on small images: 4×4, 2×2, 1×1) would leave most lanes of the row-blocked
+ * kernels computing padding, while their im2col matrices stay small.
+ */
+function useIm2col(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
+  // Kernels wider than the unrolled 7 taps always take this path.
+  if (g.kw > 7 || opts.algorithm === "im2col") return true;
+  if (opts.algorithm === "direct") return false;
+  return g.ow < 8 && g.n * g.oh * g.ow * g.c * g.kh * g.kw <= 1 << 24;
+}
+
+function colsUniform(g: Conv2dGeometry, total: number): ArrayBuffer {
+  return new Uniforms().u32(total).u32(g.c).u32(g.h).u32(g.w).u32(g.oh).u32(g.ow).u32(g.kh)
+    .u32(g.kw).u32(g.sh).u32(g.sw).u32(g.ph).u32(g.pw).u32(g.dh).u32(g.dw).bytes();
+}
+
+/** The im2col matrix [N·OH·OW, C·kh·kw] of `x` (see conv2d_im2col.wgsl). */
+function im2col(x: Tensor, g: Conv2dGeometry): Tensor {
+  const cols = Tensor.empty([g.n * g.oh * g.ow, g.c * g.kh * g.kw]);
+  dispatch({
+    kernel: "conv2d_im2col",
+    code: im2colSrc,
+    uniform: colsUniform(g, cols.size),
+    buffers: [x.buffer, cols.buffer],
+    workgroups: gridFor(cols.size, 256),
+  });
+  return cols;
+}
+
+/** dx [N, C, H, W] gathered from the gradient of the im2col matrix. */
+function col2im(dcols: Tensor, g: Conv2dGeometry): Tensor {
+  const dx = Tensor.empty([g.n, g.c, g.h, g.w]);
+  dispatch({
+    kernel: "conv2d_col2im",
+    code: col2imSrc,
+    uniform: colsUniform(g, dx.size),
+    buffers: [dcols.buffer, dx.buffer],
+    workgroups: gridFor(dx.size, 256),
+  });
+  return dx;
+}
+
+/** dy [N, O, OH, OW] as the [N·OH·OW, O] matrix the im2col path multiplies. */
+function pixelsByChannel(dy: Tensor, g: Conv2dGeometry): Tensor {
+  const v = dy.view([g.n, g.o, g.oh * g.ow]);
+  const t = permute(v, [0, 2, 1]);
+  v.dispose();
+  const r = t.view([g.n * g.oh * g.ow, g.o]);
+  t.dispose();
+  return r;
+}
+
+function forwardIm2col(x: Tensor, weight: Tensor, g: Conv2dGeometry): Tensor {
+  const cols = im2col(x, g);
+  const w2 = weight.view([g.o, g.c * g.kh * g.kw]);
+  const yt = matmul(cols, w2, { transB: true });
+  cols.dispose();
+  w2.dispose();
+  const y3 = yt.view([g.n, g.oh * g.ow, g.o]);
+  yt.dispose();
+  const yp = permute(y3, [0, 2, 1]);
+  y3.dispose();
+  const y = yp.view([g.n, g.o, g.oh, g.ow]);
+  yp.dispose();
+  return y;
+}
+
 /** Conv2d forward: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] (no bias). */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   const g = conv2dGeometry(x.shape, weight.shape, opts);
-  checkKernel(g, "conv2d");
+  if (useIm2col(g, opts)) return forwardIm2col(x, weight, g);
   const tile = forwardTile(g.o, g.ow);
   const { xq, hp, wq, owned } = stageInput(x, g, Math.ceil(g.ow / tile.tn) * tile.tn);
   const wp = packWeight(weight, roundTo(g.o, 4 * tile.tm4), null);
@@ -287,10 +365,6 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
   if (owned) xq.dispose();
   wp.dispose();
   return y;
-}
-
-function checkKernel(g: Conv2dGeometry, op: string): void {
-  if (g.kw > 7) throw new RangeError(`${op}: kernel width ≤ 7 supported, got ${g.kw}`);
 }
 
 /**
@@ -306,11 +380,20 @@ export function conv2dInputGrad(
   opts: Conv2dOptions & { inputShape: readonly number[] },
 ): Tensor {
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
-  checkKernel(g, "conv2dInputGrad");
   if (fmt(dy.shape) !== fmt([g.n, g.o, g.oh, g.ow])) {
     throw new RangeError(
       `conv2dInputGrad: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
     );
+  }
+  if (useIm2col(g, opts)) {
+    const dyt = pixelsByChannel(dy, g);
+    const w2 = weight.view([g.o, g.c * g.kh * g.kw]);
+    const dcols = matmul(dyt, w2);
+    dyt.dispose();
+    w2.dispose();
+    const dx = col2im(dcols, g);
+    dcols.dispose();
+    return dx;
   }
   if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) return inputGradPhased(dy, weight, g);
   const tile = forwardTile(g.c, g.w);
@@ -464,7 +547,16 @@ export function conv2dWeightGrad(
       `conv2dWeightGrad: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
     );
   }
-  checkKernel(g, "conv2dWeightGrad");
+  if (useIm2col(g, opts)) {
+    const cols = im2col(x, g);
+    const dyt = pixelsByChannel(dy, g);
+    const dw = matmul(dyt, cols, { transA: true });
+    cols.dispose();
+    dyt.dispose();
+    const r = dw.view(opts.weightShape);
+    dw.dispose();
+    return r;
+  }
   const owp = round4(g.ow);
   let dyp = dy;
   if (owp !== g.ow) {

@@ -28,21 +28,24 @@ interface ConvCase {
 
 const G = golden<{ conv: ConvCase[] }>("nn");
 
-// Every golden geometry runs through F.conv2d in tests/autograd/nn_ops_test.ts; here the raw
-// kernel API gets one strided case (each new geometry costs a pipeline compile, ~1 s).
-Deno.test("conv kernels (forward, dgrad, wgrad) match PyTorch: 3x3 s2 p1", async () => {
-  for (const k of G.conv.filter((c) => c.name.startsWith("3x3 s2 p1 on 9x9"))) {
+// Every golden geometry runs through F.conv2d (the `auto` algorithm) in
+// tests/autograd/nn_ops_test.ts; here each one runs on the other kernel family.
+Deno.test("conv kernels match PyTorch on every golden geometry with the other algorithm", async () => {
+  for (const k of G.conv) {
     await scope(async () => {
-      const opts = { stride: k.stride, padding: k.padding, dilation: k.dilation };
+      const ow = k.yShape[3];
+      const algorithm = ow < 8 ? "direct" as const : "im2col" as const;
+      const opts = { stride: k.stride, padding: k.padding, dilation: k.dilation, algorithm };
       const x = Tensor.fromArray(flat(k.x), k.xShape);
       const w = Tensor.fromArray(flat(k.w), k.wShape);
       const gy = Tensor.fromArray(flat(k.gy), k.yShape);
       const tol = { rtol: 1e-4, atol: 1e-4 };
-      assertClose(await conv2d(x, w, opts).toArray(), k.y, { ...tol, msg: `${k.name} y` });
+      const tag = `${k.name} (${algorithm})`;
+      assertClose(await conv2d(x, w, opts).toArray(), k.y, { ...tol, msg: `${tag} y` });
       const dx = conv2dInputGrad(gy, w, { ...opts, inputShape: k.xShape });
-      assertClose(await dx.toArray(), k.dx, { ...tol, msg: `${k.name} dx` });
+      assertClose(await dx.toArray(), k.dx, { ...tol, msg: `${tag} dx` });
       const dw = conv2dWeightGrad(x, gy, { ...opts, weightShape: k.wShape });
-      assertClose(await dw.toArray(), k.dw, { ...tol, msg: `${k.name} dw` });
+      assertClose(await dw.toArray(), k.dw, { ...tol, msg: `${tag} dw` });
     });
   }
 });
@@ -52,7 +55,7 @@ Deno.test("conv wgrad is bit-identical across runs (batch-split reduction, no at
     // 4 output x 2 input channels: few invocations, so the batch is split into chunks.
     const x = Tensor.fromArray(rand(6 * 2 * 9 * 9, 1), [6, 2, 9, 9]);
     const dy = Tensor.fromArray(rand(6 * 4 * 9 * 9, 2), [6, 4, 9, 9]);
-    const opts = { padding: 1, weightShape: [4, 2, 3, 3] };
+    const opts = { padding: 1, weightShape: [4, 2, 3, 3], algorithm: "direct" as const };
     const a = await conv2dWeightGrad(x, dy, opts).toArray();
     const b = await conv2dWeightGrad(x, dy, opts).toArray();
     assert.deepEqual(a, b);
@@ -95,9 +98,34 @@ Deno.test("conv geometry: PyTorch output sizes and shape errors", () => {
     /expected x \[N, C, H, W\] and weight \[O, C, kh, kw\], got \[2, 3, 8, 8\] and \[4, 5, 3, 3\]/,
   );
   assert.throws(() => conv2dGeometry([1, 1, 2, 2], [1, 1, 3, 3]), /output size/);
-  const x = Tensor.fromArray(new Float32Array(128), [1, 1, 8, 16]);
-  const w = Tensor.fromArray(new Float32Array(9), [1, 1, 1, 9]);
-  assert.throws(() => conv2d(x, w), /kernel width ≤ 7/);
-  x.dispose();
-  w.dispose();
+});
+
+Deno.test("conv kernels wider than 7 taps fall back to im2col + matmul", async () => {
+  await scope(async () => {
+    const xd = rand(2 * 3 * 4 * 16, 21);
+    const wd = rand(5 * 3 * 1 * 9, 22);
+    const x = Tensor.fromArray(xd, [2, 3, 4, 16]);
+    const w = Tensor.fromArray(wd, [5, 3, 1, 9]);
+    const y = await conv2d(x, w, { padding: [0, 2] }).toArray();
+    const ref: number[] = [];
+    for (let n = 0; n < 2; n++) {
+      for (let o = 0; o < 5; o++) {
+        for (let r = 0; r < 4; r++) {
+          for (let q = 0; q < 12; q++) {
+            let s = 0;
+            for (let c = 0; c < 3; c++) {
+              for (let kx = 0; kx < 9; kx++) {
+                const iw = q - 2 + kx;
+                if (iw >= 0 && iw < 16) {
+                  s += xd[((n * 3 + c) * 4 + r) * 16 + iw] * wd[(o * 3 + c) * 9 + kx];
+                }
+              }
+            }
+            ref.push(s);
+          }
+        }
+      }
+    }
+    assertClose(y, ref, { rtol: 1e-5, atol: 1e-5 });
+  });
 });
