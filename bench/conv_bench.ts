@@ -1,5 +1,6 @@
 /**
- * Conv2d throughput on ResNet-18 layer shapes at batch 32: forward, input gradient (dgrad)
+ * Conv2d throughput on ResNet-18 layer shapes at batch 32 (layer inputs of 32×32 and 56×56,
+ * and the planes of ResNet-18 on 32×32 images): forward, input gradient (dgrad)
  * and weight gradient (wgrad), GFLOP/s = 2·N·O·OH·OW·C·kh·kw per pass (staging and weight
  * packing included in the time). A table from timed loops with one sync per pass type is
  * printed when the module loads; `deno bench` timings follow. `CONV_BENCH=bar` limits both to
@@ -40,6 +41,13 @@ const ALL: Shape[] = [
   { name: "1x1 128→256 s2 @28", c: 128, o: 256, hw: 28, k: 1, s: 2, p: 0 },
   { name: "3x3 256→256 s1 @14", c: 256, o: 256, hw: 14, k: 3, s: 1, p: 1 },
   { name: "3x3 512→512 s1 @7", c: 512, o: 512, hw: 7, k: 3, s: 1, p: 1 },
+  // ResNet-18 on 32×32 images (configs/resnet18.yaml): the late stages are tiny planes.
+  { name: "7x7 3→64 s2 @32 (stem)", c: 3, o: 64, hw: 32, k: 7, s: 2, p: 3 },
+  { name: "3x3 64→64 s1 @8", c: 64, o: 64, hw: 8, k: 3, s: 1, p: 1 },
+  { name: "3x3 128→128 s1 @4", c: 128, o: 128, hw: 4, k: 3, s: 1, p: 1 },
+  { name: "3x3 256→256 s1 @2", c: 256, o: 256, hw: 2, k: 3, s: 1, p: 1 },
+  { name: "3x3 512→512 s1 @1", c: 512, o: 512, hw: 1, k: 3, s: 1, p: 1 },
+  { name: "1x1 256→512 s2 @2", c: 256, o: 512, hw: 2, k: 1, s: 2, p: 0 },
 ];
 const SHAPES = Deno.env.get("CONV_BENCH") === "bar" ? ALL.slice(0, 1) : ALL;
 type Pass = "forward" | "dgrad" | "wgrad";
