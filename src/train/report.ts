@@ -45,7 +45,12 @@ interface Series {
 }
 
 /** A line chart of several series (x = epoch or step). */
-function lineChart(title: string, xLabel: string, series: Series[]): string {
+function lineChart(
+  title: string,
+  xLabel: string,
+  series: Series[],
+  yRange: [number, number] | null = null,
+): string {
   const W = 460;
   const H = 260;
   const L = 60;
@@ -62,6 +67,7 @@ function lineChart(title: string, xLabel: string, series: Series[]): string {
   let [y0, y1] = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
   if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
   if (y0 === y1) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.1, y1 + Math.abs(y1 || 1) * 0.1];
+  if (yRange) [y0, y1] = yRange;
   const sx = (x: number) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y: number) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   const parts: string[] = [];
@@ -224,7 +230,7 @@ export function renderReport(input: ReportInput): string {
       series(r, "train/acc_top1", "epoch", "train top-1"),
       series(r, "val/acc_top1", "epoch", "val top-1"),
       series(r, "val/acc_top5", "epoch", "val top-5"),
-    ]),
+    ], [0, 1]),
     lineChart(`Learning rate (${lrName})`, "epoch", [series(r, lrName, "epoch", lrName)]),
   ];
   if (input.perClass) {
