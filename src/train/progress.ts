@@ -72,7 +72,7 @@ export interface ProgressState {
 export class Progress {
   readonly #out: TextSink;
   readonly #mode: "bar" | "lines" | "none";
-  #lastDraw = 0;
+  #lastDraw = -Infinity;
   #barOpen = false;
 
   /** `auto` becomes `bar` on a terminal and `lines` otherwise. */
