@@ -41,9 +41,9 @@ function stderrSink(): TextSink {
 /** Formats the results as text: the accuracies, a per-class table and the confusion matrix. */
 export function formatEvaluation(
   r: EvalResult,
-  classNames: readonly string[],
-  prefix: string,
+  options: { classNames: readonly string[]; prefix: "test" | "val" },
 ): string {
+  const { classNames, prefix } = options;
   const m = r.metrics;
   const lines = [
     `images: ${r.images}`,
@@ -143,7 +143,7 @@ export async function main(args: string[]): Promise<number> {
       ));
     } else {
       console.log(`checkpoint: ${t.path} (epoch ${t.epoch})`);
-      console.log(formatEvaluation(r, t.classNames, split));
+      console.log(formatEvaluation(r, { classNames: t.classNames, prefix: split }));
     }
   } finally {
     t.model.dispose();

@@ -48,7 +48,11 @@ function collect(path: string, out: string[]): void {
 }
 
 /** Softmax of each row and its top-k, the lower index winning ties. */
-export function topK(logits: Float32Array, rows: number, k: number): [number, number][][] {
+export function topK(
+  logits: Float32Array,
+  options: { rows: number; k: number },
+): [number, number][][] {
+  const { rows, k } = options;
   const c = logits.length / rows;
   const out: [number, number][][] = [];
   for (let r = 0; r < rows; r++) {
@@ -157,7 +161,7 @@ export async function main(args: string[], io: PredictIo = {}): Promise<number> 
       );
       const values = (await logits.toArray()) as Float32Array;
       logits.dispose();
-      topK(values, chunk.length, k).forEach((top, i) => {
+      topK(values, { rows: chunk.length, k }).forEach((top, i) => {
         preds.push({
           path: chunk[i],
           top: top.map(([index, probability]) => ({

@@ -69,9 +69,12 @@ export async function main(args: string[]): Promise<number> {
       } catch (e) {
         // Leave the curves of a failed run (e.g. a NaN loss) behind for diagnosis.
         if (cfg.logging.report && trainer.files?.records.length) {
-          trainer.writeReport(null, "none (the run failed)", {
-            model: cfg.model.name,
-            "failed with": e instanceof Error ? e.message : String(e),
+          trainer.writeReport(null, {
+            label: "none (the run failed)",
+            facts: {
+              model: cfg.model.name,
+              "failed with": e instanceof Error ? e.message : String(e),
+            },
           });
         }
         throw e;
@@ -93,11 +96,10 @@ export async function main(args: string[]): Promise<number> {
         if (!/acc_class_/.test(k)) facts[k] = v;
       }
       if (cfg.logging.report) {
-        const path = trainer.writeReport(
-          test,
-          test?.checkpoint ? "test (best checkpoint)" : "test (final weights)",
+        const path = trainer.writeReport(test, {
+          label: test?.checkpoint ? "test (best checkpoint)" : "test (final weights)",
           facts,
-        );
+        });
         console.log(`report: ${path}`);
       }
       console.log(

@@ -142,8 +142,12 @@ async function toHost(dict: Map<string, Tensor>): Promise<Map<string, HostTensor
   return out;
 }
 
-/** Replaces Tensor leaves by `{"$tensor": key}` and collects them. */
-export function extractTensors(value: unknown, tensors: Map<string, Tensor>, path = "t"): unknown {
+/** Replaces Tensor leaves by `{"$tensor": key}` and collects them into `tensors`. */
+export function extractTensors(value: unknown, tensors: Map<string, Tensor>): unknown {
+  return extract(value, tensors, "t");
+}
+
+function extract(value: unknown, tensors: Map<string, Tensor>, path: string): unknown {
   if (value instanceof Tensor) {
     let key = path;
     for (let n = 1; tensors.has(key); n++) key = `${path}#${n}`;
@@ -152,16 +156,16 @@ export function extractTensors(value: unknown, tensors: Map<string, Tensor>, pat
   }
   if (value instanceof Map) {
     return {
-      $map: [...value].map(([k, v], i) => [k, extractTensors(v, tensors, `${path}.${i}`)]),
+      $map: [...value].map(([k, v], i) => [k, extract(v, tensors, `${path}.${i}`)]),
     };
   }
   if (ArrayBuffer.isView(value)) {
     return { $array: Array.from(value as Float32Array), type: value.constructor.name };
   }
-  if (Array.isArray(value)) return value.map((v, i) => extractTensors(v, tensors, `${path}.${i}`));
+  if (Array.isArray(value)) return value.map((v, i) => extract(v, tensors, `${path}.${i}`));
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = extractTensors(v, tensors, `${path}.${k}`);
+    for (const [k, v] of Object.entries(value)) out[k] = extract(v, tensors, `${path}.${k}`);
     return out;
   }
   if (typeof value === "number" && !Number.isFinite(value)) return { $number: String(value) };
@@ -203,15 +207,17 @@ function jsonNumbers(m: Record<string, number>): Record<string, number | string>
 }
 
 /**
- * Writes checkpoint `name` into `dir` (see the module doc for the layout and the commit
- * protocol). Returns the JSON state path.
+ * Writes the checkpoint `path` = `<folder>/<name>` (e.g. `runs/x/checkpoints/best`; see the
+ * module doc for the layout and the commit protocol). Returns the JSON state path.
  */
 export async function writeCheckpoint(
-  dir: string,
-  name: string,
+  path: string,
   contents: CheckpointContents,
   options: WriteCheckpointOptions = {},
 ): Promise<string> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash);
+  const name = path.slice(slash + 1);
   Deno.mkdirSync(dir, { recursive: true });
   const { epoch, globalStep } = contents.state;
   // Never overwrite a file the committed JSON points at; orphans of a crash may be reused.

@@ -104,17 +104,23 @@ export function encodeVersionEvent(wallTime: number): Uint8Array {
   return new ProtoWriter().double(1, wallTime).string(3, "brain.Event:2").finish();
 }
 
-/** Encodes an Event holding scalar summaries. */
+/** Options of `encodeScalarEvent`. */
+export interface ScalarEventOptions {
+  /** Seconds since the epoch. */
+  wallTime: number;
+}
+
+/** Encodes an Event holding scalar summaries at a step. */
 export function encodeScalarEvent(
-  wallTime: number,
   step: number,
   scalars: Record<string, number>,
+  options: ScalarEventOptions,
 ): Uint8Array {
   const summary = new ProtoWriter();
   for (const [tag, v] of Object.entries(scalars)) {
     summary.bytes(1, new ProtoWriter().string(1, tag).float(2, v).finish());
   }
-  return new ProtoWriter().double(1, wallTime).int64(2, step).bytes(5, summary.finish())
+  return new ProtoWriter().double(1, options.wallTime).int64(2, step).bytes(5, summary.finish())
     .finish();
 }
 
@@ -149,9 +155,15 @@ export class TensorBoardWriter {
   }
 
   /** Writes scalars at a step (one Event with one Summary.Value per tag). */
-  addScalars(step: number, scalars: Record<string, number>, wallTime?: number): void {
+  addScalars(
+    step: number,
+    scalars: Record<string, number>,
+    options: Partial<ScalarEventOptions> = {},
+  ): void {
     if (Object.keys(scalars).length === 0) return;
-    this.#write(encodeScalarEvent(wallTime ?? Date.now() / 1000, step, scalars));
+    this.#write(
+      encodeScalarEvent(step, scalars, { wallTime: options.wallTime ?? Date.now() / 1000 }),
+    );
   }
 
   /** Flushes to disk. */

@@ -470,7 +470,7 @@ export class Trainer {
           try {
             const bk = await loadCheckpoint(`${oldRun}/checkpoints/best.json`);
             try {
-              this.#bestPath = await writeCheckpoint(ckptDir, "best", {
+              this.#bestPath = await writeCheckpoint(`${ckptDir}/best`, {
                 stateDict: bk.weights,
                 optimizer: bk.optimizer,
                 state: { ...bk.state, config: cfg },
@@ -680,14 +680,13 @@ export class Trainer {
         };
         if (improved && monitor.saveBest) {
           this.#bestPath = await writeCheckpoint(
-            ckptDir,
-            "best",
+            `${ckptDir}/best`,
             contents,
             this.#opts.checkpointWrite,
           );
         }
         if (monitor.saveLast) {
-          lastPath = await writeCheckpoint(ckptDir, "last", contents, this.#opts.checkpointWrite);
+          lastPath = await writeCheckpoint(`${ckptDir}/last`, contents, this.#opts.checkpointWrite);
         }
         if (stop) {
           stopReason = "earlyStopping";
@@ -779,9 +778,9 @@ export class Trainer {
   /** Writes `report.html` from the records, class names and an evaluation result. */
   writeReport(
     evalResult: EvalResult | null,
-    evalLabel: string,
-    facts: Record<string, string | number>,
+    options: { label: string; facts: Record<string, string | number> },
   ): string {
+    const { label: evalLabel, facts } = options;
     const records = this.files?.records ?? [];
     const prefix = evalLabel.startsWith("val") ? "val" : "test";
     const m = evalResult?.metrics ?? {};

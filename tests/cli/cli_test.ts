@@ -146,7 +146,7 @@ Deno.test("cli: train, evaluate and predict a tiny model end to end", async () =
 });
 
 Deno.test("predict: softmax top-k, lower index wins ties", () => {
-  const r = topK(Float32Array.of(0, 0, Math.log(2), 5, 5, 5), 2, 2);
+  const r = topK(Float32Array.of(0, 0, Math.log(2), 5, 5, 5), { rows: 2, k: 2 });
   assert.deepEqual(r[0].map(([i]) => i), [2, 0]);
   assert.ok(Math.abs(r[0][0][1] - 0.5) < 1e-7);
   assert.deepEqual(r[1].map(([i]) => i), [0, 1]);

@@ -34,7 +34,7 @@ Deno.test("tensorboard: CRC-32C check values (RFC 3720 / the Castagnoli check)",
 });
 
 Deno.test("tensorboard: the Event protobuf bytes, field by field", () => {
-  const b = encodeScalarEvent(1.5, 3, { a: 1 });
+  const b = encodeScalarEvent(3, { a: 1 }, { wallTime: 1.5 });
   // wall_time (1, double) 1.5, step (2, varint) 3, summary (5, len 10) {
   //   value (1, len 8) { tag (1, len 1) "a", simple_value (2, float) 1.0 } }
   assert.deepEqual(
@@ -68,7 +68,7 @@ Deno.test("tensorboard: the Event protobuf bytes, field by field", () => {
   const ev = decodeEvent(b);
   assert.deepEqual(ev, { wallTime: 1.5, step: 3, scalars: { a: 1 } });
   // A large step uses a multi-byte varint.
-  assert.equal(decodeEvent(encodeScalarEvent(0, 300, { x: 2 })).step, 300);
+  assert.equal(decodeEvent(encodeScalarEvent(300, { x: 2 }, { wallTime: 0 })).step, 300);
 });
 
 Deno.test("tensorboard: TFRecord framing and CRCs are checked on read", () => {
@@ -87,8 +87,8 @@ Deno.test("tensorboard: TFRecord framing and CRCs are checked on read", () => {
 Deno.test("tensorboard: a written file reads back (version event first, then scalars)", () => {
   const dir = Deno.makeTempDirSync();
   const w = new TensorBoardWriter(dir, { wallTime: 1000 });
-  w.addScalars(1, { "train/loss_step": 0.5, "lr-AdamW": 1e-4 }, 1001);
-  w.addScalars(2, { "val/acc_top1": 0.75 }, 1002);
+  w.addScalars(1, { "train/loss_step": 0.5, "lr-AdamW": 1e-4 }, { wallTime: 1001 });
+  w.addScalars(2, { "val/acc_top1": 0.75 }, { wallTime: 1002 });
   w.close();
   assert.match(w.path, /\/events\.out\.tfevents\.1000\.classifier-training\.\d+$/);
   const evs = readEventFile(w.path);
@@ -206,8 +206,8 @@ Deno.test("report.html: self-contained SVG with curves, per-class bars, confusio
 Deno.test("tensorboard: an independent Python reader (tb_crosscheck.py) agrees", async () => {
   const dir = Deno.makeTempDirSync();
   const w = new TensorBoardWriter(dir, { wallTime: 1234.5 });
-  w.addScalars(7, { "train/loss_step": 0.25, "val/acc_top1": 0.875 }, 1235.25);
-  w.addScalars(300, { "lr-AdamW": 0.5 }, 1236);
+  w.addScalars(7, { "train/loss_step": 0.25, "val/acc_top1": 0.875 }, { wallTime: 1235.25 });
+  w.addScalars(300, { "lr-AdamW": 0.5 }, { wallTime: 1236 });
   w.close();
   const script = new URL("./tb_crosscheck.py", import.meta.url).pathname;
   const out = await new Deno.Command("/usr/bin/python3", { args: [script, w.path] }).output();

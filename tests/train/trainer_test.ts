@@ -60,7 +60,7 @@ Deno.test("fit: run folder files, metric names, LR per epoch, best checkpoint te
   const live0 = memoryStats().liveBuffers;
   const r = await tr.fit(model, data);
   const test = await tr.test(model, data);
-  tr.writeReport(test, "test (best checkpoint)", { model: "tiny_mlp" });
+  tr.writeReport(test, { label: "test (best checkpoint)", facts: { model: "tiny_mlp" } });
   tr.close();
   assert.equal(r.runDir, `${root}/tiny/version_0`);
   assert.equal(r.epochs, 2);
@@ -197,7 +197,7 @@ Deno.test("checkpoint: a crash during a write leaves the previous checkpoint loa
     callbacks: {},
     metrics: { "val/acc_top1": 0.5 },
   });
-  await writeCheckpoint(dir, "last", {
+  await writeCheckpoint(`${dir}/last`, {
     stateDict: new Map([["w", w]]),
     optimizer: { step: 1, state: [{ expAvg: m }] },
     state: state(0),
@@ -207,7 +207,7 @@ Deno.test("checkpoint: a crash during a write leaves the previous checkpoint loa
     let n = 0;
     await assert.rejects(
       () =>
-        writeCheckpoint(dir, "last", {
+        writeCheckpoint(`${dir}/last`, {
           stateDict: new Map([["w", w2]]),
           optimizer: { step: 2, state: [{ expAvg: w2 }] },
           state: state(1),
@@ -229,7 +229,7 @@ Deno.test("checkpoint: a crash during a write leaves the previous checkpoint loa
     ck.dispose();
   }
   // The next successful write commits and removes the orphans.
-  await writeCheckpoint(dir, "last", {
+  await writeCheckpoint(`${dir}/last`, {
     stateDict: new Map([["w", w2]]),
     optimizer: { step: 2, state: [{ expAvg: w2 }] },
     state: state(1),
