@@ -1,10 +1,12 @@
 // BatchNorm2d backward, per-channel sums (one workgroup per channel, deterministic tree):
 // dβ[c] = Σ G[n, c, i], dγ[c] = Σ G·x̂ with x̂ = (x − s1[c])·invstd[c].
 // EVAL = 0: s1/s2 = batch mean/invstd; EVAL = 1: running mean/var (invstd = 1/√(s2 + eps)).
-// Layout: x, G [N, C, HW]; s1, s2, dγ, dβ [C]; f32.
+// Layout: x, G [N, C, HW] as vec4s (ALIGNED = 1: HW % 4 == 0; otherwise element by element);
+//   s1, s2, dγ, dβ [C]; f32.
 // Bindings: 0 uniform Params, 1 x, 2 G, 3 s1, 4 s2, 5 dγ, 6 dβ.
 override WG: u32 = 256u;
 override EVAL: u32 = 0u;
+override ALIGNED: u32 = 1u;
 
 struct Params {
   n: u32,
@@ -14,8 +16,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> s1: array<f32>;
 @group(0) @binding(4) var<storage, read> s2: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
@@ -28,20 +30,29 @@ var<workgroup> pb: array<f32, WG>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
   let c = wid.x;
   let lid = lidv.x;
-  let m = P.n * P.hw;
   let mean = s1[c];
   var invstd = s2[c];
   if (EVAL == 1u) { invstd = inverseSqrt(s2[c] + P.eps); }
   var sg = 0.0;
   var sgx = 0.0;
-  for (var e = lid; e < m; e += WG) {
-    let idx = ((e / P.hw) * P.c + c) * P.hw + e % P.hw;
-    let gv = g[idx];
-    sg += gv;
-    sgx += gv * (x[idx] - mean) * invstd;
+  if (ALIGNED == 1u) {
+    let hw4 = P.hw / 4u;
+    for (var e = lid; e < P.n * hw4; e += WG) {
+      let idx = ((e / hw4) * P.c + c) * hw4 + e % hw4;
+      let gv = g[idx];
+      sg += gv.x + gv.y + gv.z + gv.w;
+      sgx += dot(gv, x[idx] - vec4<f32>(mean));
+    }
+  } else {
+    for (var e = lid; e < P.n * P.hw; e += WG) {
+      let idx = ((e / P.hw) * P.c + c) * P.hw + e % P.hw;
+      let gv = g[idx / 4u][idx % 4u];
+      sg += gv;
+      sgx += gv * (x[idx / 4u][idx % 4u] - mean);
+    }
   }
   pa[lid] = sg;
-  pb[lid] = sgx;
+  pb[lid] = sgx * invstd;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s / 2u) {
     if (lid < s) {

@@ -3,11 +3,13 @@
 //   invstd[c] = 1 / √(var_b + eps), M = N·H·W. When UPDATE = 1 the running statistics are
 //   updated in place: rm ← (1 − m)·rm + m·mean, rv ← (1 − m)·rv + m·var_b·M/(M − 1)
 //   (unbiased), and when TRACK = 1 workgroup 0 adds 1 to num_batches_tracked.
-// Layout: x [N, C, HW] f32; mean, invstd, rm, rv [C] f32; nbt [1] i32.
+// Layout: x [N, C, HW] f32 read as vec4s (ALIGNED = 1: HW % 4 == 0, so each vec4 lies in one
+//   plane; otherwise elements are picked one by one); mean, invstd, rm, rv [C]; nbt [1] i32.
 // Bindings: 0 uniform Params, 1 x, 2 mean, 3 invstd, 4 rm, 5 rv, 6 nbt.
 override WG: u32 = 256u;
 override UPDATE: u32 = 1u;
 override TRACK: u32 = 1u;
+override ALIGNED: u32 = 1u;
 
 struct Params {
   n: u32,
@@ -21,7 +23,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> mean_out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> invstd_out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> rm: array<f32>;
@@ -42,24 +44,35 @@ fn reduce_all(lid: u32, v: f32) -> f32 {
   return r;
 }
 
+fn elem(idx: u32) -> f32 {
+  return x[idx / 4u][idx % 4u];
+}
+
+// Σ of (x − shift)^p over channel c, p = 1 or 2, each invocation's share in a fixed order.
+fn partial(c: u32, lid: u32, shift: f32, square: bool) -> f32 {
+  var s = 0.0;
+  if (ALIGNED == 1u) {
+    let hw4 = P.hw / 4u;
+    for (var e = lid; e < P.n * hw4; e += WG) {
+      let d = x[((e / hw4) * P.c + c) * hw4 + e % hw4] - vec4<f32>(shift);
+      if (square) { s += dot(d, d); } else { s += d.x + d.y + d.z + d.w; }
+    }
+  } else {
+    for (var e = lid; e < P.n * P.hw; e += WG) {
+      let d = elem(((e / P.hw) * P.c + c) * P.hw + e % P.hw) - shift;
+      if (square) { s += d * d; } else { s += d; }
+    }
+  }
+  return s;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
   let c = wid.x;
   let lid = lidv.x;
   let m = P.n * P.hw;
-  var s = 0.0;
-  for (var e = lid; e < m; e += WG) {
-    let n = e / P.hw;
-    s += x[(n * P.c + c) * P.hw + e % P.hw];
-  }
-  let mean = reduce_all(lid, s) / f32(m);
-  var q = 0.0;
-  for (var e = lid; e < m; e += WG) {
-    let n = e / P.hw;
-    let d = x[(n * P.c + c) * P.hw + e % P.hw] - mean;
-    q += d * d;
-  }
-  let var_b = reduce_all(lid, q) / f32(m);
+  let mean = reduce_all(lid, partial(c, lid, 0.0, false)) / f32(m);
+  let var_b = reduce_all(lid, partial(c, lid, mean, true)) / f32(m);
   if (lid == 0u) {
     mean_out[c] = mean;
     invstd_out[c] = inverseSqrt(var_b + P.eps);

@@ -72,7 +72,7 @@ export function batchNormStats(
   dispatch({
     kernel: "batch_norm_stats",
     code: statsSrc,
-    overrides: { UPDATE: update ? 1 : 0, TRACK: track ? 1 : 0 },
+    overrides: { UPDATE: update ? 1 : 0, TRACK: track ? 1 : 0, ALIGNED: hw % 4 === 0 ? 1 : 0 },
     uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).f32(opts.momentum).bytes(),
     buffers: [
       x.buffer,
@@ -99,8 +99,8 @@ export function batchNormApply(
   dispatch({
     kernel: "batch_norm_apply",
     code: applySrc,
-    overrides: { EVAL: stats.running ? 1 : 0 },
-    uniform: new Uniforms().u32(x.size).u32(c).u32(hw).f32(opts.eps).bytes(),
+    overrides: { EVAL: stats.running ? 1 : 0, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+    uniform: new Uniforms().u32(Math.ceil(x.size / 4)).u32(c).u32(hw).f32(opts.eps).bytes(),
     buffers: [
       x.buffer,
       stats.s1.buffer,
@@ -109,7 +109,7 @@ export function batchNormApply(
       opts.bias.buffer,
       y.buffer,
     ],
-    workgroups: gridFor(x.size, 256),
+    workgroups: gridFor(Math.ceil(x.size / 4), 256),
   });
   return y;
 }
@@ -128,7 +128,7 @@ export function batchNormBackward(
   dispatch({
     kernel: "batch_norm_backward_reduce",
     code: reduceSrc,
-    overrides: { EVAL: evalFlag },
+    overrides: { EVAL: evalFlag, ALIGNED: hw % 4 === 0 ? 1 : 0 },
     uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).bytes(),
     buffers: [x.buffer, g.buffer, stats.s1.buffer, stats.s2.buffer, dweight.buffer, dbias.buffer],
     workgroups: [c],
@@ -139,8 +139,9 @@ export function batchNormBackward(
     dispatch({
       kernel: "batch_norm_backward_apply",
       code: backApplySrc,
-      overrides: { EVAL: evalFlag },
-      uniform: new Uniforms().u32(x.size).u32(c).u32(hw).f32(opts.eps).f32(1 / (n * hw)).bytes(),
+      overrides: { EVAL: evalFlag, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+      uniform: new Uniforms().u32(Math.ceil(x.size / 4)).u32(c).u32(hw).f32(opts.eps)
+        .f32(1 / (n * hw)).bytes(),
       buffers: [
         x.buffer,
         g.buffer,
@@ -151,7 +152,7 @@ export function batchNormBackward(
         dbias.buffer,
         dx.buffer,
       ],
-      workgroups: gridFor(x.size, 256),
+      workgroups: gridFor(Math.ceil(x.size / 4), 256),
     });
   }
   return { dx, dweight, dbias };

@@ -1,9 +1,12 @@
 /**
  * 2-D convolution kernels (NCHW, no bias, groups = 1): forward, input gradient (dgrad) and
- * weight gradient (wgrad), all implicit GEMMs register-blocked for CPU adapters. Inputs are
- * staged once into a zero-padded, vec4-aligned copy (`shaders/conv2d_pad.wgsl`) so the hot
- * loops read whole vec4 rows without bounds checks; weights are packed so 4 output channels
- * are one vec4 (`shaders/conv2d_weight_pack.wgsl`). No im2col buffer is materialised.
+ * weight gradient (wgrad). The direct family is implicit GEMMs register-blocked for CPU
+ * adapters, with no im2col buffer: inputs are staged once into a zero-padded, vec4-aligned,
+ * stride-phase-split copy (`shaders/conv2d_pad.wgsl`) so the hot loops read whole vec4 runs
+ * without bounds checks, and weights are packed so 4 output channels are one vec4
+ * (`shaders/conv2d_weight_pack.wgsl`). Output planes narrower than 8 columns (and kernels
+ * wider than 7) use an im2col matrix and the matmul kernel instead, where that matrix is
+ * small. All reductions run in a fixed order: results are deterministic.
  *
  * @module
  */
@@ -56,7 +59,7 @@ export interface Conv2dGeometry {
   kh: number;
   /** Kernel width. */
   kw: number;
-  /** Stride (height, width). */
+  /** Stride height. */
   sh: number;
   /** Stride width. */
   sw: number;
@@ -199,8 +202,9 @@ export function forwardTile(outChannels: number, outWidth: number): ConvTile {
 }
 
 /**
- * The shared implicit-GEMM launch: y[n, o, r, q] = Σ xp[n, c, r·sh + ky·dh, q·sw + kx·dw] ·
- * wp[(c·kh + ky)·kw + kx, o] over an already padded `xp` [n, c, hp, wp] and packed `wp`.
+ * The shared implicit-GEMM launch: y[n, o, r, q] = Σ xq[n, c, r·sh + ky·dh, q·sw + kx·dw] ·
+ * wp[(c·kh + ky)·kw + kx, o] over an already staged `xq` [n, c, hp, sw, wq] and packed `wp`,
+ * written to `into.y` at rows r0 + r·sr, columns c0 + q·sc when given.
  */
 function convCore(
   xq: Tensor,

@@ -34,6 +34,7 @@ interface PoolCase {
   dx: unknown;
 }
 interface BnStep {
+  shape?: number[];
   x: unknown;
   y: unknown;
   gy: unknown;
@@ -159,10 +160,10 @@ Deno.test("batchNorm2d: two training steps (running stats, counter), eval, gradi
         state.weight.grad = null;
         state.bias.grad?.dispose();
         state.bias.grad = null;
-        const x = leaf(s.x, B.shape);
+        const x = leaf(s.x, s.shape!);
         const y = F.batchNorm2d(x, state, { training: true });
         assertClose(await y.toArray(), s.y, { rtol: 1e-4, atol: 1e-5, msg: `y step ${i}` });
-        backward(y, Tensor.fromArray(flat(s.gy), B.shape));
+        backward(y, Tensor.fromArray(flat(s.gy), s.shape!));
         assertClose(await x.grad!.toArray(), s.dx, { rtol: 1e-4, atol: 1e-5, msg: "dx" });
         assertClose(await state.weight.grad!.toArray(), s.dweight, { rtol: 1e-4, atol: 1e-5 });
         assertClose(await state.bias.grad!.toArray(), s.dbias, { rtol: 1e-4, atol: 1e-5 });

@@ -58,15 +58,17 @@ def bn():
         m.weight.copy_(1 + 0.5 * randn(c, seed=20))
         m.bias.copy_(0.5 * randn(c, seed=21))
     steps = []
+    # Step 0 has 15-element planes (the kernels' unaligned path), step 1 16 (vec4 path).
+    shapes = [(4, c, 3, 5), (2, c, 4, 4)]
     for i in range(2):
-        x = (randn(4, c, 3, 5, seed=30 + i) * (1 + i) + i).requires_grad_(True)
+        x = (randn(*shapes[i], seed=30 + i) * (1 + i) + i).requires_grad_(True)
         m.train()
         y = m(x)
         gy = randn(*y.shape, seed=40 + i)
         m.zero_grad()
         (y * gy).sum().backward()
         steps.append({
-            "x": L(x), "y": L(y), "gy": L(gy), "dx": L(x.grad),
+            "shape": list(shapes[i]), "x": L(x), "y": L(y), "gy": L(gy), "dx": L(x.grad),
             "dweight": L(m.weight.grad), "dbias": L(m.bias.grad),
             "runningMean": L(m.running_mean), "runningVar": L(m.running_var),
             "numBatchesTracked": int(m.num_batches_tracked),
