@@ -18,6 +18,7 @@ import forwardK7Src from "../../shaders/conv2d_forward_k7.wgsl" with { type: "te
 import wgradSrc from "../../shaders/conv2d_wgrad.wgsl" with { type: "text" };
 import wgradK7Src from "../../shaders/conv2d_wgrad_k7.wgsl" with { type: "text" };
 import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { gpu } from "../gpu/device.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
 import { fmt } from "./shape.ts";
@@ -37,8 +38,9 @@ export interface Conv2dOptions {
   dilation?: number | readonly [number, number];
   /**
    * Kernel family: `direct` (the row-blocked implicit GEMMs), `im2col` (an im2col matrix times
-   * the weight on the matmul kernel) or `auto` (default: im2col for outputs narrower than 8
-   * columns and kernels wider than 7 taps, direct otherwise).
+   * the weight on the matmul kernel) or `auto` (default: on CPU adapters im2col for outputs
+   * narrower than 8 columns and kernels wider than 7 taps, direct otherwise; on GPUs im2col
+   * unless its matrix would exceed 1 GiB).
    */
   algorithm?: "auto" | "direct" | "im2col";
 }
@@ -299,7 +301,12 @@ function useIm2col(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
   // Kernels wider than the unrolled 7 taps always take this path.
   if (g.kw > 7 || opts.algorithm === "im2col") return true;
   if (opts.algorithm === "direct") return false;
-  return g.ow < 8 && g.n * g.oh * g.ow * g.c * g.kh * g.kw <= 1 << 24;
+  const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
+  // The direct kernels' register tiles (up to 64 vec4 accumulators per invocation) suit CPU
+  // adapters; a real GPU would spill them, while its workgroup-tiled matmul is at home with
+  // an im2col matrix (up to 1 GiB of it).
+  if (!gpu().adapter.isCpu) return colsSize <= 1 << 28;
+  return g.ow < 8 && colsSize <= 1 << 24;
 }
 
 function colsUniform(g: Conv2dGeometry, total: number): ArrayBuffer {
