@@ -8,15 +8,16 @@
 //   phase b = kx·DW mod SW at column ow + ⌊kx·DW / SW⌋: consecutive outputs are consecutive
 //   floats for every stride. Weights are packed (conv2d_weight_pack.wgsl) as
 //   wp [C·KH·KW, 4·OP4] so 4 output channels are one vec4.
-// Tiling: each invocation computes 4·TM4 output channels × TN (4 or 8) consecutive output
-//   columns of one output row, in TM4·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3,
-//   column j). Per (c, ky, kx) it loads TM4 weight vec4s and TN/4 + 1 input vec4s (shared by
-//   the taps through CSE) for 4·TM4·TN FMAs: lavapipe pays ~50 FMAs per storage load. The
+// Tiling: each invocation computes 4·TM4 output channels × TN consecutive output columns of
+//   one output row of NB images (n0 … n0 + NB − 1; NB > 1 keeps small planes busy), in
+//   TM4·NB·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3, image j / TN, column j % TN).
+//   Per (c, ky, kx) it loads TM4 weight vec4s and NB·(TN/4 + 1) input vec4s (shared by the
+//   taps through CSE) for 4·TM4·NB·TN FMAs: lavapipe pays ~50 FMAs per storage load. The
 //   input vec4s go into a private array indexed by expressions that are constant once the
 //   overrides are specialised, so it lives in registers.
 // Output: y[n, o, yr0 + oh·ysr, yc0 + ow·ysc] of a [N, O, yh, yw] tensor (ysr = ysc = 1, yr0 =
 //   yc0 = 0 for a plain conv; one stride phase of the input gradient otherwise).
-// Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = N.
+// Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = ⌈N / NB⌉.
 // Bindings: 0 uniform Params, 1 xq, 2 wp (array<vec4<f32>>), 3 y (array<f32>).
 override KH: u32 = 3u;
 override KW: u32 = 3u; // ≤ 7
@@ -25,7 +26,8 @@ override SW: u32 = 1u;
 override DH: u32 = 1u;
 override DW: u32 = 1u;
 override TM4: u32 = 4u; // ≤ 4
-override TN: u32 = 8u; // a multiple of 4, ≤ 32
+override TN: u32 = 8u; // a multiple of 4
+override NB: u32 = 1u; // NB·TN ≤ 32, NB·(TN/4 + 1) ≤ 16
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 1u;
 
@@ -44,7 +46,7 @@ struct Params {
   ysr: u32,
   yc0: u32,
   ysc: u32,
-  _p0: u32,
+  n: u32,
   _p1: u32,
 }
 
@@ -57,14 +59,18 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let pb = gid.x;
   let ob = gid.y;
-  let n = gid.z;
+  let n0 = gid.z * NB;
   if (pb >= P.oh * P.owb || ob * TM4 >= P.op4) { return; }
   let orow = pb / P.owb;
   let ow0 = (pb % P.owb) * TN;
   let rstride = SW * P.wq4;
   let plane = P.hp * rstride;
-  var xrow = n * P.c * plane + orow * SH * rstride + ow0 / 4u;
+  var xrow = orow * SH * rstride + ow0 / 4u;
   var wrow = ob * TM4;
+  // Vec4s per image a tap row touches; image starts are clamped, so a partial last image
+  // block reads image N − 1 again (and stores nothing for it).
+  let vpi = TN / 4u + 1u;
+  let cplane = P.c * plane;
   var acc0_0 = vec4<f32>();
   var acc0_1 = vec4<f32>();
   var acc0_2 = vec4<f32>();
@@ -201,48 +207,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = rb + ((0u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;
-        let v0 = xq[base + min(0u, last)];
-        let v1 = xq[base + min(1u, last)];
-        let v2 = xq[base + min(2u, last)];
-        let v3 = xq[base + min(3u, last)];
-        let v4 = xq[base + min(4u, last)];
-        let v5 = xq[base + min(5u, last)];
-        let v6 = xq[base + min(6u, last)];
-        let v7 = xq[base + min(7u, last)];
-        let v8 = xq[base + min(8u, last)];
-        var vv = array<vec4<f32>, 9>(v0, v1, v2, v3, v4, v5, v6, v7, v8);
-        let x0 = vv[(s + 0u) / 4u][(s + 0u) % 4u];
-        let x1 = vv[(s + 1u) / 4u][(s + 1u) % 4u];
-        let x2 = vv[(s + 2u) / 4u][(s + 2u) % 4u];
-        let x3 = vv[(s + 3u) / 4u][(s + 3u) % 4u];
-        let x4 = vv[(s + 4u) / 4u][(s + 4u) % 4u];
-        let x5 = vv[(s + 5u) / 4u][(s + 5u) % 4u];
-        let x6 = vv[(s + 6u) / 4u][(s + 6u) % 4u];
-        let x7 = vv[(s + 7u) / 4u][(s + 7u) % 4u];
-        let x8 = vv[(s + 8u) / 4u][(s + 8u) % 4u];
-        let x9 = vv[(s + 9u) / 4u][(s + 9u) % 4u];
-        let x10 = vv[(s + 10u) / 4u][(s + 10u) % 4u];
-        let x11 = vv[(s + 11u) / 4u][(s + 11u) % 4u];
-        let x12 = vv[(s + 12u) / 4u][(s + 12u) % 4u];
-        let x13 = vv[(s + 13u) / 4u][(s + 13u) % 4u];
-        let x14 = vv[(s + 14u) / 4u][(s + 14u) % 4u];
-        let x15 = vv[(s + 15u) / 4u][(s + 15u) % 4u];
-        let x16 = vv[(s + 16u) / 4u][(s + 16u) % 4u];
-        let x17 = vv[(s + 17u) / 4u][(s + 17u) % 4u];
-        let x18 = vv[(s + 18u) / 4u][(s + 18u) % 4u];
-        let x19 = vv[(s + 19u) / 4u][(s + 19u) % 4u];
-        let x20 = vv[(s + 20u) / 4u][(s + 20u) % 4u];
-        let x21 = vv[(s + 21u) / 4u][(s + 21u) % 4u];
-        let x22 = vv[(s + 22u) / 4u][(s + 22u) % 4u];
-        let x23 = vv[(s + 23u) / 4u][(s + 23u) % 4u];
-        let x24 = vv[(s + 24u) / 4u][(s + 24u) % 4u];
-        let x25 = vv[(s + 25u) / 4u][(s + 25u) % 4u];
-        let x26 = vv[(s + 26u) / 4u][(s + 26u) % 4u];
-        let x27 = vv[(s + 27u) / 4u][(s + 27u) % 4u];
-        let x28 = vv[(s + 28u) / 4u][(s + 28u) % 4u];
-        let x29 = vv[(s + 29u) / 4u][(s + 29u) % 4u];
-        let x30 = vv[(s + 30u) / 4u][(s + 30u) % 4u];
-        let x31 = vv[(s + 31u) / 4u][(s + 31u) % 4u];
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
         let wb = wrow + 0u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -250,43 +263,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
           acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
           acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
             acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
             acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
             acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
             acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
             acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
             acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
             acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
             acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
             acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
             acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
             acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
             acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
             acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
             acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
             acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
             acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
             acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
             acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
@@ -299,43 +312,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
           acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
           acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
             acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
             acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
             acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
             acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
             acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
             acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
             acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
             acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
             acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
             acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
             acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
             acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
             acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
             acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
             acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
             acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
             acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
@@ -348,43 +361,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
           acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
           acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
             acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
             acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
             acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
             acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
             acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
             acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
             acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
             acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
             acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
             acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
             acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
             acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
             acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
             acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
             acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
             acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
             acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
             acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
@@ -397,43 +410,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
           acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
           acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
             acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
             acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
             acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
             acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
             acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
             acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
             acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
             acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
             acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
             acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
             acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
             acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
             acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
             acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
             acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
             acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
             acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
             acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
@@ -446,48 +459,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = rb + ((1u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;
-        let v0 = xq[base + min(0u, last)];
-        let v1 = xq[base + min(1u, last)];
-        let v2 = xq[base + min(2u, last)];
-        let v3 = xq[base + min(3u, last)];
-        let v4 = xq[base + min(4u, last)];
-        let v5 = xq[base + min(5u, last)];
-        let v6 = xq[base + min(6u, last)];
-        let v7 = xq[base + min(7u, last)];
-        let v8 = xq[base + min(8u, last)];
-        var vv = array<vec4<f32>, 9>(v0, v1, v2, v3, v4, v5, v6, v7, v8);
-        let x0 = vv[(s + 0u) / 4u][(s + 0u) % 4u];
-        let x1 = vv[(s + 1u) / 4u][(s + 1u) % 4u];
-        let x2 = vv[(s + 2u) / 4u][(s + 2u) % 4u];
-        let x3 = vv[(s + 3u) / 4u][(s + 3u) % 4u];
-        let x4 = vv[(s + 4u) / 4u][(s + 4u) % 4u];
-        let x5 = vv[(s + 5u) / 4u][(s + 5u) % 4u];
-        let x6 = vv[(s + 6u) / 4u][(s + 6u) % 4u];
-        let x7 = vv[(s + 7u) / 4u][(s + 7u) % 4u];
-        let x8 = vv[(s + 8u) / 4u][(s + 8u) % 4u];
-        let x9 = vv[(s + 9u) / 4u][(s + 9u) % 4u];
-        let x10 = vv[(s + 10u) / 4u][(s + 10u) % 4u];
-        let x11 = vv[(s + 11u) / 4u][(s + 11u) % 4u];
-        let x12 = vv[(s + 12u) / 4u][(s + 12u) % 4u];
-        let x13 = vv[(s + 13u) / 4u][(s + 13u) % 4u];
-        let x14 = vv[(s + 14u) / 4u][(s + 14u) % 4u];
-        let x15 = vv[(s + 15u) / 4u][(s + 15u) % 4u];
-        let x16 = vv[(s + 16u) / 4u][(s + 16u) % 4u];
-        let x17 = vv[(s + 17u) / 4u][(s + 17u) % 4u];
-        let x18 = vv[(s + 18u) / 4u][(s + 18u) % 4u];
-        let x19 = vv[(s + 19u) / 4u][(s + 19u) % 4u];
-        let x20 = vv[(s + 20u) / 4u][(s + 20u) % 4u];
-        let x21 = vv[(s + 21u) / 4u][(s + 21u) % 4u];
-        let x22 = vv[(s + 22u) / 4u][(s + 22u) % 4u];
-        let x23 = vv[(s + 23u) / 4u][(s + 23u) % 4u];
-        let x24 = vv[(s + 24u) / 4u][(s + 24u) % 4u];
-        let x25 = vv[(s + 25u) / 4u][(s + 25u) % 4u];
-        let x26 = vv[(s + 26u) / 4u][(s + 26u) % 4u];
-        let x27 = vv[(s + 27u) / 4u][(s + 27u) % 4u];
-        let x28 = vv[(s + 28u) / 4u][(s + 28u) % 4u];
-        let x29 = vv[(s + 29u) / 4u][(s + 29u) % 4u];
-        let x30 = vv[(s + 30u) / 4u][(s + 30u) % 4u];
-        let x31 = vv[(s + 31u) / 4u][(s + 31u) % 4u];
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
         let wb = wrow + 1u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -495,43 +515,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
           acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
           acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
             acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
             acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
             acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
             acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
             acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
             acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
             acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
             acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
             acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
             acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
             acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
             acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
             acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
             acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
             acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
             acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
             acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
             acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
@@ -544,43 +564,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
           acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
           acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
             acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
             acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
             acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
             acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
             acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
             acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
             acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
             acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
             acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
             acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
             acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
             acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
             acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
             acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
             acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
             acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
             acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
@@ -593,43 +613,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
           acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
           acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
             acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
             acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
             acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
             acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
             acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
             acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
             acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
             acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
             acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
             acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
             acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
             acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
             acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
             acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
             acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
             acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
             acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
             acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
@@ -642,43 +662,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
           acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
           acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
             acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
             acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
             acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
             acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
             acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
             acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
             acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
             acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
             acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
             acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
             acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
             acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
             acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
             acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
             acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
             acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
             acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
             acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
@@ -691,48 +711,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = rb + ((2u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;
-        let v0 = xq[base + min(0u, last)];
-        let v1 = xq[base + min(1u, last)];
-        let v2 = xq[base + min(2u, last)];
-        let v3 = xq[base + min(3u, last)];
-        let v4 = xq[base + min(4u, last)];
-        let v5 = xq[base + min(5u, last)];
-        let v6 = xq[base + min(6u, last)];
-        let v7 = xq[base + min(7u, last)];
-        let v8 = xq[base + min(8u, last)];
-        var vv = array<vec4<f32>, 9>(v0, v1, v2, v3, v4, v5, v6, v7, v8);
-        let x0 = vv[(s + 0u) / 4u][(s + 0u) % 4u];
-        let x1 = vv[(s + 1u) / 4u][(s + 1u) % 4u];
-        let x2 = vv[(s + 2u) / 4u][(s + 2u) % 4u];
-        let x3 = vv[(s + 3u) / 4u][(s + 3u) % 4u];
-        let x4 = vv[(s + 4u) / 4u][(s + 4u) % 4u];
-        let x5 = vv[(s + 5u) / 4u][(s + 5u) % 4u];
-        let x6 = vv[(s + 6u) / 4u][(s + 6u) % 4u];
-        let x7 = vv[(s + 7u) / 4u][(s + 7u) % 4u];
-        let x8 = vv[(s + 8u) / 4u][(s + 8u) % 4u];
-        let x9 = vv[(s + 9u) / 4u][(s + 9u) % 4u];
-        let x10 = vv[(s + 10u) / 4u][(s + 10u) % 4u];
-        let x11 = vv[(s + 11u) / 4u][(s + 11u) % 4u];
-        let x12 = vv[(s + 12u) / 4u][(s + 12u) % 4u];
-        let x13 = vv[(s + 13u) / 4u][(s + 13u) % 4u];
-        let x14 = vv[(s + 14u) / 4u][(s + 14u) % 4u];
-        let x15 = vv[(s + 15u) / 4u][(s + 15u) % 4u];
-        let x16 = vv[(s + 16u) / 4u][(s + 16u) % 4u];
-        let x17 = vv[(s + 17u) / 4u][(s + 17u) % 4u];
-        let x18 = vv[(s + 18u) / 4u][(s + 18u) % 4u];
-        let x19 = vv[(s + 19u) / 4u][(s + 19u) % 4u];
-        let x20 = vv[(s + 20u) / 4u][(s + 20u) % 4u];
-        let x21 = vv[(s + 21u) / 4u][(s + 21u) % 4u];
-        let x22 = vv[(s + 22u) / 4u][(s + 22u) % 4u];
-        let x23 = vv[(s + 23u) / 4u][(s + 23u) % 4u];
-        let x24 = vv[(s + 24u) / 4u][(s + 24u) % 4u];
-        let x25 = vv[(s + 25u) / 4u][(s + 25u) % 4u];
-        let x26 = vv[(s + 26u) / 4u][(s + 26u) % 4u];
-        let x27 = vv[(s + 27u) / 4u][(s + 27u) % 4u];
-        let x28 = vv[(s + 28u) / 4u][(s + 28u) % 4u];
-        let x29 = vv[(s + 29u) / 4u][(s + 29u) % 4u];
-        let x30 = vv[(s + 30u) / 4u][(s + 30u) % 4u];
-        let x31 = vv[(s + 31u) / 4u][(s + 31u) % 4u];
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
         let wb = wrow + 2u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -740,43 +767,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
           acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
           acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
             acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
             acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
             acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
             acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
             acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
             acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
             acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
             acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
             acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
             acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
             acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
             acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
             acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
             acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
             acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
             acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
             acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
             acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
@@ -789,43 +816,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
           acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
           acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
             acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
             acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
             acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
             acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
             acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
             acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
             acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
             acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
             acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
             acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
             acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
             acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
             acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
             acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
             acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
             acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
             acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
@@ -838,43 +865,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
           acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
           acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
             acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
             acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
             acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
             acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
             acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
             acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
             acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
             acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
             acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
             acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
             acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
             acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
             acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
             acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
             acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
             acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
             acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
             acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
@@ -887,43 +914,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
           acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
           acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
             acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
             acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
             acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
             acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
             acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
             acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
             acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
             acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
             acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
             acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
             acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
             acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
             acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
             acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
             acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
             acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
             acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
             acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
@@ -936,48 +963,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = rb + ((3u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;
-        let v0 = xq[base + min(0u, last)];
-        let v1 = xq[base + min(1u, last)];
-        let v2 = xq[base + min(2u, last)];
-        let v3 = xq[base + min(3u, last)];
-        let v4 = xq[base + min(4u, last)];
-        let v5 = xq[base + min(5u, last)];
-        let v6 = xq[base + min(6u, last)];
-        let v7 = xq[base + min(7u, last)];
-        let v8 = xq[base + min(8u, last)];
-        var vv = array<vec4<f32>, 9>(v0, v1, v2, v3, v4, v5, v6, v7, v8);
-        let x0 = vv[(s + 0u) / 4u][(s + 0u) % 4u];
-        let x1 = vv[(s + 1u) / 4u][(s + 1u) % 4u];
-        let x2 = vv[(s + 2u) / 4u][(s + 2u) % 4u];
-        let x3 = vv[(s + 3u) / 4u][(s + 3u) % 4u];
-        let x4 = vv[(s + 4u) / 4u][(s + 4u) % 4u];
-        let x5 = vv[(s + 5u) / 4u][(s + 5u) % 4u];
-        let x6 = vv[(s + 6u) / 4u][(s + 6u) % 4u];
-        let x7 = vv[(s + 7u) / 4u][(s + 7u) % 4u];
-        let x8 = vv[(s + 8u) / 4u][(s + 8u) % 4u];
-        let x9 = vv[(s + 9u) / 4u][(s + 9u) % 4u];
-        let x10 = vv[(s + 10u) / 4u][(s + 10u) % 4u];
-        let x11 = vv[(s + 11u) / 4u][(s + 11u) % 4u];
-        let x12 = vv[(s + 12u) / 4u][(s + 12u) % 4u];
-        let x13 = vv[(s + 13u) / 4u][(s + 13u) % 4u];
-        let x14 = vv[(s + 14u) / 4u][(s + 14u) % 4u];
-        let x15 = vv[(s + 15u) / 4u][(s + 15u) % 4u];
-        let x16 = vv[(s + 16u) / 4u][(s + 16u) % 4u];
-        let x17 = vv[(s + 17u) / 4u][(s + 17u) % 4u];
-        let x18 = vv[(s + 18u) / 4u][(s + 18u) % 4u];
-        let x19 = vv[(s + 19u) / 4u][(s + 19u) % 4u];
-        let x20 = vv[(s + 20u) / 4u][(s + 20u) % 4u];
-        let x21 = vv[(s + 21u) / 4u][(s + 21u) % 4u];
-        let x22 = vv[(s + 22u) / 4u][(s + 22u) % 4u];
-        let x23 = vv[(s + 23u) / 4u][(s + 23u) % 4u];
-        let x24 = vv[(s + 24u) / 4u][(s + 24u) % 4u];
-        let x25 = vv[(s + 25u) / 4u][(s + 25u) % 4u];
-        let x26 = vv[(s + 26u) / 4u][(s + 26u) % 4u];
-        let x27 = vv[(s + 27u) / 4u][(s + 27u) % 4u];
-        let x28 = vv[(s + 28u) / 4u][(s + 28u) % 4u];
-        let x29 = vv[(s + 29u) / 4u][(s + 29u) % 4u];
-        let x30 = vv[(s + 30u) / 4u][(s + 30u) % 4u];
-        let x31 = vv[(s + 31u) / 4u][(s + 31u) % 4u];
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
         let wb = wrow + 3u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -985,43 +1019,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
           acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
           acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
             acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
             acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
             acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
             acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
             acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
             acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
             acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
             acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
             acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
             acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
             acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
             acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
             acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
             acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
             acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
             acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
             acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
             acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
@@ -1034,43 +1068,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
           acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
           acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
             acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
             acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
             acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
             acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
             acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
             acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
             acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
             acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
             acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
             acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
             acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
             acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
             acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
             acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
             acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
             acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
             acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
@@ -1083,43 +1117,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
           acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
           acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
             acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
             acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
             acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
             acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
             acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
             acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
             acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
             acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
             acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
             acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
             acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
             acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
             acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
             acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
             acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
             acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
             acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
             acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
@@ -1132,43 +1166,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
           acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
           acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
             acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
             acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
             acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
             acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
             acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
             acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
             acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
             acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
             acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
             acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
             acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
             acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
             acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
             acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
             acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
             acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
             acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
             acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
@@ -1181,48 +1215,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = rb + ((4u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;
-        let v0 = xq[base + min(0u, last)];
-        let v1 = xq[base + min(1u, last)];
-        let v2 = xq[base + min(2u, last)];
-        let v3 = xq[base + min(3u, last)];
-        let v4 = xq[base + min(4u, last)];
-        let v5 = xq[base + min(5u, last)];
-        let v6 = xq[base + min(6u, last)];
-        let v7 = xq[base + min(7u, last)];
-        let v8 = xq[base + min(8u, last)];
-        var vv = array<vec4<f32>, 9>(v0, v1, v2, v3, v4, v5, v6, v7, v8);
-        let x0 = vv[(s + 0u) / 4u][(s + 0u) % 4u];
-        let x1 = vv[(s + 1u) / 4u][(s + 1u) % 4u];
-        let x2 = vv[(s + 2u) / 4u][(s + 2u) % 4u];
-        let x3 = vv[(s + 3u) / 4u][(s + 3u) % 4u];
-        let x4 = vv[(s + 4u) / 4u][(s + 4u) % 4u];
-        let x5 = vv[(s + 5u) / 4u][(s + 5u) % 4u];
-        let x6 = vv[(s + 6u) / 4u][(s + 6u) % 4u];
-        let x7 = vv[(s + 7u) / 4u][(s + 7u) % 4u];
-        let x8 = vv[(s + 8u) / 4u][(s + 8u) % 4u];
-        let x9 = vv[(s + 9u) / 4u][(s + 9u) % 4u];
-        let x10 = vv[(s + 10u) / 4u][(s + 10u) % 4u];
-        let x11 = vv[(s + 11u) / 4u][(s + 11u) % 4u];
-        let x12 = vv[(s + 12u) / 4u][(s + 12u) % 4u];
-        let x13 = vv[(s + 13u) / 4u][(s + 13u) % 4u];
-        let x14 = vv[(s + 14u) / 4u][(s + 14u) % 4u];
-        let x15 = vv[(s + 15u) / 4u][(s + 15u) % 4u];
-        let x16 = vv[(s + 16u) / 4u][(s + 16u) % 4u];
-        let x17 = vv[(s + 17u) / 4u][(s + 17u) % 4u];
-        let x18 = vv[(s + 18u) / 4u][(s + 18u) % 4u];
-        let x19 = vv[(s + 19u) / 4u][(s + 19u) % 4u];
-        let x20 = vv[(s + 20u) / 4u][(s + 20u) % 4u];
-        let x21 = vv[(s + 21u) / 4u][(s + 21u) % 4u];
-        let x22 = vv[(s + 22u) / 4u][(s + 22u) % 4u];
-        let x23 = vv[(s + 23u) / 4u][(s + 23u) % 4u];
-        let x24 = vv[(s + 24u) / 4u][(s + 24u) % 4u];
-        let x25 = vv[(s + 25u) / 4u][(s + 25u) % 4u];
-        let x26 = vv[(s + 26u) / 4u][(s + 26u) % 4u];
-        let x27 = vv[(s + 27u) / 4u][(s + 27u) % 4u];
-        let x28 = vv[(s + 28u) / 4u][(s + 28u) % 4u];
-        let x29 = vv[(s + 29u) / 4u][(s + 29u) % 4u];
-        let x30 = vv[(s + 30u) / 4u][(s + 30u) % 4u];
-        let x31 = vv[(s + 31u) / 4u][(s + 31u) % 4u];
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
         let wb = wrow + 4u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -1230,43 +1271,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
           acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
           acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
             acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
             acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
             acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
             acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
             acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
             acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
             acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
             acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
             acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
             acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
             acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
             acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
             acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
             acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
             acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
             acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
             acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
             acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
@@ -1279,43 +1320,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
           acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
           acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
             acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
             acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
             acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
             acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
             acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
             acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
             acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
             acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
             acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
             acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
             acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
             acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
             acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
             acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
             acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
             acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
             acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
@@ -1328,43 +1369,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
           acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
           acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
             acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
             acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
             acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
             acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
             acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
             acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
             acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
             acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
             acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
             acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
             acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
             acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
             acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
             acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
             acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
             acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
             acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
             acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
@@ -1377,43 +1418,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
           acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
           acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
             acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
             acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
             acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
             acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
             acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
             acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
             acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
             acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
             acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
             acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
             acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
             acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
             acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
             acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
             acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
             acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
             acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
             acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
@@ -1426,48 +1467,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = rb + ((5u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;
-        let v0 = xq[base + min(0u, last)];
-        let v1 = xq[base + min(1u, last)];
-        let v2 = xq[base + min(2u, last)];
-        let v3 = xq[base + min(3u, last)];
-        let v4 = xq[base + min(4u, last)];
-        let v5 = xq[base + min(5u, last)];
-        let v6 = xq[base + min(6u, last)];
-        let v7 = xq[base + min(7u, last)];
-        let v8 = xq[base + min(8u, last)];
-        var vv = array<vec4<f32>, 9>(v0, v1, v2, v3, v4, v5, v6, v7, v8);
-        let x0 = vv[(s + 0u) / 4u][(s + 0u) % 4u];
-        let x1 = vv[(s + 1u) / 4u][(s + 1u) % 4u];
-        let x2 = vv[(s + 2u) / 4u][(s + 2u) % 4u];
-        let x3 = vv[(s + 3u) / 4u][(s + 3u) % 4u];
-        let x4 = vv[(s + 4u) / 4u][(s + 4u) % 4u];
-        let x5 = vv[(s + 5u) / 4u][(s + 5u) % 4u];
-        let x6 = vv[(s + 6u) / 4u][(s + 6u) % 4u];
-        let x7 = vv[(s + 7u) / 4u][(s + 7u) % 4u];
-        let x8 = vv[(s + 8u) / 4u][(s + 8u) % 4u];
-        let x9 = vv[(s + 9u) / 4u][(s + 9u) % 4u];
-        let x10 = vv[(s + 10u) / 4u][(s + 10u) % 4u];
-        let x11 = vv[(s + 11u) / 4u][(s + 11u) % 4u];
-        let x12 = vv[(s + 12u) / 4u][(s + 12u) % 4u];
-        let x13 = vv[(s + 13u) / 4u][(s + 13u) % 4u];
-        let x14 = vv[(s + 14u) / 4u][(s + 14u) % 4u];
-        let x15 = vv[(s + 15u) / 4u][(s + 15u) % 4u];
-        let x16 = vv[(s + 16u) / 4u][(s + 16u) % 4u];
-        let x17 = vv[(s + 17u) / 4u][(s + 17u) % 4u];
-        let x18 = vv[(s + 18u) / 4u][(s + 18u) % 4u];
-        let x19 = vv[(s + 19u) / 4u][(s + 19u) % 4u];
-        let x20 = vv[(s + 20u) / 4u][(s + 20u) % 4u];
-        let x21 = vv[(s + 21u) / 4u][(s + 21u) % 4u];
-        let x22 = vv[(s + 22u) / 4u][(s + 22u) % 4u];
-        let x23 = vv[(s + 23u) / 4u][(s + 23u) % 4u];
-        let x24 = vv[(s + 24u) / 4u][(s + 24u) % 4u];
-        let x25 = vv[(s + 25u) / 4u][(s + 25u) % 4u];
-        let x26 = vv[(s + 26u) / 4u][(s + 26u) % 4u];
-        let x27 = vv[(s + 27u) / 4u][(s + 27u) % 4u];
-        let x28 = vv[(s + 28u) / 4u][(s + 28u) % 4u];
-        let x29 = vv[(s + 29u) / 4u][(s + 29u) % 4u];
-        let x30 = vv[(s + 30u) / 4u][(s + 30u) % 4u];
-        let x31 = vv[(s + 31u) / 4u][(s + 31u) % 4u];
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
         let wb = wrow + 5u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -1475,43 +1523,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
           acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
           acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
             acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
             acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
             acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
             acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
             acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
             acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
             acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
             acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
             acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
             acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
             acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
             acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
             acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
             acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
             acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
             acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
             acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
             acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
@@ -1524,43 +1572,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
           acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
           acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
             acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
             acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
             acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
             acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
             acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
             acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
             acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
             acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
             acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
             acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
             acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
             acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
             acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
             acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
             acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
             acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
             acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
@@ -1573,43 +1621,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
           acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
           acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
             acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
             acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
             acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
             acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
             acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
             acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
             acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
             acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
             acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
             acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
             acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
             acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
             acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
             acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
             acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
             acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
             acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
             acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
@@ -1622,43 +1670,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
           acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
           acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
             acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
             acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
             acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
             acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
             acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
             acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
             acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
             acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
             acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
             acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
             acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
             acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
             acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
             acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
             acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
             acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
             acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
             acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
@@ -1671,48 +1719,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let base = rb + ((6u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;
-        let v0 = xq[base + min(0u, last)];
-        let v1 = xq[base + min(1u, last)];
-        let v2 = xq[base + min(2u, last)];
-        let v3 = xq[base + min(3u, last)];
-        let v4 = xq[base + min(4u, last)];
-        let v5 = xq[base + min(5u, last)];
-        let v6 = xq[base + min(6u, last)];
-        let v7 = xq[base + min(7u, last)];
-        let v8 = xq[base + min(8u, last)];
-        var vv = array<vec4<f32>, 9>(v0, v1, v2, v3, v4, v5, v6, v7, v8);
-        let x0 = vv[(s + 0u) / 4u][(s + 0u) % 4u];
-        let x1 = vv[(s + 1u) / 4u][(s + 1u) % 4u];
-        let x2 = vv[(s + 2u) / 4u][(s + 2u) % 4u];
-        let x3 = vv[(s + 3u) / 4u][(s + 3u) % 4u];
-        let x4 = vv[(s + 4u) / 4u][(s + 4u) % 4u];
-        let x5 = vv[(s + 5u) / 4u][(s + 5u) % 4u];
-        let x6 = vv[(s + 6u) / 4u][(s + 6u) % 4u];
-        let x7 = vv[(s + 7u) / 4u][(s + 7u) % 4u];
-        let x8 = vv[(s + 8u) / 4u][(s + 8u) % 4u];
-        let x9 = vv[(s + 9u) / 4u][(s + 9u) % 4u];
-        let x10 = vv[(s + 10u) / 4u][(s + 10u) % 4u];
-        let x11 = vv[(s + 11u) / 4u][(s + 11u) % 4u];
-        let x12 = vv[(s + 12u) / 4u][(s + 12u) % 4u];
-        let x13 = vv[(s + 13u) / 4u][(s + 13u) % 4u];
-        let x14 = vv[(s + 14u) / 4u][(s + 14u) % 4u];
-        let x15 = vv[(s + 15u) / 4u][(s + 15u) % 4u];
-        let x16 = vv[(s + 16u) / 4u][(s + 16u) % 4u];
-        let x17 = vv[(s + 17u) / 4u][(s + 17u) % 4u];
-        let x18 = vv[(s + 18u) / 4u][(s + 18u) % 4u];
-        let x19 = vv[(s + 19u) / 4u][(s + 19u) % 4u];
-        let x20 = vv[(s + 20u) / 4u][(s + 20u) % 4u];
-        let x21 = vv[(s + 21u) / 4u][(s + 21u) % 4u];
-        let x22 = vv[(s + 22u) / 4u][(s + 22u) % 4u];
-        let x23 = vv[(s + 23u) / 4u][(s + 23u) % 4u];
-        let x24 = vv[(s + 24u) / 4u][(s + 24u) % 4u];
-        let x25 = vv[(s + 25u) / 4u][(s + 25u) % 4u];
-        let x26 = vv[(s + 26u) / 4u][(s + 26u) % 4u];
-        let x27 = vv[(s + 27u) / 4u][(s + 27u) % 4u];
-        let x28 = vv[(s + 28u) / 4u][(s + 28u) % 4u];
-        let x29 = vv[(s + 29u) / 4u][(s + 29u) % 4u];
-        let x30 = vv[(s + 30u) / 4u][(s + 30u) % 4u];
-        let x31 = vv[(s + 31u) / 4u][(s + 31u) % 4u];
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
         let wb = wrow + 6u * P.op4;
         if (TM4 > 0u) {
           let w0 = wp[wb + 0u];
@@ -1720,43 +1775,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
           acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
           acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
             acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
             acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
             acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
             acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
             acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
             acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
             acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
             acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
             acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
             acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
             acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
             acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
             acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
             acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
             acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
             acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
             acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
             acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
             acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
             acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
@@ -1769,43 +1824,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
           acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
           acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
             acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
             acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
             acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
             acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
             acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
             acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
             acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
             acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
             acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
             acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
             acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
             acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
             acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
             acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
             acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
             acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
             acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
             acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
             acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
             acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
@@ -1818,43 +1873,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
           acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
           acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
             acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
             acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
             acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
             acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
             acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
             acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
             acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
             acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
             acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
             acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
             acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
             acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
             acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
             acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
             acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
             acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
             acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
             acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
             acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
             acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
@@ -1867,43 +1922,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
           acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
           acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
-          if (TN > 4u) {
+          if (NB * TN > 4u) {
             acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
             acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
             acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
             acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
           }
-          if (TN > 8u) {
+          if (NB * TN > 8u) {
             acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
             acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
             acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
             acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
           }
-          if (TN > 12u) {
+          if (NB * TN > 12u) {
             acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
             acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
             acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
             acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
           }
-          if (TN > 16u) {
+          if (NB * TN > 16u) {
             acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
             acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
             acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
             acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
           }
-          if (TN > 20u) {
+          if (NB * TN > 20u) {
             acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
             acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
             acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
             acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
           }
-          if (TN > 24u) {
+          if (NB * TN > 24u) {
             acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
             acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
             acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
             acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
           }
-          if (TN > 28u) {
+          if (NB * TN > 28u) {
             acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
             acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
             acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
@@ -1918,1035 +1973,1163 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // Output (orow, ow) lands at y[n, o, yr0 + orow·ysr, yc0 + ow·ysc] of a [N, O, yh, yw]
   // tensor: the identity for a plain conv, one stride phase of the input gradient otherwise.
   let ych = P.yh * P.yw;
-  let yrow = n * P.o * ych + (P.yr0 + orow * P.ysr) * P.yw + P.yc0;
+  let yrow = (P.yr0 + orow * P.ysr) * P.yw + P.yc0;
   if (TM4 > 0u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
+    if (NB * TN > 0u && ow0 + 0u % TN < P.ow && n0 + 0u / TN < P.n) {
+      let yb = (n0 + 0u / TN) * P.o * ych + yrow + (ow0 + 0u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc0_0[l];
+          y[yb + o * ych] = acc0_0[l];
         }
       }
     }
-    if (TN > 1u && ow0 + 1u < P.ow) {
+    if (NB * TN > 1u && ow0 + 1u % TN < P.ow && n0 + 1u / TN < P.n) {
+      let yb = (n0 + 1u / TN) * P.o * ych + yrow + (ow0 + 1u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc0_1[l];
+          y[yb + o * ych] = acc0_1[l];
         }
       }
     }
-    if (TN > 2u && ow0 + 2u < P.ow) {
+    if (NB * TN > 2u && ow0 + 2u % TN < P.ow && n0 + 2u / TN < P.n) {
+      let yb = (n0 + 2u / TN) * P.o * ych + yrow + (ow0 + 2u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc0_2[l];
+          y[yb + o * ych] = acc0_2[l];
         }
       }
     }
-    if (TN > 3u && ow0 + 3u < P.ow) {
+    if (NB * TN > 3u && ow0 + 3u % TN < P.ow && n0 + 3u / TN < P.n) {
+      let yb = (n0 + 3u / TN) * P.o * ych + yrow + (ow0 + 3u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc0_3[l];
+          y[yb + o * ych] = acc0_3[l];
         }
       }
     }
-    if (TN > 4u && ow0 + 4u < P.ow) {
+    if (NB * TN > 4u && ow0 + 4u % TN < P.ow && n0 + 4u / TN < P.n) {
+      let yb = (n0 + 4u / TN) * P.o * ych + yrow + (ow0 + 4u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc0_4[l];
+          y[yb + o * ych] = acc0_4[l];
         }
       }
     }
-    if (TN > 5u && ow0 + 5u < P.ow) {
+    if (NB * TN > 5u && ow0 + 5u % TN < P.ow && n0 + 5u / TN < P.n) {
+      let yb = (n0 + 5u / TN) * P.o * ych + yrow + (ow0 + 5u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc0_5[l];
+          y[yb + o * ych] = acc0_5[l];
         }
       }
     }
-    if (TN > 6u && ow0 + 6u < P.ow) {
+    if (NB * TN > 6u && ow0 + 6u % TN < P.ow && n0 + 6u / TN < P.n) {
+      let yb = (n0 + 6u / TN) * P.o * ych + yrow + (ow0 + 6u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc0_6[l];
+          y[yb + o * ych] = acc0_6[l];
         }
       }
     }
-    if (TN > 7u && ow0 + 7u < P.ow) {
+    if (NB * TN > 7u && ow0 + 7u % TN < P.ow && n0 + 7u / TN < P.n) {
+      let yb = (n0 + 7u / TN) * P.o * ych + yrow + (ow0 + 7u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc0_7[l];
+          y[yb + o * ych] = acc0_7[l];
         }
       }
     }
-    if (TN > 8u && ow0 + 8u < P.ow) {
+    if (NB * TN > 8u && ow0 + 8u % TN < P.ow && n0 + 8u / TN < P.n) {
+      let yb = (n0 + 8u / TN) * P.o * ych + yrow + (ow0 + 8u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc0_8[l];
+          y[yb + o * ych] = acc0_8[l];
         }
       }
     }
-    if (TN > 9u && ow0 + 9u < P.ow) {
+    if (NB * TN > 9u && ow0 + 9u % TN < P.ow && n0 + 9u / TN < P.n) {
+      let yb = (n0 + 9u / TN) * P.o * ych + yrow + (ow0 + 9u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc0_9[l];
+          y[yb + o * ych] = acc0_9[l];
         }
       }
     }
-    if (TN > 10u && ow0 + 10u < P.ow) {
+    if (NB * TN > 10u && ow0 + 10u % TN < P.ow && n0 + 10u / TN < P.n) {
+      let yb = (n0 + 10u / TN) * P.o * ych + yrow + (ow0 + 10u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc0_10[l];
+          y[yb + o * ych] = acc0_10[l];
         }
       }
     }
-    if (TN > 11u && ow0 + 11u < P.ow) {
+    if (NB * TN > 11u && ow0 + 11u % TN < P.ow && n0 + 11u / TN < P.n) {
+      let yb = (n0 + 11u / TN) * P.o * ych + yrow + (ow0 + 11u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc0_11[l];
+          y[yb + o * ych] = acc0_11[l];
         }
       }
     }
-    if (TN > 12u && ow0 + 12u < P.ow) {
+    if (NB * TN > 12u && ow0 + 12u % TN < P.ow && n0 + 12u / TN < P.n) {
+      let yb = (n0 + 12u / TN) * P.o * ych + yrow + (ow0 + 12u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc0_12[l];
+          y[yb + o * ych] = acc0_12[l];
         }
       }
     }
-    if (TN > 13u && ow0 + 13u < P.ow) {
+    if (NB * TN > 13u && ow0 + 13u % TN < P.ow && n0 + 13u / TN < P.n) {
+      let yb = (n0 + 13u / TN) * P.o * ych + yrow + (ow0 + 13u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc0_13[l];
+          y[yb + o * ych] = acc0_13[l];
         }
       }
     }
-    if (TN > 14u && ow0 + 14u < P.ow) {
+    if (NB * TN > 14u && ow0 + 14u % TN < P.ow && n0 + 14u / TN < P.n) {
+      let yb = (n0 + 14u / TN) * P.o * ych + yrow + (ow0 + 14u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc0_14[l];
+          y[yb + o * ych] = acc0_14[l];
         }
       }
     }
-    if (TN > 15u && ow0 + 15u < P.ow) {
+    if (NB * TN > 15u && ow0 + 15u % TN < P.ow && n0 + 15u / TN < P.n) {
+      let yb = (n0 + 15u / TN) * P.o * ych + yrow + (ow0 + 15u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc0_15[l];
+          y[yb + o * ych] = acc0_15[l];
         }
       }
     }
-    if (TN > 16u && ow0 + 16u < P.ow) {
+    if (NB * TN > 16u && ow0 + 16u % TN < P.ow && n0 + 16u / TN < P.n) {
+      let yb = (n0 + 16u / TN) * P.o * ych + yrow + (ow0 + 16u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc0_16[l];
+          y[yb + o * ych] = acc0_16[l];
         }
       }
     }
-    if (TN > 17u && ow0 + 17u < P.ow) {
+    if (NB * TN > 17u && ow0 + 17u % TN < P.ow && n0 + 17u / TN < P.n) {
+      let yb = (n0 + 17u / TN) * P.o * ych + yrow + (ow0 + 17u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc0_17[l];
+          y[yb + o * ych] = acc0_17[l];
         }
       }
     }
-    if (TN > 18u && ow0 + 18u < P.ow) {
+    if (NB * TN > 18u && ow0 + 18u % TN < P.ow && n0 + 18u / TN < P.n) {
+      let yb = (n0 + 18u / TN) * P.o * ych + yrow + (ow0 + 18u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc0_18[l];
+          y[yb + o * ych] = acc0_18[l];
         }
       }
     }
-    if (TN > 19u && ow0 + 19u < P.ow) {
+    if (NB * TN > 19u && ow0 + 19u % TN < P.ow && n0 + 19u / TN < P.n) {
+      let yb = (n0 + 19u / TN) * P.o * ych + yrow + (ow0 + 19u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc0_19[l];
+          y[yb + o * ych] = acc0_19[l];
         }
       }
     }
-    if (TN > 20u && ow0 + 20u < P.ow) {
+    if (NB * TN > 20u && ow0 + 20u % TN < P.ow && n0 + 20u / TN < P.n) {
+      let yb = (n0 + 20u / TN) * P.o * ych + yrow + (ow0 + 20u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc0_20[l];
+          y[yb + o * ych] = acc0_20[l];
         }
       }
     }
-    if (TN > 21u && ow0 + 21u < P.ow) {
+    if (NB * TN > 21u && ow0 + 21u % TN < P.ow && n0 + 21u / TN < P.n) {
+      let yb = (n0 + 21u / TN) * P.o * ych + yrow + (ow0 + 21u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc0_21[l];
+          y[yb + o * ych] = acc0_21[l];
         }
       }
     }
-    if (TN > 22u && ow0 + 22u < P.ow) {
+    if (NB * TN > 22u && ow0 + 22u % TN < P.ow && n0 + 22u / TN < P.n) {
+      let yb = (n0 + 22u / TN) * P.o * ych + yrow + (ow0 + 22u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc0_22[l];
+          y[yb + o * ych] = acc0_22[l];
         }
       }
     }
-    if (TN > 23u && ow0 + 23u < P.ow) {
+    if (NB * TN > 23u && ow0 + 23u % TN < P.ow && n0 + 23u / TN < P.n) {
+      let yb = (n0 + 23u / TN) * P.o * ych + yrow + (ow0 + 23u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc0_23[l];
+          y[yb + o * ych] = acc0_23[l];
         }
       }
     }
-    if (TN > 24u && ow0 + 24u < P.ow) {
+    if (NB * TN > 24u && ow0 + 24u % TN < P.ow && n0 + 24u / TN < P.n) {
+      let yb = (n0 + 24u / TN) * P.o * ych + yrow + (ow0 + 24u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc0_24[l];
+          y[yb + o * ych] = acc0_24[l];
         }
       }
     }
-    if (TN > 25u && ow0 + 25u < P.ow) {
+    if (NB * TN > 25u && ow0 + 25u % TN < P.ow && n0 + 25u / TN < P.n) {
+      let yb = (n0 + 25u / TN) * P.o * ych + yrow + (ow0 + 25u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc0_25[l];
+          y[yb + o * ych] = acc0_25[l];
         }
       }
     }
-    if (TN > 26u && ow0 + 26u < P.ow) {
+    if (NB * TN > 26u && ow0 + 26u % TN < P.ow && n0 + 26u / TN < P.n) {
+      let yb = (n0 + 26u / TN) * P.o * ych + yrow + (ow0 + 26u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc0_26[l];
+          y[yb + o * ych] = acc0_26[l];
         }
       }
     }
-    if (TN > 27u && ow0 + 27u < P.ow) {
+    if (NB * TN > 27u && ow0 + 27u % TN < P.ow && n0 + 27u / TN < P.n) {
+      let yb = (n0 + 27u / TN) * P.o * ych + yrow + (ow0 + 27u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc0_27[l];
+          y[yb + o * ych] = acc0_27[l];
         }
       }
     }
-    if (TN > 28u && ow0 + 28u < P.ow) {
+    if (NB * TN > 28u && ow0 + 28u % TN < P.ow && n0 + 28u / TN < P.n) {
+      let yb = (n0 + 28u / TN) * P.o * ych + yrow + (ow0 + 28u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc0_28[l];
+          y[yb + o * ych] = acc0_28[l];
         }
       }
     }
-    if (TN > 29u && ow0 + 29u < P.ow) {
+    if (NB * TN > 29u && ow0 + 29u % TN < P.ow && n0 + 29u / TN < P.n) {
+      let yb = (n0 + 29u / TN) * P.o * ych + yrow + (ow0 + 29u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc0_29[l];
+          y[yb + o * ych] = acc0_29[l];
         }
       }
     }
-    if (TN > 30u && ow0 + 30u < P.ow) {
+    if (NB * TN > 30u && ow0 + 30u % TN < P.ow && n0 + 30u / TN < P.n) {
+      let yb = (n0 + 30u / TN) * P.o * ych + yrow + (ow0 + 30u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc0_30[l];
+          y[yb + o * ych] = acc0_30[l];
         }
       }
     }
-    if (TN > 31u && ow0 + 31u < P.ow) {
+    if (NB * TN > 31u && ow0 + 31u % TN < P.ow && n0 + 31u / TN < P.n) {
+      let yb = (n0 + 31u / TN) * P.o * ych + yrow + (ow0 + 31u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 0u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc0_31[l];
+          y[yb + o * ych] = acc0_31[l];
         }
       }
     }
   }
   if (TM4 > 1u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
+    if (NB * TN > 0u && ow0 + 0u % TN < P.ow && n0 + 0u / TN < P.n) {
+      let yb = (n0 + 0u / TN) * P.o * ych + yrow + (ow0 + 0u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc1_0[l];
+          y[yb + o * ych] = acc1_0[l];
         }
       }
     }
-    if (TN > 1u && ow0 + 1u < P.ow) {
+    if (NB * TN > 1u && ow0 + 1u % TN < P.ow && n0 + 1u / TN < P.n) {
+      let yb = (n0 + 1u / TN) * P.o * ych + yrow + (ow0 + 1u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc1_1[l];
+          y[yb + o * ych] = acc1_1[l];
         }
       }
     }
-    if (TN > 2u && ow0 + 2u < P.ow) {
+    if (NB * TN > 2u && ow0 + 2u % TN < P.ow && n0 + 2u / TN < P.n) {
+      let yb = (n0 + 2u / TN) * P.o * ych + yrow + (ow0 + 2u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc1_2[l];
+          y[yb + o * ych] = acc1_2[l];
         }
       }
     }
-    if (TN > 3u && ow0 + 3u < P.ow) {
+    if (NB * TN > 3u && ow0 + 3u % TN < P.ow && n0 + 3u / TN < P.n) {
+      let yb = (n0 + 3u / TN) * P.o * ych + yrow + (ow0 + 3u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc1_3[l];
+          y[yb + o * ych] = acc1_3[l];
         }
       }
     }
-    if (TN > 4u && ow0 + 4u < P.ow) {
+    if (NB * TN > 4u && ow0 + 4u % TN < P.ow && n0 + 4u / TN < P.n) {
+      let yb = (n0 + 4u / TN) * P.o * ych + yrow + (ow0 + 4u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc1_4[l];
+          y[yb + o * ych] = acc1_4[l];
         }
       }
     }
-    if (TN > 5u && ow0 + 5u < P.ow) {
+    if (NB * TN > 5u && ow0 + 5u % TN < P.ow && n0 + 5u / TN < P.n) {
+      let yb = (n0 + 5u / TN) * P.o * ych + yrow + (ow0 + 5u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc1_5[l];
+          y[yb + o * ych] = acc1_5[l];
         }
       }
     }
-    if (TN > 6u && ow0 + 6u < P.ow) {
+    if (NB * TN > 6u && ow0 + 6u % TN < P.ow && n0 + 6u / TN < P.n) {
+      let yb = (n0 + 6u / TN) * P.o * ych + yrow + (ow0 + 6u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc1_6[l];
+          y[yb + o * ych] = acc1_6[l];
         }
       }
     }
-    if (TN > 7u && ow0 + 7u < P.ow) {
+    if (NB * TN > 7u && ow0 + 7u % TN < P.ow && n0 + 7u / TN < P.n) {
+      let yb = (n0 + 7u / TN) * P.o * ych + yrow + (ow0 + 7u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc1_7[l];
+          y[yb + o * ych] = acc1_7[l];
         }
       }
     }
-    if (TN > 8u && ow0 + 8u < P.ow) {
+    if (NB * TN > 8u && ow0 + 8u % TN < P.ow && n0 + 8u / TN < P.n) {
+      let yb = (n0 + 8u / TN) * P.o * ych + yrow + (ow0 + 8u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc1_8[l];
+          y[yb + o * ych] = acc1_8[l];
         }
       }
     }
-    if (TN > 9u && ow0 + 9u < P.ow) {
+    if (NB * TN > 9u && ow0 + 9u % TN < P.ow && n0 + 9u / TN < P.n) {
+      let yb = (n0 + 9u / TN) * P.o * ych + yrow + (ow0 + 9u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc1_9[l];
+          y[yb + o * ych] = acc1_9[l];
         }
       }
     }
-    if (TN > 10u && ow0 + 10u < P.ow) {
+    if (NB * TN > 10u && ow0 + 10u % TN < P.ow && n0 + 10u / TN < P.n) {
+      let yb = (n0 + 10u / TN) * P.o * ych + yrow + (ow0 + 10u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc1_10[l];
+          y[yb + o * ych] = acc1_10[l];
         }
       }
     }
-    if (TN > 11u && ow0 + 11u < P.ow) {
+    if (NB * TN > 11u && ow0 + 11u % TN < P.ow && n0 + 11u / TN < P.n) {
+      let yb = (n0 + 11u / TN) * P.o * ych + yrow + (ow0 + 11u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc1_11[l];
+          y[yb + o * ych] = acc1_11[l];
         }
       }
     }
-    if (TN > 12u && ow0 + 12u < P.ow) {
+    if (NB * TN > 12u && ow0 + 12u % TN < P.ow && n0 + 12u / TN < P.n) {
+      let yb = (n0 + 12u / TN) * P.o * ych + yrow + (ow0 + 12u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc1_12[l];
+          y[yb + o * ych] = acc1_12[l];
         }
       }
     }
-    if (TN > 13u && ow0 + 13u < P.ow) {
+    if (NB * TN > 13u && ow0 + 13u % TN < P.ow && n0 + 13u / TN < P.n) {
+      let yb = (n0 + 13u / TN) * P.o * ych + yrow + (ow0 + 13u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc1_13[l];
+          y[yb + o * ych] = acc1_13[l];
         }
       }
     }
-    if (TN > 14u && ow0 + 14u < P.ow) {
+    if (NB * TN > 14u && ow0 + 14u % TN < P.ow && n0 + 14u / TN < P.n) {
+      let yb = (n0 + 14u / TN) * P.o * ych + yrow + (ow0 + 14u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc1_14[l];
+          y[yb + o * ych] = acc1_14[l];
         }
       }
     }
-    if (TN > 15u && ow0 + 15u < P.ow) {
+    if (NB * TN > 15u && ow0 + 15u % TN < P.ow && n0 + 15u / TN < P.n) {
+      let yb = (n0 + 15u / TN) * P.o * ych + yrow + (ow0 + 15u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc1_15[l];
+          y[yb + o * ych] = acc1_15[l];
         }
       }
     }
-    if (TN > 16u && ow0 + 16u < P.ow) {
+    if (NB * TN > 16u && ow0 + 16u % TN < P.ow && n0 + 16u / TN < P.n) {
+      let yb = (n0 + 16u / TN) * P.o * ych + yrow + (ow0 + 16u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc1_16[l];
+          y[yb + o * ych] = acc1_16[l];
         }
       }
     }
-    if (TN > 17u && ow0 + 17u < P.ow) {
+    if (NB * TN > 17u && ow0 + 17u % TN < P.ow && n0 + 17u / TN < P.n) {
+      let yb = (n0 + 17u / TN) * P.o * ych + yrow + (ow0 + 17u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc1_17[l];
+          y[yb + o * ych] = acc1_17[l];
         }
       }
     }
-    if (TN > 18u && ow0 + 18u < P.ow) {
+    if (NB * TN > 18u && ow0 + 18u % TN < P.ow && n0 + 18u / TN < P.n) {
+      let yb = (n0 + 18u / TN) * P.o * ych + yrow + (ow0 + 18u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc1_18[l];
+          y[yb + o * ych] = acc1_18[l];
         }
       }
     }
-    if (TN > 19u && ow0 + 19u < P.ow) {
+    if (NB * TN > 19u && ow0 + 19u % TN < P.ow && n0 + 19u / TN < P.n) {
+      let yb = (n0 + 19u / TN) * P.o * ych + yrow + (ow0 + 19u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc1_19[l];
+          y[yb + o * ych] = acc1_19[l];
         }
       }
     }
-    if (TN > 20u && ow0 + 20u < P.ow) {
+    if (NB * TN > 20u && ow0 + 20u % TN < P.ow && n0 + 20u / TN < P.n) {
+      let yb = (n0 + 20u / TN) * P.o * ych + yrow + (ow0 + 20u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc1_20[l];
+          y[yb + o * ych] = acc1_20[l];
         }
       }
     }
-    if (TN > 21u && ow0 + 21u < P.ow) {
+    if (NB * TN > 21u && ow0 + 21u % TN < P.ow && n0 + 21u / TN < P.n) {
+      let yb = (n0 + 21u / TN) * P.o * ych + yrow + (ow0 + 21u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc1_21[l];
+          y[yb + o * ych] = acc1_21[l];
         }
       }
     }
-    if (TN > 22u && ow0 + 22u < P.ow) {
+    if (NB * TN > 22u && ow0 + 22u % TN < P.ow && n0 + 22u / TN < P.n) {
+      let yb = (n0 + 22u / TN) * P.o * ych + yrow + (ow0 + 22u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc1_22[l];
+          y[yb + o * ych] = acc1_22[l];
         }
       }
     }
-    if (TN > 23u && ow0 + 23u < P.ow) {
+    if (NB * TN > 23u && ow0 + 23u % TN < P.ow && n0 + 23u / TN < P.n) {
+      let yb = (n0 + 23u / TN) * P.o * ych + yrow + (ow0 + 23u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc1_23[l];
+          y[yb + o * ych] = acc1_23[l];
         }
       }
     }
-    if (TN > 24u && ow0 + 24u < P.ow) {
+    if (NB * TN > 24u && ow0 + 24u % TN < P.ow && n0 + 24u / TN < P.n) {
+      let yb = (n0 + 24u / TN) * P.o * ych + yrow + (ow0 + 24u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc1_24[l];
+          y[yb + o * ych] = acc1_24[l];
         }
       }
     }
-    if (TN > 25u && ow0 + 25u < P.ow) {
+    if (NB * TN > 25u && ow0 + 25u % TN < P.ow && n0 + 25u / TN < P.n) {
+      let yb = (n0 + 25u / TN) * P.o * ych + yrow + (ow0 + 25u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc1_25[l];
+          y[yb + o * ych] = acc1_25[l];
         }
       }
     }
-    if (TN > 26u && ow0 + 26u < P.ow) {
+    if (NB * TN > 26u && ow0 + 26u % TN < P.ow && n0 + 26u / TN < P.n) {
+      let yb = (n0 + 26u / TN) * P.o * ych + yrow + (ow0 + 26u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc1_26[l];
+          y[yb + o * ych] = acc1_26[l];
         }
       }
     }
-    if (TN > 27u && ow0 + 27u < P.ow) {
+    if (NB * TN > 27u && ow0 + 27u % TN < P.ow && n0 + 27u / TN < P.n) {
+      let yb = (n0 + 27u / TN) * P.o * ych + yrow + (ow0 + 27u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc1_27[l];
+          y[yb + o * ych] = acc1_27[l];
         }
       }
     }
-    if (TN > 28u && ow0 + 28u < P.ow) {
+    if (NB * TN > 28u && ow0 + 28u % TN < P.ow && n0 + 28u / TN < P.n) {
+      let yb = (n0 + 28u / TN) * P.o * ych + yrow + (ow0 + 28u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc1_28[l];
+          y[yb + o * ych] = acc1_28[l];
         }
       }
     }
-    if (TN > 29u && ow0 + 29u < P.ow) {
+    if (NB * TN > 29u && ow0 + 29u % TN < P.ow && n0 + 29u / TN < P.n) {
+      let yb = (n0 + 29u / TN) * P.o * ych + yrow + (ow0 + 29u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc1_29[l];
+          y[yb + o * ych] = acc1_29[l];
         }
       }
     }
-    if (TN > 30u && ow0 + 30u < P.ow) {
+    if (NB * TN > 30u && ow0 + 30u % TN < P.ow && n0 + 30u / TN < P.n) {
+      let yb = (n0 + 30u / TN) * P.o * ych + yrow + (ow0 + 30u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc1_30[l];
+          y[yb + o * ych] = acc1_30[l];
         }
       }
     }
-    if (TN > 31u && ow0 + 31u < P.ow) {
+    if (NB * TN > 31u && ow0 + 31u % TN < P.ow && n0 + 31u / TN < P.n) {
+      let yb = (n0 + 31u / TN) * P.o * ych + yrow + (ow0 + 31u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 1u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc1_31[l];
+          y[yb + o * ych] = acc1_31[l];
         }
       }
     }
   }
   if (TM4 > 2u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
+    if (NB * TN > 0u && ow0 + 0u % TN < P.ow && n0 + 0u / TN < P.n) {
+      let yb = (n0 + 0u / TN) * P.o * ych + yrow + (ow0 + 0u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc2_0[l];
+          y[yb + o * ych] = acc2_0[l];
         }
       }
     }
-    if (TN > 1u && ow0 + 1u < P.ow) {
+    if (NB * TN > 1u && ow0 + 1u % TN < P.ow && n0 + 1u / TN < P.n) {
+      let yb = (n0 + 1u / TN) * P.o * ych + yrow + (ow0 + 1u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc2_1[l];
+          y[yb + o * ych] = acc2_1[l];
         }
       }
     }
-    if (TN > 2u && ow0 + 2u < P.ow) {
+    if (NB * TN > 2u && ow0 + 2u % TN < P.ow && n0 + 2u / TN < P.n) {
+      let yb = (n0 + 2u / TN) * P.o * ych + yrow + (ow0 + 2u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc2_2[l];
+          y[yb + o * ych] = acc2_2[l];
         }
       }
     }
-    if (TN > 3u && ow0 + 3u < P.ow) {
+    if (NB * TN > 3u && ow0 + 3u % TN < P.ow && n0 + 3u / TN < P.n) {
+      let yb = (n0 + 3u / TN) * P.o * ych + yrow + (ow0 + 3u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc2_3[l];
+          y[yb + o * ych] = acc2_3[l];
         }
       }
     }
-    if (TN > 4u && ow0 + 4u < P.ow) {
+    if (NB * TN > 4u && ow0 + 4u % TN < P.ow && n0 + 4u / TN < P.n) {
+      let yb = (n0 + 4u / TN) * P.o * ych + yrow + (ow0 + 4u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc2_4[l];
+          y[yb + o * ych] = acc2_4[l];
         }
       }
     }
-    if (TN > 5u && ow0 + 5u < P.ow) {
+    if (NB * TN > 5u && ow0 + 5u % TN < P.ow && n0 + 5u / TN < P.n) {
+      let yb = (n0 + 5u / TN) * P.o * ych + yrow + (ow0 + 5u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc2_5[l];
+          y[yb + o * ych] = acc2_5[l];
         }
       }
     }
-    if (TN > 6u && ow0 + 6u < P.ow) {
+    if (NB * TN > 6u && ow0 + 6u % TN < P.ow && n0 + 6u / TN < P.n) {
+      let yb = (n0 + 6u / TN) * P.o * ych + yrow + (ow0 + 6u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc2_6[l];
+          y[yb + o * ych] = acc2_6[l];
         }
       }
     }
-    if (TN > 7u && ow0 + 7u < P.ow) {
+    if (NB * TN > 7u && ow0 + 7u % TN < P.ow && n0 + 7u / TN < P.n) {
+      let yb = (n0 + 7u / TN) * P.o * ych + yrow + (ow0 + 7u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc2_7[l];
+          y[yb + o * ych] = acc2_7[l];
         }
       }
     }
-    if (TN > 8u && ow0 + 8u < P.ow) {
+    if (NB * TN > 8u && ow0 + 8u % TN < P.ow && n0 + 8u / TN < P.n) {
+      let yb = (n0 + 8u / TN) * P.o * ych + yrow + (ow0 + 8u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc2_8[l];
+          y[yb + o * ych] = acc2_8[l];
         }
       }
     }
-    if (TN > 9u && ow0 + 9u < P.ow) {
+    if (NB * TN > 9u && ow0 + 9u % TN < P.ow && n0 + 9u / TN < P.n) {
+      let yb = (n0 + 9u / TN) * P.o * ych + yrow + (ow0 + 9u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc2_9[l];
+          y[yb + o * ych] = acc2_9[l];
         }
       }
     }
-    if (TN > 10u && ow0 + 10u < P.ow) {
+    if (NB * TN > 10u && ow0 + 10u % TN < P.ow && n0 + 10u / TN < P.n) {
+      let yb = (n0 + 10u / TN) * P.o * ych + yrow + (ow0 + 10u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc2_10[l];
+          y[yb + o * ych] = acc2_10[l];
         }
       }
     }
-    if (TN > 11u && ow0 + 11u < P.ow) {
+    if (NB * TN > 11u && ow0 + 11u % TN < P.ow && n0 + 11u / TN < P.n) {
+      let yb = (n0 + 11u / TN) * P.o * ych + yrow + (ow0 + 11u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc2_11[l];
+          y[yb + o * ych] = acc2_11[l];
         }
       }
     }
-    if (TN > 12u && ow0 + 12u < P.ow) {
+    if (NB * TN > 12u && ow0 + 12u % TN < P.ow && n0 + 12u / TN < P.n) {
+      let yb = (n0 + 12u / TN) * P.o * ych + yrow + (ow0 + 12u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc2_12[l];
+          y[yb + o * ych] = acc2_12[l];
         }
       }
     }
-    if (TN > 13u && ow0 + 13u < P.ow) {
+    if (NB * TN > 13u && ow0 + 13u % TN < P.ow && n0 + 13u / TN < P.n) {
+      let yb = (n0 + 13u / TN) * P.o * ych + yrow + (ow0 + 13u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc2_13[l];
+          y[yb + o * ych] = acc2_13[l];
         }
       }
     }
-    if (TN > 14u && ow0 + 14u < P.ow) {
+    if (NB * TN > 14u && ow0 + 14u % TN < P.ow && n0 + 14u / TN < P.n) {
+      let yb = (n0 + 14u / TN) * P.o * ych + yrow + (ow0 + 14u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc2_14[l];
+          y[yb + o * ych] = acc2_14[l];
         }
       }
     }
-    if (TN > 15u && ow0 + 15u < P.ow) {
+    if (NB * TN > 15u && ow0 + 15u % TN < P.ow && n0 + 15u / TN < P.n) {
+      let yb = (n0 + 15u / TN) * P.o * ych + yrow + (ow0 + 15u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc2_15[l];
+          y[yb + o * ych] = acc2_15[l];
         }
       }
     }
-    if (TN > 16u && ow0 + 16u < P.ow) {
+    if (NB * TN > 16u && ow0 + 16u % TN < P.ow && n0 + 16u / TN < P.n) {
+      let yb = (n0 + 16u / TN) * P.o * ych + yrow + (ow0 + 16u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc2_16[l];
+          y[yb + o * ych] = acc2_16[l];
         }
       }
     }
-    if (TN > 17u && ow0 + 17u < P.ow) {
+    if (NB * TN > 17u && ow0 + 17u % TN < P.ow && n0 + 17u / TN < P.n) {
+      let yb = (n0 + 17u / TN) * P.o * ych + yrow + (ow0 + 17u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc2_17[l];
+          y[yb + o * ych] = acc2_17[l];
         }
       }
     }
-    if (TN > 18u && ow0 + 18u < P.ow) {
+    if (NB * TN > 18u && ow0 + 18u % TN < P.ow && n0 + 18u / TN < P.n) {
+      let yb = (n0 + 18u / TN) * P.o * ych + yrow + (ow0 + 18u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc2_18[l];
+          y[yb + o * ych] = acc2_18[l];
         }
       }
     }
-    if (TN > 19u && ow0 + 19u < P.ow) {
+    if (NB * TN > 19u && ow0 + 19u % TN < P.ow && n0 + 19u / TN < P.n) {
+      let yb = (n0 + 19u / TN) * P.o * ych + yrow + (ow0 + 19u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc2_19[l];
+          y[yb + o * ych] = acc2_19[l];
         }
       }
     }
-    if (TN > 20u && ow0 + 20u < P.ow) {
+    if (NB * TN > 20u && ow0 + 20u % TN < P.ow && n0 + 20u / TN < P.n) {
+      let yb = (n0 + 20u / TN) * P.o * ych + yrow + (ow0 + 20u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc2_20[l];
+          y[yb + o * ych] = acc2_20[l];
         }
       }
     }
-    if (TN > 21u && ow0 + 21u < P.ow) {
+    if (NB * TN > 21u && ow0 + 21u % TN < P.ow && n0 + 21u / TN < P.n) {
+      let yb = (n0 + 21u / TN) * P.o * ych + yrow + (ow0 + 21u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc2_21[l];
+          y[yb + o * ych] = acc2_21[l];
         }
       }
     }
-    if (TN > 22u && ow0 + 22u < P.ow) {
+    if (NB * TN > 22u && ow0 + 22u % TN < P.ow && n0 + 22u / TN < P.n) {
+      let yb = (n0 + 22u / TN) * P.o * ych + yrow + (ow0 + 22u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc2_22[l];
+          y[yb + o * ych] = acc2_22[l];
         }
       }
     }
-    if (TN > 23u && ow0 + 23u < P.ow) {
+    if (NB * TN > 23u && ow0 + 23u % TN < P.ow && n0 + 23u / TN < P.n) {
+      let yb = (n0 + 23u / TN) * P.o * ych + yrow + (ow0 + 23u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc2_23[l];
+          y[yb + o * ych] = acc2_23[l];
         }
       }
     }
-    if (TN > 24u && ow0 + 24u < P.ow) {
+    if (NB * TN > 24u && ow0 + 24u % TN < P.ow && n0 + 24u / TN < P.n) {
+      let yb = (n0 + 24u / TN) * P.o * ych + yrow + (ow0 + 24u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc2_24[l];
+          y[yb + o * ych] = acc2_24[l];
         }
       }
     }
-    if (TN > 25u && ow0 + 25u < P.ow) {
+    if (NB * TN > 25u && ow0 + 25u % TN < P.ow && n0 + 25u / TN < P.n) {
+      let yb = (n0 + 25u / TN) * P.o * ych + yrow + (ow0 + 25u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc2_25[l];
+          y[yb + o * ych] = acc2_25[l];
         }
       }
     }
-    if (TN > 26u && ow0 + 26u < P.ow) {
+    if (NB * TN > 26u && ow0 + 26u % TN < P.ow && n0 + 26u / TN < P.n) {
+      let yb = (n0 + 26u / TN) * P.o * ych + yrow + (ow0 + 26u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc2_26[l];
+          y[yb + o * ych] = acc2_26[l];
         }
       }
     }
-    if (TN > 27u && ow0 + 27u < P.ow) {
+    if (NB * TN > 27u && ow0 + 27u % TN < P.ow && n0 + 27u / TN < P.n) {
+      let yb = (n0 + 27u / TN) * P.o * ych + yrow + (ow0 + 27u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc2_27[l];
+          y[yb + o * ych] = acc2_27[l];
         }
       }
     }
-    if (TN > 28u && ow0 + 28u < P.ow) {
+    if (NB * TN > 28u && ow0 + 28u % TN < P.ow && n0 + 28u / TN < P.n) {
+      let yb = (n0 + 28u / TN) * P.o * ych + yrow + (ow0 + 28u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc2_28[l];
+          y[yb + o * ych] = acc2_28[l];
         }
       }
     }
-    if (TN > 29u && ow0 + 29u < P.ow) {
+    if (NB * TN > 29u && ow0 + 29u % TN < P.ow && n0 + 29u / TN < P.n) {
+      let yb = (n0 + 29u / TN) * P.o * ych + yrow + (ow0 + 29u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc2_29[l];
+          y[yb + o * ych] = acc2_29[l];
         }
       }
     }
-    if (TN > 30u && ow0 + 30u < P.ow) {
+    if (NB * TN > 30u && ow0 + 30u % TN < P.ow && n0 + 30u / TN < P.n) {
+      let yb = (n0 + 30u / TN) * P.o * ych + yrow + (ow0 + 30u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc2_30[l];
+          y[yb + o * ych] = acc2_30[l];
         }
       }
     }
-    if (TN > 31u && ow0 + 31u < P.ow) {
+    if (NB * TN > 31u && ow0 + 31u % TN < P.ow && n0 + 31u / TN < P.n) {
+      let yb = (n0 + 31u / TN) * P.o * ych + yrow + (ow0 + 31u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 2u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc2_31[l];
+          y[yb + o * ych] = acc2_31[l];
         }
       }
     }
   }
   if (TM4 > 3u) {
-    if (TN > 0u && ow0 + 0u < P.ow) {
+    if (NB * TN > 0u && ow0 + 0u % TN < P.ow && n0 + 0u / TN < P.n) {
+      let yb = (n0 + 0u / TN) * P.o * ych + yrow + (ow0 + 0u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 0u) * P.ysc] = acc3_0[l];
+          y[yb + o * ych] = acc3_0[l];
         }
       }
     }
-    if (TN > 1u && ow0 + 1u < P.ow) {
+    if (NB * TN > 1u && ow0 + 1u % TN < P.ow && n0 + 1u / TN < P.n) {
+      let yb = (n0 + 1u / TN) * P.o * ych + yrow + (ow0 + 1u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 1u) * P.ysc] = acc3_1[l];
+          y[yb + o * ych] = acc3_1[l];
         }
       }
     }
-    if (TN > 2u && ow0 + 2u < P.ow) {
+    if (NB * TN > 2u && ow0 + 2u % TN < P.ow && n0 + 2u / TN < P.n) {
+      let yb = (n0 + 2u / TN) * P.o * ych + yrow + (ow0 + 2u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 2u) * P.ysc] = acc3_2[l];
+          y[yb + o * ych] = acc3_2[l];
         }
       }
     }
-    if (TN > 3u && ow0 + 3u < P.ow) {
+    if (NB * TN > 3u && ow0 + 3u % TN < P.ow && n0 + 3u / TN < P.n) {
+      let yb = (n0 + 3u / TN) * P.o * ych + yrow + (ow0 + 3u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 3u) * P.ysc] = acc3_3[l];
+          y[yb + o * ych] = acc3_3[l];
         }
       }
     }
-    if (TN > 4u && ow0 + 4u < P.ow) {
+    if (NB * TN > 4u && ow0 + 4u % TN < P.ow && n0 + 4u / TN < P.n) {
+      let yb = (n0 + 4u / TN) * P.o * ych + yrow + (ow0 + 4u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 4u) * P.ysc] = acc3_4[l];
+          y[yb + o * ych] = acc3_4[l];
         }
       }
     }
-    if (TN > 5u && ow0 + 5u < P.ow) {
+    if (NB * TN > 5u && ow0 + 5u % TN < P.ow && n0 + 5u / TN < P.n) {
+      let yb = (n0 + 5u / TN) * P.o * ych + yrow + (ow0 + 5u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 5u) * P.ysc] = acc3_5[l];
+          y[yb + o * ych] = acc3_5[l];
         }
       }
     }
-    if (TN > 6u && ow0 + 6u < P.ow) {
+    if (NB * TN > 6u && ow0 + 6u % TN < P.ow && n0 + 6u / TN < P.n) {
+      let yb = (n0 + 6u / TN) * P.o * ych + yrow + (ow0 + 6u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 6u) * P.ysc] = acc3_6[l];
+          y[yb + o * ych] = acc3_6[l];
         }
       }
     }
-    if (TN > 7u && ow0 + 7u < P.ow) {
+    if (NB * TN > 7u && ow0 + 7u % TN < P.ow && n0 + 7u / TN < P.n) {
+      let yb = (n0 + 7u / TN) * P.o * ych + yrow + (ow0 + 7u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 7u) * P.ysc] = acc3_7[l];
+          y[yb + o * ych] = acc3_7[l];
         }
       }
     }
-    if (TN > 8u && ow0 + 8u < P.ow) {
+    if (NB * TN > 8u && ow0 + 8u % TN < P.ow && n0 + 8u / TN < P.n) {
+      let yb = (n0 + 8u / TN) * P.o * ych + yrow + (ow0 + 8u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 8u) * P.ysc] = acc3_8[l];
+          y[yb + o * ych] = acc3_8[l];
         }
       }
     }
-    if (TN > 9u && ow0 + 9u < P.ow) {
+    if (NB * TN > 9u && ow0 + 9u % TN < P.ow && n0 + 9u / TN < P.n) {
+      let yb = (n0 + 9u / TN) * P.o * ych + yrow + (ow0 + 9u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 9u) * P.ysc] = acc3_9[l];
+          y[yb + o * ych] = acc3_9[l];
         }
       }
     }
-    if (TN > 10u && ow0 + 10u < P.ow) {
+    if (NB * TN > 10u && ow0 + 10u % TN < P.ow && n0 + 10u / TN < P.n) {
+      let yb = (n0 + 10u / TN) * P.o * ych + yrow + (ow0 + 10u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 10u) * P.ysc] = acc3_10[l];
+          y[yb + o * ych] = acc3_10[l];
         }
       }
     }
-    if (TN > 11u && ow0 + 11u < P.ow) {
+    if (NB * TN > 11u && ow0 + 11u % TN < P.ow && n0 + 11u / TN < P.n) {
+      let yb = (n0 + 11u / TN) * P.o * ych + yrow + (ow0 + 11u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 11u) * P.ysc] = acc3_11[l];
+          y[yb + o * ych] = acc3_11[l];
         }
       }
     }
-    if (TN > 12u && ow0 + 12u < P.ow) {
+    if (NB * TN > 12u && ow0 + 12u % TN < P.ow && n0 + 12u / TN < P.n) {
+      let yb = (n0 + 12u / TN) * P.o * ych + yrow + (ow0 + 12u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 12u) * P.ysc] = acc3_12[l];
+          y[yb + o * ych] = acc3_12[l];
         }
       }
     }
-    if (TN > 13u && ow0 + 13u < P.ow) {
+    if (NB * TN > 13u && ow0 + 13u % TN < P.ow && n0 + 13u / TN < P.n) {
+      let yb = (n0 + 13u / TN) * P.o * ych + yrow + (ow0 + 13u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 13u) * P.ysc] = acc3_13[l];
+          y[yb + o * ych] = acc3_13[l];
         }
       }
     }
-    if (TN > 14u && ow0 + 14u < P.ow) {
+    if (NB * TN > 14u && ow0 + 14u % TN < P.ow && n0 + 14u / TN < P.n) {
+      let yb = (n0 + 14u / TN) * P.o * ych + yrow + (ow0 + 14u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 14u) * P.ysc] = acc3_14[l];
+          y[yb + o * ych] = acc3_14[l];
         }
       }
     }
-    if (TN > 15u && ow0 + 15u < P.ow) {
+    if (NB * TN > 15u && ow0 + 15u % TN < P.ow && n0 + 15u / TN < P.n) {
+      let yb = (n0 + 15u / TN) * P.o * ych + yrow + (ow0 + 15u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 15u) * P.ysc] = acc3_15[l];
+          y[yb + o * ych] = acc3_15[l];
         }
       }
     }
-    if (TN > 16u && ow0 + 16u < P.ow) {
+    if (NB * TN > 16u && ow0 + 16u % TN < P.ow && n0 + 16u / TN < P.n) {
+      let yb = (n0 + 16u / TN) * P.o * ych + yrow + (ow0 + 16u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 16u) * P.ysc] = acc3_16[l];
+          y[yb + o * ych] = acc3_16[l];
         }
       }
     }
-    if (TN > 17u && ow0 + 17u < P.ow) {
+    if (NB * TN > 17u && ow0 + 17u % TN < P.ow && n0 + 17u / TN < P.n) {
+      let yb = (n0 + 17u / TN) * P.o * ych + yrow + (ow0 + 17u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 17u) * P.ysc] = acc3_17[l];
+          y[yb + o * ych] = acc3_17[l];
         }
       }
     }
-    if (TN > 18u && ow0 + 18u < P.ow) {
+    if (NB * TN > 18u && ow0 + 18u % TN < P.ow && n0 + 18u / TN < P.n) {
+      let yb = (n0 + 18u / TN) * P.o * ych + yrow + (ow0 + 18u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 18u) * P.ysc] = acc3_18[l];
+          y[yb + o * ych] = acc3_18[l];
         }
       }
     }
-    if (TN > 19u && ow0 + 19u < P.ow) {
+    if (NB * TN > 19u && ow0 + 19u % TN < P.ow && n0 + 19u / TN < P.n) {
+      let yb = (n0 + 19u / TN) * P.o * ych + yrow + (ow0 + 19u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 19u) * P.ysc] = acc3_19[l];
+          y[yb + o * ych] = acc3_19[l];
         }
       }
     }
-    if (TN > 20u && ow0 + 20u < P.ow) {
+    if (NB * TN > 20u && ow0 + 20u % TN < P.ow && n0 + 20u / TN < P.n) {
+      let yb = (n0 + 20u / TN) * P.o * ych + yrow + (ow0 + 20u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 20u) * P.ysc] = acc3_20[l];
+          y[yb + o * ych] = acc3_20[l];
         }
       }
     }
-    if (TN > 21u && ow0 + 21u < P.ow) {
+    if (NB * TN > 21u && ow0 + 21u % TN < P.ow && n0 + 21u / TN < P.n) {
+      let yb = (n0 + 21u / TN) * P.o * ych + yrow + (ow0 + 21u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 21u) * P.ysc] = acc3_21[l];
+          y[yb + o * ych] = acc3_21[l];
         }
       }
     }
-    if (TN > 22u && ow0 + 22u < P.ow) {
+    if (NB * TN > 22u && ow0 + 22u % TN < P.ow && n0 + 22u / TN < P.n) {
+      let yb = (n0 + 22u / TN) * P.o * ych + yrow + (ow0 + 22u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 22u) * P.ysc] = acc3_22[l];
+          y[yb + o * ych] = acc3_22[l];
         }
       }
     }
-    if (TN > 23u && ow0 + 23u < P.ow) {
+    if (NB * TN > 23u && ow0 + 23u % TN < P.ow && n0 + 23u / TN < P.n) {
+      let yb = (n0 + 23u / TN) * P.o * ych + yrow + (ow0 + 23u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 23u) * P.ysc] = acc3_23[l];
+          y[yb + o * ych] = acc3_23[l];
         }
       }
     }
-    if (TN > 24u && ow0 + 24u < P.ow) {
+    if (NB * TN > 24u && ow0 + 24u % TN < P.ow && n0 + 24u / TN < P.n) {
+      let yb = (n0 + 24u / TN) * P.o * ych + yrow + (ow0 + 24u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 24u) * P.ysc] = acc3_24[l];
+          y[yb + o * ych] = acc3_24[l];
         }
       }
     }
-    if (TN > 25u && ow0 + 25u < P.ow) {
+    if (NB * TN > 25u && ow0 + 25u % TN < P.ow && n0 + 25u / TN < P.n) {
+      let yb = (n0 + 25u / TN) * P.o * ych + yrow + (ow0 + 25u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 25u) * P.ysc] = acc3_25[l];
+          y[yb + o * ych] = acc3_25[l];
         }
       }
     }
-    if (TN > 26u && ow0 + 26u < P.ow) {
+    if (NB * TN > 26u && ow0 + 26u % TN < P.ow && n0 + 26u / TN < P.n) {
+      let yb = (n0 + 26u / TN) * P.o * ych + yrow + (ow0 + 26u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 26u) * P.ysc] = acc3_26[l];
+          y[yb + o * ych] = acc3_26[l];
         }
       }
     }
-    if (TN > 27u && ow0 + 27u < P.ow) {
+    if (NB * TN > 27u && ow0 + 27u % TN < P.ow && n0 + 27u / TN < P.n) {
+      let yb = (n0 + 27u / TN) * P.o * ych + yrow + (ow0 + 27u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 27u) * P.ysc] = acc3_27[l];
+          y[yb + o * ych] = acc3_27[l];
         }
       }
     }
-    if (TN > 28u && ow0 + 28u < P.ow) {
+    if (NB * TN > 28u && ow0 + 28u % TN < P.ow && n0 + 28u / TN < P.n) {
+      let yb = (n0 + 28u / TN) * P.o * ych + yrow + (ow0 + 28u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 28u) * P.ysc] = acc3_28[l];
+          y[yb + o * ych] = acc3_28[l];
         }
       }
     }
-    if (TN > 29u && ow0 + 29u < P.ow) {
+    if (NB * TN > 29u && ow0 + 29u % TN < P.ow && n0 + 29u / TN < P.n) {
+      let yb = (n0 + 29u / TN) * P.o * ych + yrow + (ow0 + 29u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 29u) * P.ysc] = acc3_29[l];
+          y[yb + o * ych] = acc3_29[l];
         }
       }
     }
-    if (TN > 30u && ow0 + 30u < P.ow) {
+    if (NB * TN > 30u && ow0 + 30u % TN < P.ow && n0 + 30u / TN < P.n) {
+      let yb = (n0 + 30u / TN) * P.o * ych + yrow + (ow0 + 30u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 30u) * P.ysc] = acc3_30[l];
+          y[yb + o * ych] = acc3_30[l];
         }
       }
     }
-    if (TN > 31u && ow0 + 31u < P.ow) {
+    if (NB * TN > 31u && ow0 + 31u % TN < P.ow && n0 + 31u / TN < P.n) {
+      let yb = (n0 + 31u / TN) * P.o * ych + yrow + (ow0 + 31u % TN) * P.ysc;
       for (var l = 0u; l < 4u; l++) {
         let o = (ob * TM4 + 3u) * 4u + l;
         if (o < P.o) {
-          y[yrow + o * ych + (ow0 + 31u) * P.ysc] = acc3_31[l];
+          y[yb + o * ych] = acc3_31[l];
         }
       }
     }

@@ -12,7 +12,7 @@ import pathlib
 HERE = pathlib.Path(__file__).resolve().parent
 MAX_TM4 = 4  # vec4s of output channels per invocation (forward)
 MAX_TN = 32  # output columns per invocation (forward)
-NV = MAX_TN // 4 + 1  # input vec4s a tap row can touch
+MAX_XV = 16  # input vec4s one tap loads: NB images × (TN/4 + 1) ≤ 16 (src/kernels/conv.ts)
 # Kernel widths unrolled per file: the 3-wide files serve 3×3 and 1×1 convs (most of a ResNet)
 # and compile ~2× faster on lavapipe than the 7-wide ones, which serve the rest.
 WIDTHS = {"": 3, "_k7": 7}
@@ -41,15 +41,16 @@ def forward() -> str:
 //   phase b = kx·DW mod SW at column ow + ⌊kx·DW / SW⌋: consecutive outputs are consecutive
 //   floats for every stride. Weights are packed (conv2d_weight_pack.wgsl) as
 //   wp [C·KH·KW, 4·OP4] so 4 output channels are one vec4.
-// Tiling: each invocation computes 4·TM4 output channels × TN (4 or 8) consecutive output
-//   columns of one output row, in TM4·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3,
-//   column j). Per (c, ky, kx) it loads TM4 weight vec4s and TN/4 + 1 input vec4s (shared by
-//   the taps through CSE) for 4·TM4·TN FMAs: lavapipe pays ~50 FMAs per storage load. The
+// Tiling: each invocation computes 4·TM4 output channels × TN consecutive output columns of
+//   one output row of NB images (n0 … n0 + NB − 1; NB > 1 keeps small planes busy), in
+//   TM4·NB·TN vec4 accumulators acc<i>_<j> (channels 4i..4i+3, image j / TN, column j % TN).
+//   Per (c, ky, kx) it loads TM4 weight vec4s and NB·(TN/4 + 1) input vec4s (shared by the
+//   taps through CSE) for 4·TM4·NB·TN FMAs: lavapipe pays ~50 FMAs per storage load. The
 //   input vec4s go into a private array indexed by expressions that are constant once the
 //   overrides are specialised, so it lives in registers.
 // Output: y[n, o, yr0 + oh·ysr, yc0 + ow·ysc] of a [N, O, yh, yw] tensor (ysr = ysc = 1, yr0 =
 //   yc0 = 0 for a plain conv; one stride phase of the input gradient otherwise).
-// Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = N.
+// Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = ⌈N / NB⌉.
 // Bindings: 0 uniform Params, 1 xq, 2 wp (array<vec4<f32>>), 3 y (array<f32>).
 override KH: u32 = 3u;
 override KW: u32 = 3u; // ≤ {MAX_KW}
@@ -58,7 +59,8 @@ override SW: u32 = 1u;
 override DH: u32 = 1u;
 override DW: u32 = 1u;
 override TM4: u32 = {MAX_TM4}u; // ≤ {MAX_TM4}
-override TN: u32 = 8u; // a multiple of 4, ≤ {MAX_TN}
+override TN: u32 = 8u; // a multiple of 4
+override NB: u32 = 1u; // NB·TN ≤ {MAX_TN}, NB·(TN/4 + 1) ≤ {MAX_XV}
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 1u;
 
@@ -77,7 +79,7 @@ struct Params {{
   ysr: u32,
   yc0: u32,
   ysc: u32,
-  _p0: u32,
+  n: u32,
   _p1: u32,
 }}
 
@@ -90,14 +92,18 @@ struct Params {{
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
   let pb = gid.x;
   let ob = gid.y;
-  let n = gid.z;
+  let n0 = gid.z * NB;
   if (pb >= P.oh * P.owb || ob * TM4 >= P.op4) {{ return; }}
   let orow = pb / P.owb;
   let ow0 = (pb % P.owb) * TN;
   let rstride = SW * P.wq4;
   let plane = P.hp * rstride;
-  var xrow = n * P.c * plane + orow * SH * rstride + ow0 / 4u;
-  var wrow = ob * TM4;""")
+  var xrow = orow * SH * rstride + ow0 / 4u;
+  var wrow = ob * TM4;
+  // Vec4s per image a tap row touches; image starts are clamped, so a partial last image
+  // block reads image N − 1 again (and stores nothing for it).
+  let vpi = TN / 4u + 1u;
+  let cplane = P.c * plane;""")
     for i in range(MAX_TM4):
         for j in range(MAX_TN):
             w(f"  var acc{i}_{j} = vec4<f32>();")
@@ -110,12 +116,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
         let base = rb + (({k}u * DW) % SW) * P.wq4 + a / 4u;
         let s = a % 4u;
         let last = (s + TN - 1u) / 4u;""")
-        for v in range(NV):
-            w(f"        let v{v} = xq[base + min({v}u, last)];")
-        vs = ", ".join(f"v{v}" for v in range(NV))
-        w(f"        var vv = array<vec4<f32>, {NV}>({vs});")
+        for v in range(MAX_XV):
+            w(f"        let v{v} = xq[min(n0 + min({v}u / vpi, NB - 1u), P.n - 1u) * cplane + base + min({v}u % vpi, last)];")
+        vs = ", ".join(f"v{v}" for v in range(MAX_XV))
+        w(f"        var vv = array<vec4<f32>, {MAX_XV}>({vs});")
         for j in range(MAX_TN):
-            w(f"        let x{j} = vv[(s + {j}u) / 4u][(s + {j}u) % 4u];")
+            w(f"        let x{j} = vv[({j}u / TN) * vpi + (s + {j}u % TN) / 4u][(s + {j}u % TN) % 4u];")
         w(f"        let wb = wrow + {k}u * P.op4;")
         for i in range(MAX_TM4):
             w(f"        if (TM4 > {i}u) {{")
@@ -123,7 +129,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
             for j in range(4):
                 w(f"          acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
             for j0 in range(4, MAX_TN, 4):
-                w(f"          if (TN > {j0}u) {{")
+                w(f"          if (NB * TN > {j0}u) {{")
                 for j in range(j0, j0 + 4):
                     w(f"            acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
                 w("          }")
@@ -136,15 +142,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
   // Output (orow, ow) lands at y[n, o, yr0 + orow·ysr, yc0 + ow·ysc] of a [N, O, yh, yw]
   // tensor: the identity for a plain conv, one stride phase of the input gradient otherwise.
   let ych = P.yh * P.yw;
-  let yrow = n * P.o * ych + (P.yr0 + orow * P.ysr) * P.yw + P.yc0;""")
+  let yrow = (P.yr0 + orow * P.ysr) * P.yw + P.yc0;""")
     for i in range(MAX_TM4):
         w(f"  if (TM4 > {i}u) {{")
         for j in range(MAX_TN):
-            w(f"    if (TN > {j}u && ow0 + {j}u < P.ow) {{")
+            w(f"    if (NB * TN > {j}u && ow0 + {j}u % TN < P.ow && n0 + {j}u / TN < P.n) {{")
+            w(f"      let yb = (n0 + {j}u / TN) * P.o * ych + yrow + (ow0 + {j}u % TN) * P.ysc;")
             w("      for (var l = 0u; l < 4u; l++) {")
             w(f"        let o = (ob * TM4 + {i}u) * 4u + l;")
             w("        if (o < P.o) {")
-            w(f"          y[yrow + o * ych + (ow0 + {j}u) * P.ysc] = acc{i}_{j}[l];")
+            w(f"          y[yb + o * ych] = acc{i}_{j}[l];")
             w("        }")
             w("      }")
             w("    }")

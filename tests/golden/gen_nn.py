@@ -108,6 +108,7 @@ def generate():
         conv_case("3x3 s2 dilation 2 p2 (zero-insertion dgrad)", (1, 3, 10, 11), (4, 3, 3, 3), 2, 2, 2, seed=9),
         conv_case("3x3 s1 p1 wide rows (32-column tiles)", (1, 3, 4, 30), (5, 3, 3, 3), 1, 1, seed=10),
         conv_case("3x3 s2 p1 on 4x56 (28-column tiles)", (1, 2, 4, 56), (4, 2, 3, 3), 2, 1, seed=11),
+        conv_case("3x3 s1 p1, 5 images of 8 columns (partial image blocks)", (5, 3, 3, 8), (4, 3, 3, 3), 1, 1, seed=12),
         conv_case("1x1 s2 on 7x7", (2, 6, 7, 7), (8, 6, 1, 1), 2, 0, seed=5),
         conv_case("1x1 s1", (2, 4, 5, 8), (3, 4, 1, 1), 1, 0, seed=6),
         conv_case("2x3 stride (1,2) pad (0,1)", (1, 2, 6, 13), (3, 2, 2, 3), (1, 2), (0, 1), seed=7),
