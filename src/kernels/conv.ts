@@ -139,14 +139,14 @@ function stage(
   o: { hp: number; phs: number; wq: number; top: number; left: number; dh: number; dw: number },
 ): Tensor {
   const out = Tensor.empty([planes, o.hp, o.phs, o.wq]);
-  const total = planes * o.hp * o.phs * o.wq;
+  const rows = planes * o.hp * o.phs;
   dispatch({
     kernel: "conv2d_pad",
     code: padSrc,
-    uniform: new Uniforms().u32(total).u32(h).u32(w).u32(o.hp).u32(o.phs).u32(o.wq).i32(o.top)
-      .i32(o.left).i32(o.dh).i32(o.dw).bytes(),
+    uniform: new Uniforms().u32(rows).u32(h).u32(w).u32(o.hp).u32(o.phs).u32(o.wq / 4)
+      .i32(o.top).i32(o.left).i32(o.dh).i32(o.dw).bytes(),
     buffers: [x.buffer, out.buffer],
-    workgroups: gridFor(total, 256),
+    workgroups: gridFor(rows, 64),
   });
   return out;
 }
