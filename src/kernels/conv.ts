@@ -419,12 +419,17 @@ export function conv2dInputGrad(
   const tile = forwardTile(g.c, g.w, g.n);
   const wq = stagedWidth(Math.ceil(g.w / tile.tn) * tile.tn, 1, g.kw, g.dw);
   const hp = g.h + g.dh * (g.kh - 1);
-  const dyq = stage(dy, g.n * g.o, g.oh, g.ow, {
+  const top = g.dh * (g.kh - 1) - g.ph;
+  const left = g.dw * (g.kw - 1) - g.pw;
+  // A 1×1-like geometry whose dy already has the staged shape needs no copy.
+  const passthrough = top === 0 && left === 0 && g.sh === 1 && g.sw === 1 && hp === g.oh &&
+    wq === g.ow;
+  const dyq = passthrough ? dy : stage(dy, g.n * g.o, g.oh, g.ow, {
     hp,
     phs: 1,
     wq,
-    top: g.dh * (g.kh - 1) - g.ph,
-    left: g.dw * (g.kw - 1) - g.pw,
+    top,
+    left,
     dh: g.sh,
     dw: g.sw,
   });
@@ -451,7 +456,7 @@ export function conv2dInputGrad(
     oh: g.h,
     ow: g.w,
   }, tile);
-  dyq.dispose();
+  if (!passthrough) dyq.dispose();
   wp.dispose();
   return dx;
 }
