@@ -225,7 +225,7 @@ Deno.test("flatten merges trailing dims and routes the gradient back", async () 
   });
 });
 
-Deno.test("conv → BN → max pool → avg pool steps keep GPU memory flat over iterations", async () => {
+Deno.test("conv → BN → max pool → conv → avg pool steps keep GPU memory flat over iterations", async () => {
   const w = Tensor.fromArray(rand(8 * 3 * 9, 5), [8, 3, 3, 3], { requiresGrad: true });
   const state: F.BatchNormState = {
     weight: Tensor.fromArray(new Float32Array(8).fill(1), [8], { requiresGrad: true }),
@@ -235,12 +235,15 @@ Deno.test("conv → BN → max pool → avg pool steps keep GPU memory flat over
     numBatchesTracked: Tensor.fromArray(new Int32Array([0]), [], { dtype: "i32" }),
   };
   const x = Tensor.fromArray(rand(2 * 3 * 10 * 10, 6), [2, 3, 10, 10]);
+  const w2 = Tensor.fromArray(rand(4 * 8 * 9, 7), [4, 8, 3, 3], { requiresGrad: true });
   const step = () =>
     scope(() => {
       const h = F.conv2d(x, w, { stride: 1, padding: 1 });
       const b = F.batchNorm2d(h, state, { training: true });
       const p = F.maxPool2d(b, { kernelSize: 3, stride: 2, padding: 1 });
-      const a = F.adaptiveAvgPool2d(p);
+      // 5×5 planes: this conv takes the im2col path, the first one the direct kernels.
+      const q = F.conv2d(p, w2, { stride: 2, padding: 1 });
+      const a = F.adaptiveAvgPool2d(q);
       backward(sum(F.flatten(a)));
     });
   try {
@@ -252,6 +255,6 @@ Deno.test("conv → BN → max pool → avg pool steps keep GPU memory flat over
     assert.equal(memoryStats().liveBuffers, before);
     assert.equal(await state.numBatchesTracked!.item(), 6);
   } finally {
-    for (const t of [w, x, ...Object.values(state)]) t?.dispose();
+    for (const t of [w, w2, x, ...Object.values(state)]) t?.dispose();
   }
 });
