@@ -17,6 +17,7 @@ import forwardSrc from "../../shaders/conv2d_forward.wgsl" with { type: "text" }
 import forwardK7Src from "../../shaders/conv2d_forward_k7.wgsl" with { type: "text" };
 import wgradSrc from "../../shaders/conv2d_wgrad.wgsl" with { type: "text" };
 import wgradK7Src from "../../shaders/conv2d_wgrad_k7.wgsl" with { type: "text" };
+import wgradNhwcSrc from "../../shaders/conv2d_wgrad_nhwc.wgsl" with { type: "text" };
 import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
 import { gpu } from "../gpu/device.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -582,6 +583,10 @@ export function conv2dWeightGrad(
     dw.dispose();
     return r;
   }
+  // 1×1 kernels keep the ow-lane kernel: too few taps to pay for transposing dy.
+  if (g.kh <= 3 && g.kw <= 3 && g.kh * g.kw > 1 && g.o % 4 === 0) {
+    return weightGradNhwc(x, dy, g, opts.weightShape);
+  }
   const owp = round4(g.ow);
   let dyp = dy;
   if (owp !== g.ow) {
@@ -633,6 +638,60 @@ export function conv2dWeightGrad(
   const summed = reduce("sum", out, { axis: 0 }).values;
   out.dispose();
   const r = summed.view(opts.weightShape);
+  summed.dispose();
+  return r;
+}
+
+/**
+ * Weight gradient for kernels up to 3×3 (O % 4 == 0) with output channels as vec4 lanes: dy is
+ * transposed to [N, OH, OW, O] once, then conv2d_wgrad_nhwc.wgsl accumulates 4 output channels
+ * per FMA against broadcast input values, as the forward kernel does with weights.
+ */
+function weightGradNhwc(
+  x: Tensor,
+  dy: Tensor,
+  g: Conv2dGeometry,
+  weightShape: readonly number[],
+): Tensor {
+  // 16 output × 4 input channels × 8 columns measured best (3×3 64→64 at 32×32: 14.8
+  // GFLOP/s on one lavapipe thread, against 10.8 for the ow-lane kernel).
+  const to4 = Math.min(4, g.o / 4);
+  const tc = Math.min(4, g.c);
+  const tp = g.ow > 4 ? 8 : 4;
+  const dyt = permute(dy, [0, 2, 3, 1]);
+  const { xq, hp, wq, owned } = stageInput(x, g, Math.ceil(g.ow / tp) * tp);
+  const ob = Math.ceil(g.o / 4 / to4);
+  const cb = Math.ceil(g.c / tc);
+  const total = ob * cb;
+  const split = total >= 256 ? 1 : Math.min(g.n, Math.ceil(256 / total));
+  const nPer = Math.ceil(g.n / split);
+  const out = Tensor.empty([split, g.o, g.c, g.kh, g.kw]);
+  const wgX = 8;
+  dispatch({
+    kernel: "conv2d_wgrad_nhwc",
+    code: wgradNhwcSrc,
+    overrides: {
+      KH: g.kh,
+      KW: g.kw,
+      SH: g.sh,
+      SW: g.sw,
+      DH: g.dh,
+      DW: g.dw,
+      TO4: to4,
+      TC: tc,
+      TP: tp,
+      WG_X: wgX,
+    },
+    uniform: new Uniforms().u32(g.n).u32(g.c).u32(g.o / 4).u32(hp).u32(wq / 4).u32(g.oh)
+      .u32(g.ow).u32(nPer).u32(cb).u32(total).u32(g.kh * g.kw).u32(g.o).bytes(),
+    buffers: [xq.buffer, dyt.buffer, out.buffer],
+    workgroups: [Math.ceil(total / wgX), split, 1],
+  });
+  dyt.dispose();
+  if (owned) xq.dispose();
+  const summed = split === 1 ? out.view(out.shape) : reduce("sum", out, { axis: 0 }).values;
+  out.dispose();
+  const r = summed.view(weightShape);
   summed.dispose();
   return r;
 }
