@@ -200,8 +200,1528 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc3_30 = vec4<f32>();
   var acc3_31 = vec4<f32>();
   for (var c = 0u; c < P.c; c++) {
-    for (var ky = 0u; ky < KH; ky++) {
-      let rb = xrow + ky * DH * rstride;
+    if (KH > 0u) {
+      let rb = xrow + 0u * DH * rstride;
+      if (KW > 0u) {
+        let a = (0u * DW) / SW;
+        let base = rb + ((0u * DW) % SW) * P.wq4 + a / 4u;
+        let s = a % 4u;
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
+        let wb = wrow + 0u * P.op4;
+        if (TM4 > 0u) {
+          let w0 = wp[wb + 0u];
+          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
+          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
+          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
+          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
+          if (NB * TN > 4u) {
+            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
+            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
+            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
+            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          }
+          if (NB * TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (NB * TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (NB * TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (NB * TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (NB * TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (NB * TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
+        }
+        if (TM4 > 1u) {
+          let w1 = wp[wb + 1u];
+          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
+          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
+          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
+          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
+          if (NB * TN > 4u) {
+            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
+            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
+            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
+            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (NB * TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (NB * TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (NB * TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (NB * TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (NB * TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (NB * TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
+          }
+        }
+        if (TM4 > 2u) {
+          let w2 = wp[wb + 2u];
+          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
+          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
+          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
+          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
+          if (NB * TN > 4u) {
+            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
+            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
+            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
+            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          }
+          if (NB * TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (NB * TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (NB * TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (NB * TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (NB * TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (NB * TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
+        }
+        if (TM4 > 3u) {
+          let w3 = wp[wb + 3u];
+          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
+          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
+          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
+          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
+          if (NB * TN > 4u) {
+            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
+            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
+            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
+            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          }
+          if (NB * TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
+          }
+          if (NB * TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
+          }
+          if (NB * TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
+          }
+          if (NB * TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (NB * TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (NB * TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
+          }
+        }
+      }
+      if (KW > 1u) {
+        let a = (1u * DW) / SW;
+        let base = rb + ((1u * DW) % SW) * P.wq4 + a / 4u;
+        let s = a % 4u;
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
+        let wb = wrow + 1u * P.op4;
+        if (TM4 > 0u) {
+          let w0 = wp[wb + 0u];
+          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
+          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
+          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
+          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
+          if (NB * TN > 4u) {
+            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
+            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
+            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
+            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          }
+          if (NB * TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (NB * TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (NB * TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (NB * TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (NB * TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (NB * TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
+        }
+        if (TM4 > 1u) {
+          let w1 = wp[wb + 1u];
+          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
+          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
+          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
+          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
+          if (NB * TN > 4u) {
+            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
+            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
+            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
+            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (NB * TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (NB * TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (NB * TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (NB * TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (NB * TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (NB * TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
+          }
+        }
+        if (TM4 > 2u) {
+          let w2 = wp[wb + 2u];
+          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
+          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
+          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
+          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
+          if (NB * TN > 4u) {
+            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
+            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
+            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
+            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          }
+          if (NB * TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (NB * TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (NB * TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (NB * TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (NB * TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (NB * TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
+        }
+        if (TM4 > 3u) {
+          let w3 = wp[wb + 3u];
+          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
+          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
+          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
+          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
+          if (NB * TN > 4u) {
+            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
+            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
+            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
+            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          }
+          if (NB * TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
+          }
+          if (NB * TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
+          }
+          if (NB * TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
+          }
+          if (NB * TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (NB * TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (NB * TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
+          }
+        }
+      }
+      if (KW > 2u) {
+        let a = (2u * DW) / SW;
+        let base = rb + ((2u * DW) % SW) * P.wq4 + a / 4u;
+        let s = a % 4u;
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
+        let wb = wrow + 2u * P.op4;
+        if (TM4 > 0u) {
+          let w0 = wp[wb + 0u];
+          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
+          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
+          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
+          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
+          if (NB * TN > 4u) {
+            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
+            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
+            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
+            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          }
+          if (NB * TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (NB * TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (NB * TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (NB * TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (NB * TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (NB * TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
+        }
+        if (TM4 > 1u) {
+          let w1 = wp[wb + 1u];
+          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
+          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
+          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
+          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
+          if (NB * TN > 4u) {
+            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
+            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
+            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
+            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (NB * TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (NB * TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (NB * TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (NB * TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (NB * TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (NB * TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
+          }
+        }
+        if (TM4 > 2u) {
+          let w2 = wp[wb + 2u];
+          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
+          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
+          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
+          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
+          if (NB * TN > 4u) {
+            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
+            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
+            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
+            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          }
+          if (NB * TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (NB * TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (NB * TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (NB * TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (NB * TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (NB * TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
+        }
+        if (TM4 > 3u) {
+          let w3 = wp[wb + 3u];
+          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
+          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
+          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
+          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
+          if (NB * TN > 4u) {
+            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
+            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
+            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
+            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          }
+          if (NB * TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
+          }
+          if (NB * TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
+          }
+          if (NB * TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
+          }
+          if (NB * TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (NB * TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (NB * TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
+          }
+        }
+      }
+      wrow += KW * P.op4;
+    }
+    if (KH > 1u) {
+      let rb = xrow + 1u * DH * rstride;
+      if (KW > 0u) {
+        let a = (0u * DW) / SW;
+        let base = rb + ((0u * DW) % SW) * P.wq4 + a / 4u;
+        let s = a % 4u;
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
+        let wb = wrow + 0u * P.op4;
+        if (TM4 > 0u) {
+          let w0 = wp[wb + 0u];
+          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
+          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
+          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
+          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
+          if (NB * TN > 4u) {
+            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
+            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
+            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
+            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          }
+          if (NB * TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (NB * TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (NB * TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (NB * TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (NB * TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (NB * TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
+        }
+        if (TM4 > 1u) {
+          let w1 = wp[wb + 1u];
+          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
+          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
+          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
+          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
+          if (NB * TN > 4u) {
+            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
+            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
+            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
+            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (NB * TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (NB * TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (NB * TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (NB * TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (NB * TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (NB * TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
+          }
+        }
+        if (TM4 > 2u) {
+          let w2 = wp[wb + 2u];
+          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
+          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
+          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
+          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
+          if (NB * TN > 4u) {
+            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
+            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
+            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
+            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          }
+          if (NB * TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (NB * TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (NB * TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (NB * TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (NB * TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (NB * TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
+        }
+        if (TM4 > 3u) {
+          let w3 = wp[wb + 3u];
+          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
+          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
+          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
+          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
+          if (NB * TN > 4u) {
+            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
+            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
+            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
+            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          }
+          if (NB * TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
+          }
+          if (NB * TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
+          }
+          if (NB * TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
+          }
+          if (NB * TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (NB * TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (NB * TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
+          }
+        }
+      }
+      if (KW > 1u) {
+        let a = (1u * DW) / SW;
+        let base = rb + ((1u * DW) % SW) * P.wq4 + a / 4u;
+        let s = a % 4u;
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
+        let wb = wrow + 1u * P.op4;
+        if (TM4 > 0u) {
+          let w0 = wp[wb + 0u];
+          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
+          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
+          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
+          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
+          if (NB * TN > 4u) {
+            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
+            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
+            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
+            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          }
+          if (NB * TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (NB * TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (NB * TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (NB * TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (NB * TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (NB * TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
+        }
+        if (TM4 > 1u) {
+          let w1 = wp[wb + 1u];
+          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
+          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
+          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
+          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
+          if (NB * TN > 4u) {
+            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
+            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
+            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
+            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (NB * TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (NB * TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (NB * TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (NB * TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (NB * TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (NB * TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
+          }
+        }
+        if (TM4 > 2u) {
+          let w2 = wp[wb + 2u];
+          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
+          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
+          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
+          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
+          if (NB * TN > 4u) {
+            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
+            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
+            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
+            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          }
+          if (NB * TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (NB * TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (NB * TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (NB * TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (NB * TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (NB * TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
+        }
+        if (TM4 > 3u) {
+          let w3 = wp[wb + 3u];
+          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
+          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
+          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
+          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
+          if (NB * TN > 4u) {
+            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
+            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
+            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
+            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          }
+          if (NB * TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
+          }
+          if (NB * TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
+          }
+          if (NB * TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
+          }
+          if (NB * TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (NB * TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (NB * TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
+          }
+        }
+      }
+      if (KW > 2u) {
+        let a = (2u * DW) / SW;
+        let base = rb + ((2u * DW) % SW) * P.wq4 + a / 4u;
+        let s = a % 4u;
+        let last = (s + TN - 1u) / 4u;
+        let v0 = xq[min(n0 + min(0u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(0u % vpi, last)];
+        let v1 = xq[min(n0 + min(1u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(1u % vpi, last)];
+        let v2 = xq[min(n0 + min(2u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(2u % vpi, last)];
+        let v3 = xq[min(n0 + min(3u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(3u % vpi, last)];
+        let v4 = xq[min(n0 + min(4u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(4u % vpi, last)];
+        let v5 = xq[min(n0 + min(5u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(5u % vpi, last)];
+        let v6 = xq[min(n0 + min(6u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(6u % vpi, last)];
+        let v7 = xq[min(n0 + min(7u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(7u % vpi, last)];
+        let v8 = xq[min(n0 + min(8u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(8u % vpi, last)];
+        let v9 = xq[min(n0 + min(9u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(9u % vpi, last)];
+        let v10 = xq[min(n0 + min(10u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(10u % vpi, last)];
+        let v11 = xq[min(n0 + min(11u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(11u % vpi, last)];
+        let v12 = xq[min(n0 + min(12u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(12u % vpi, last)];
+        let v13 = xq[min(n0 + min(13u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(13u % vpi, last)];
+        let v14 = xq[min(n0 + min(14u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(14u % vpi, last)];
+        let v15 = xq[min(n0 + min(15u / vpi, NB - 1u), P.n - 1u) * cplane + base + min(15u % vpi, last)];
+        var vv = array<vec4<f32>, 16>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15);
+        let x0 = vv[(0u / TN) * vpi + (s + 0u % TN) / 4u][(s + 0u % TN) % 4u];
+        let x1 = vv[(1u / TN) * vpi + (s + 1u % TN) / 4u][(s + 1u % TN) % 4u];
+        let x2 = vv[(2u / TN) * vpi + (s + 2u % TN) / 4u][(s + 2u % TN) % 4u];
+        let x3 = vv[(3u / TN) * vpi + (s + 3u % TN) / 4u][(s + 3u % TN) % 4u];
+        let x4 = vv[(4u / TN) * vpi + (s + 4u % TN) / 4u][(s + 4u % TN) % 4u];
+        let x5 = vv[(5u / TN) * vpi + (s + 5u % TN) / 4u][(s + 5u % TN) % 4u];
+        let x6 = vv[(6u / TN) * vpi + (s + 6u % TN) / 4u][(s + 6u % TN) % 4u];
+        let x7 = vv[(7u / TN) * vpi + (s + 7u % TN) / 4u][(s + 7u % TN) % 4u];
+        let x8 = vv[(8u / TN) * vpi + (s + 8u % TN) / 4u][(s + 8u % TN) % 4u];
+        let x9 = vv[(9u / TN) * vpi + (s + 9u % TN) / 4u][(s + 9u % TN) % 4u];
+        let x10 = vv[(10u / TN) * vpi + (s + 10u % TN) / 4u][(s + 10u % TN) % 4u];
+        let x11 = vv[(11u / TN) * vpi + (s + 11u % TN) / 4u][(s + 11u % TN) % 4u];
+        let x12 = vv[(12u / TN) * vpi + (s + 12u % TN) / 4u][(s + 12u % TN) % 4u];
+        let x13 = vv[(13u / TN) * vpi + (s + 13u % TN) / 4u][(s + 13u % TN) % 4u];
+        let x14 = vv[(14u / TN) * vpi + (s + 14u % TN) / 4u][(s + 14u % TN) % 4u];
+        let x15 = vv[(15u / TN) * vpi + (s + 15u % TN) / 4u][(s + 15u % TN) % 4u];
+        let x16 = vv[(16u / TN) * vpi + (s + 16u % TN) / 4u][(s + 16u % TN) % 4u];
+        let x17 = vv[(17u / TN) * vpi + (s + 17u % TN) / 4u][(s + 17u % TN) % 4u];
+        let x18 = vv[(18u / TN) * vpi + (s + 18u % TN) / 4u][(s + 18u % TN) % 4u];
+        let x19 = vv[(19u / TN) * vpi + (s + 19u % TN) / 4u][(s + 19u % TN) % 4u];
+        let x20 = vv[(20u / TN) * vpi + (s + 20u % TN) / 4u][(s + 20u % TN) % 4u];
+        let x21 = vv[(21u / TN) * vpi + (s + 21u % TN) / 4u][(s + 21u % TN) % 4u];
+        let x22 = vv[(22u / TN) * vpi + (s + 22u % TN) / 4u][(s + 22u % TN) % 4u];
+        let x23 = vv[(23u / TN) * vpi + (s + 23u % TN) / 4u][(s + 23u % TN) % 4u];
+        let x24 = vv[(24u / TN) * vpi + (s + 24u % TN) / 4u][(s + 24u % TN) % 4u];
+        let x25 = vv[(25u / TN) * vpi + (s + 25u % TN) / 4u][(s + 25u % TN) % 4u];
+        let x26 = vv[(26u / TN) * vpi + (s + 26u % TN) / 4u][(s + 26u % TN) % 4u];
+        let x27 = vv[(27u / TN) * vpi + (s + 27u % TN) / 4u][(s + 27u % TN) % 4u];
+        let x28 = vv[(28u / TN) * vpi + (s + 28u % TN) / 4u][(s + 28u % TN) % 4u];
+        let x29 = vv[(29u / TN) * vpi + (s + 29u % TN) / 4u][(s + 29u % TN) % 4u];
+        let x30 = vv[(30u / TN) * vpi + (s + 30u % TN) / 4u][(s + 30u % TN) % 4u];
+        let x31 = vv[(31u / TN) * vpi + (s + 31u % TN) / 4u][(s + 31u % TN) % 4u];
+        let wb = wrow + 2u * P.op4;
+        if (TM4 > 0u) {
+          let w0 = wp[wb + 0u];
+          acc0_0 = fma(w0, vec4<f32>(x0), acc0_0);
+          acc0_1 = fma(w0, vec4<f32>(x1), acc0_1);
+          acc0_2 = fma(w0, vec4<f32>(x2), acc0_2);
+          acc0_3 = fma(w0, vec4<f32>(x3), acc0_3);
+          if (NB * TN > 4u) {
+            acc0_4 = fma(w0, vec4<f32>(x4), acc0_4);
+            acc0_5 = fma(w0, vec4<f32>(x5), acc0_5);
+            acc0_6 = fma(w0, vec4<f32>(x6), acc0_6);
+            acc0_7 = fma(w0, vec4<f32>(x7), acc0_7);
+          }
+          if (NB * TN > 8u) {
+            acc0_8 = fma(w0, vec4<f32>(x8), acc0_8);
+            acc0_9 = fma(w0, vec4<f32>(x9), acc0_9);
+            acc0_10 = fma(w0, vec4<f32>(x10), acc0_10);
+            acc0_11 = fma(w0, vec4<f32>(x11), acc0_11);
+          }
+          if (NB * TN > 12u) {
+            acc0_12 = fma(w0, vec4<f32>(x12), acc0_12);
+            acc0_13 = fma(w0, vec4<f32>(x13), acc0_13);
+            acc0_14 = fma(w0, vec4<f32>(x14), acc0_14);
+            acc0_15 = fma(w0, vec4<f32>(x15), acc0_15);
+          }
+          if (NB * TN > 16u) {
+            acc0_16 = fma(w0, vec4<f32>(x16), acc0_16);
+            acc0_17 = fma(w0, vec4<f32>(x17), acc0_17);
+            acc0_18 = fma(w0, vec4<f32>(x18), acc0_18);
+            acc0_19 = fma(w0, vec4<f32>(x19), acc0_19);
+          }
+          if (NB * TN > 20u) {
+            acc0_20 = fma(w0, vec4<f32>(x20), acc0_20);
+            acc0_21 = fma(w0, vec4<f32>(x21), acc0_21);
+            acc0_22 = fma(w0, vec4<f32>(x22), acc0_22);
+            acc0_23 = fma(w0, vec4<f32>(x23), acc0_23);
+          }
+          if (NB * TN > 24u) {
+            acc0_24 = fma(w0, vec4<f32>(x24), acc0_24);
+            acc0_25 = fma(w0, vec4<f32>(x25), acc0_25);
+            acc0_26 = fma(w0, vec4<f32>(x26), acc0_26);
+            acc0_27 = fma(w0, vec4<f32>(x27), acc0_27);
+          }
+          if (NB * TN > 28u) {
+            acc0_28 = fma(w0, vec4<f32>(x28), acc0_28);
+            acc0_29 = fma(w0, vec4<f32>(x29), acc0_29);
+            acc0_30 = fma(w0, vec4<f32>(x30), acc0_30);
+            acc0_31 = fma(w0, vec4<f32>(x31), acc0_31);
+          }
+        }
+        if (TM4 > 1u) {
+          let w1 = wp[wb + 1u];
+          acc1_0 = fma(w1, vec4<f32>(x0), acc1_0);
+          acc1_1 = fma(w1, vec4<f32>(x1), acc1_1);
+          acc1_2 = fma(w1, vec4<f32>(x2), acc1_2);
+          acc1_3 = fma(w1, vec4<f32>(x3), acc1_3);
+          if (NB * TN > 4u) {
+            acc1_4 = fma(w1, vec4<f32>(x4), acc1_4);
+            acc1_5 = fma(w1, vec4<f32>(x5), acc1_5);
+            acc1_6 = fma(w1, vec4<f32>(x6), acc1_6);
+            acc1_7 = fma(w1, vec4<f32>(x7), acc1_7);
+          }
+          if (NB * TN > 8u) {
+            acc1_8 = fma(w1, vec4<f32>(x8), acc1_8);
+            acc1_9 = fma(w1, vec4<f32>(x9), acc1_9);
+            acc1_10 = fma(w1, vec4<f32>(x10), acc1_10);
+            acc1_11 = fma(w1, vec4<f32>(x11), acc1_11);
+          }
+          if (NB * TN > 12u) {
+            acc1_12 = fma(w1, vec4<f32>(x12), acc1_12);
+            acc1_13 = fma(w1, vec4<f32>(x13), acc1_13);
+            acc1_14 = fma(w1, vec4<f32>(x14), acc1_14);
+            acc1_15 = fma(w1, vec4<f32>(x15), acc1_15);
+          }
+          if (NB * TN > 16u) {
+            acc1_16 = fma(w1, vec4<f32>(x16), acc1_16);
+            acc1_17 = fma(w1, vec4<f32>(x17), acc1_17);
+            acc1_18 = fma(w1, vec4<f32>(x18), acc1_18);
+            acc1_19 = fma(w1, vec4<f32>(x19), acc1_19);
+          }
+          if (NB * TN > 20u) {
+            acc1_20 = fma(w1, vec4<f32>(x20), acc1_20);
+            acc1_21 = fma(w1, vec4<f32>(x21), acc1_21);
+            acc1_22 = fma(w1, vec4<f32>(x22), acc1_22);
+            acc1_23 = fma(w1, vec4<f32>(x23), acc1_23);
+          }
+          if (NB * TN > 24u) {
+            acc1_24 = fma(w1, vec4<f32>(x24), acc1_24);
+            acc1_25 = fma(w1, vec4<f32>(x25), acc1_25);
+            acc1_26 = fma(w1, vec4<f32>(x26), acc1_26);
+            acc1_27 = fma(w1, vec4<f32>(x27), acc1_27);
+          }
+          if (NB * TN > 28u) {
+            acc1_28 = fma(w1, vec4<f32>(x28), acc1_28);
+            acc1_29 = fma(w1, vec4<f32>(x29), acc1_29);
+            acc1_30 = fma(w1, vec4<f32>(x30), acc1_30);
+            acc1_31 = fma(w1, vec4<f32>(x31), acc1_31);
+          }
+        }
+        if (TM4 > 2u) {
+          let w2 = wp[wb + 2u];
+          acc2_0 = fma(w2, vec4<f32>(x0), acc2_0);
+          acc2_1 = fma(w2, vec4<f32>(x1), acc2_1);
+          acc2_2 = fma(w2, vec4<f32>(x2), acc2_2);
+          acc2_3 = fma(w2, vec4<f32>(x3), acc2_3);
+          if (NB * TN > 4u) {
+            acc2_4 = fma(w2, vec4<f32>(x4), acc2_4);
+            acc2_5 = fma(w2, vec4<f32>(x5), acc2_5);
+            acc2_6 = fma(w2, vec4<f32>(x6), acc2_6);
+            acc2_7 = fma(w2, vec4<f32>(x7), acc2_7);
+          }
+          if (NB * TN > 8u) {
+            acc2_8 = fma(w2, vec4<f32>(x8), acc2_8);
+            acc2_9 = fma(w2, vec4<f32>(x9), acc2_9);
+            acc2_10 = fma(w2, vec4<f32>(x10), acc2_10);
+            acc2_11 = fma(w2, vec4<f32>(x11), acc2_11);
+          }
+          if (NB * TN > 12u) {
+            acc2_12 = fma(w2, vec4<f32>(x12), acc2_12);
+            acc2_13 = fma(w2, vec4<f32>(x13), acc2_13);
+            acc2_14 = fma(w2, vec4<f32>(x14), acc2_14);
+            acc2_15 = fma(w2, vec4<f32>(x15), acc2_15);
+          }
+          if (NB * TN > 16u) {
+            acc2_16 = fma(w2, vec4<f32>(x16), acc2_16);
+            acc2_17 = fma(w2, vec4<f32>(x17), acc2_17);
+            acc2_18 = fma(w2, vec4<f32>(x18), acc2_18);
+            acc2_19 = fma(w2, vec4<f32>(x19), acc2_19);
+          }
+          if (NB * TN > 20u) {
+            acc2_20 = fma(w2, vec4<f32>(x20), acc2_20);
+            acc2_21 = fma(w2, vec4<f32>(x21), acc2_21);
+            acc2_22 = fma(w2, vec4<f32>(x22), acc2_22);
+            acc2_23 = fma(w2, vec4<f32>(x23), acc2_23);
+          }
+          if (NB * TN > 24u) {
+            acc2_24 = fma(w2, vec4<f32>(x24), acc2_24);
+            acc2_25 = fma(w2, vec4<f32>(x25), acc2_25);
+            acc2_26 = fma(w2, vec4<f32>(x26), acc2_26);
+            acc2_27 = fma(w2, vec4<f32>(x27), acc2_27);
+          }
+          if (NB * TN > 28u) {
+            acc2_28 = fma(w2, vec4<f32>(x28), acc2_28);
+            acc2_29 = fma(w2, vec4<f32>(x29), acc2_29);
+            acc2_30 = fma(w2, vec4<f32>(x30), acc2_30);
+            acc2_31 = fma(w2, vec4<f32>(x31), acc2_31);
+          }
+        }
+        if (TM4 > 3u) {
+          let w3 = wp[wb + 3u];
+          acc3_0 = fma(w3, vec4<f32>(x0), acc3_0);
+          acc3_1 = fma(w3, vec4<f32>(x1), acc3_1);
+          acc3_2 = fma(w3, vec4<f32>(x2), acc3_2);
+          acc3_3 = fma(w3, vec4<f32>(x3), acc3_3);
+          if (NB * TN > 4u) {
+            acc3_4 = fma(w3, vec4<f32>(x4), acc3_4);
+            acc3_5 = fma(w3, vec4<f32>(x5), acc3_5);
+            acc3_6 = fma(w3, vec4<f32>(x6), acc3_6);
+            acc3_7 = fma(w3, vec4<f32>(x7), acc3_7);
+          }
+          if (NB * TN > 8u) {
+            acc3_8 = fma(w3, vec4<f32>(x8), acc3_8);
+            acc3_9 = fma(w3, vec4<f32>(x9), acc3_9);
+            acc3_10 = fma(w3, vec4<f32>(x10), acc3_10);
+            acc3_11 = fma(w3, vec4<f32>(x11), acc3_11);
+          }
+          if (NB * TN > 12u) {
+            acc3_12 = fma(w3, vec4<f32>(x12), acc3_12);
+            acc3_13 = fma(w3, vec4<f32>(x13), acc3_13);
+            acc3_14 = fma(w3, vec4<f32>(x14), acc3_14);
+            acc3_15 = fma(w3, vec4<f32>(x15), acc3_15);
+          }
+          if (NB * TN > 16u) {
+            acc3_16 = fma(w3, vec4<f32>(x16), acc3_16);
+            acc3_17 = fma(w3, vec4<f32>(x17), acc3_17);
+            acc3_18 = fma(w3, vec4<f32>(x18), acc3_18);
+            acc3_19 = fma(w3, vec4<f32>(x19), acc3_19);
+          }
+          if (NB * TN > 20u) {
+            acc3_20 = fma(w3, vec4<f32>(x20), acc3_20);
+            acc3_21 = fma(w3, vec4<f32>(x21), acc3_21);
+            acc3_22 = fma(w3, vec4<f32>(x22), acc3_22);
+            acc3_23 = fma(w3, vec4<f32>(x23), acc3_23);
+          }
+          if (NB * TN > 24u) {
+            acc3_24 = fma(w3, vec4<f32>(x24), acc3_24);
+            acc3_25 = fma(w3, vec4<f32>(x25), acc3_25);
+            acc3_26 = fma(w3, vec4<f32>(x26), acc3_26);
+            acc3_27 = fma(w3, vec4<f32>(x27), acc3_27);
+          }
+          if (NB * TN > 28u) {
+            acc3_28 = fma(w3, vec4<f32>(x28), acc3_28);
+            acc3_29 = fma(w3, vec4<f32>(x29), acc3_29);
+            acc3_30 = fma(w3, vec4<f32>(x30), acc3_30);
+            acc3_31 = fma(w3, vec4<f32>(x31), acc3_31);
+          }
+        }
+      }
+      wrow += KW * P.op4;
+    }
+    if (KH > 2u) {
+      let rb = xrow + 2u * DH * rstride;
       if (KW > 0u) {
         let a = (0u * DW) / SW;
         let base = rb + ((0u * DW) % SW) * P.wq4 + a / 4u;

@@ -28,6 +28,34 @@ fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, t: u32) -> f32 {
 """
 
 
+def tap_lines(w) -> None:
+    for k in range(MAX_KW):
+        w(f"""      if (KW > {k}u) {{
+        let a = ({k}u * DW) / SW;
+        let base = rb + (({k}u * DW) % SW) * P.wq4 + a / 4u;
+        let s = a % 4u;
+        let last = (s + TN - 1u) / 4u;""")
+        for v in range(MAX_XV):
+            w(f"        let v{v} = xq[min(n0 + min({v}u / vpi, NB - 1u), P.n - 1u) * cplane + base + min({v}u % vpi, last)];")
+        vs = ", ".join(f"v{v}" for v in range(MAX_XV))
+        w(f"        var vv = array<vec4<f32>, {MAX_XV}>({vs});")
+        for j in range(MAX_TN):
+            w(f"        let x{j} = vv[({j}u / TN) * vpi + (s + {j}u % TN) / 4u][(s + {j}u % TN) % 4u];")
+        w(f"        let wb = wrow + {k}u * P.op4;")
+        for i in range(MAX_TM4):
+            w(f"        if (TM4 > {i}u) {{")
+            w(f"          let w{i} = wp[wb + {i}u];")
+            for j in range(4):
+                w(f"          acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
+            for j0 in range(4, MAX_TN, 4):
+                w(f"          if (NB * TN > {j0}u) {{")
+                for j in range(j0, j0 + 4):
+                    w(f"            acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
+                w("          }")
+            w("        }")
+        w("      }")
+
+
 def forward() -> str:
     L = []
     w = L.append
@@ -107,37 +135,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     for i in range(MAX_TM4):
         for j in range(MAX_TN):
             w(f"  var acc{i}_{j} = vec4<f32>();")
-    w("""  for (var c = 0u; c < P.c; c++) {
-    for (var ky = 0u; ky < KH; ky++) {
-      let rb = xrow + ky * DH * rstride;""")
-    for k in range(MAX_KW):
-        w(f"""      if (KW > {k}u) {{
-        let a = ({k}u * DW) / SW;
-        let base = rb + (({k}u * DW) % SW) * P.wq4 + a / 4u;
-        let s = a % 4u;
-        let last = (s + TN - 1u) / 4u;""")
-        for v in range(MAX_XV):
-            w(f"        let v{v} = xq[min(n0 + min({v}u / vpi, NB - 1u), P.n - 1u) * cplane + base + min({v}u % vpi, last)];")
-        vs = ", ".join(f"v{v}" for v in range(MAX_XV))
-        w(f"        var vv = array<vec4<f32>, {MAX_XV}>({vs});")
-        for j in range(MAX_TN):
-            w(f"        let x{j} = vv[({j}u / TN) * vpi + (s + {j}u % TN) / 4u][(s + {j}u % TN) % 4u];")
-        w(f"        let wb = wrow + {k}u * P.op4;")
-        for i in range(MAX_TM4):
-            w(f"        if (TM4 > {i}u) {{")
-            w(f"          let w{i} = wp[wb + {i}u];")
-            for j in range(4):
-                w(f"          acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
-            for j0 in range(4, MAX_TN, 4):
-                w(f"          if (NB * TN > {j0}u) {{")
-                for j in range(j0, j0 + 4):
-                    w(f"            acc{i}_{j} = fma(w{i}, vec4<f32>(x{j}), acc{i}_{j});")
-                w("          }")
-            w("        }")
-        w("      }")
-    w("""      wrow += KW * P.op4;
-    }
-    xrow += plane;
+    # The 3-wide file unrolls the (≤ 3) kernel rows too: bigger loop bodies, ~10 % faster.
+    unroll_ky = MAX_KW <= 3
+    w("  for (var c = 0u; c < P.c; c++) {")
+    rows = range(MAX_KW) if unroll_ky else [None]
+    for y in rows:
+        if y is None:
+            w("    for (var ky = 0u; ky < KH; ky++) {")
+            w("      let rb = xrow + ky * DH * rstride;")
+        else:
+            w(f"    if (KH > {y}u) {{")
+            w(f"      let rb = xrow + {y}u * DH * rstride;")
+        tap_lines(w)
+        w("      wrow += KW * P.op4;")
+        w("    }")
+    w("""    xrow += plane;
   }
   // Output (orow, ow) lands at y[n, o, yr0 + orow·ysr, yc0 + ow·ysc] of a [N, O, yh, yw]
   // tensor: the identity for a plain conv, one stride phase of the input gradient otherwise.
