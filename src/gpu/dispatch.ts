@@ -120,13 +120,74 @@ export function dispatch(opts: DispatchOptions): void {
     bindGroupCache.set(key, bindGroup);
   }
   currentEncoder();
+  if (profile) {
+    endPass();
+    const i = profile.names.length;
+    if (2 * i + 2 <= PROFILE_CAPACITY) {
+      profile.names.push(opts.kernel);
+      pass = encoder!.beginComputePass({
+        label: opts.kernel,
+        timestampWrites: {
+          querySet: profile.querySet,
+          beginningOfPassWriteIndex: 2 * i,
+          endOfPassWriteIndex: 2 * i + 1,
+        },
+      });
+    }
+  }
   pass ??= encoder!.beginComputePass({ label: "step" });
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(x, y, z);
+  if (profile) endPass();
   dispatchesInBatch++;
   totalDispatches++;
   if (dispatchesInBatch >= MAX_DISPATCHES_PER_SUBMIT) flush();
+}
+
+const PROFILE_CAPACITY = 4096;
+let profile: { querySet: GPUQuerySet; names: string[] } | null = null;
+
+/**
+ * Starts timing every dispatch on the GPU with timestamp queries (one pass per dispatch,
+ * up to 2048 dispatches); `stopProfile()` returns the times. Needs `timestamp-query`.
+ */
+export function startProfile(): void {
+  const { device, adapter } = gpu();
+  if (!adapter.features.includes("timestamp-query")) {
+    throw new Error("startProfile: the device lacks the timestamp-query feature");
+  }
+  flush();
+  profile = {
+    querySet: device.createQuerySet({ type: "timestamp", count: PROFILE_CAPACITY }),
+    names: [],
+  };
+}
+
+/** Per-kernel dispatch count and total GPU milliseconds since `startProfile()`. */
+export async function stopProfile(): Promise<Map<string, { count: number; ms: number }>> {
+  const p = profile;
+  if (!p) throw new Error("stopProfile: no profile is running");
+  profile = null;
+  const n = p.names.length * 2;
+  const out = new Map<string, { count: number; ms: number }>();
+  if (n === 0) return out;
+  const { device } = gpu();
+  const resolved = device.createBuffer({ size: n * 8, usage: 0x200 | 0x04 }); // QUERY_RESOLVE|COPY_SRC
+  endPass();
+  currentEncoder().resolveQuerySet(p.querySet, 0, n, resolved, 0);
+  const bytes = await readBuffer(resolved, n * 8);
+  resolved.destroy();
+  p.querySet.destroy();
+  const ts = new BigUint64Array(bytes);
+  p.names.forEach((name, i) => {
+    const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
+    const e = out.get(name) ?? { count: 0, ms: 0 };
+    e.count++;
+    e.ms += ms;
+    out.set(name, e);
+  });
+  return out;
 }
 
 /** Records a buffer-to-buffer copy (closes the open compute pass). */
