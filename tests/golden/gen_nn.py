@@ -109,10 +109,12 @@ def generate():
         conv_case("3x3 s1 p1 wide rows (32-column tiles)", (1, 3, 4, 30), (5, 3, 3, 3), 1, 1, seed=10),
         conv_case("3x3 s2 p1 on 4x56 (28-column tiles)", (1, 2, 4, 56), (4, 2, 3, 3), 2, 1, seed=11),
         conv_case("3x3 s1 p1, 5 images of 8 columns (partial image blocks)", (5, 3, 3, 8), (4, 3, 3, 3), 1, 1, seed=12),
+        conv_case("1x1 s1 pointwise (batched matmul path)", (1, 4, 8, 9), (6, 4, 1, 1), seed=13),
+        conv_case("1x1 s2 pointwise on 16x17", (1, 3, 16, 17), (4, 3, 1, 1), 2, seed=14),
         conv_case("1x1 s2 on 7x7", (2, 6, 7, 7), (8, 6, 1, 1), 2, 0, seed=5),
         conv_case("1x1 s1", (2, 4, 5, 8), (3, 4, 1, 1), 1, 0, seed=6),
         conv_case("2x3 stride (1,2) pad (0,1)", (1, 2, 6, 13), (3, 2, 2, 3), (1, 2), (0, 1), seed=7),
-        conv_case("3x3 s1 p1 36 channels (multi-tile)", (1, 6, 5, 9), (36, 6, 3, 3), 1, 1, seed=8),
+        conv_case("3x3 s1 p1 36 channels (multi-tile)", (1, 3, 5, 9), (36, 3, 3, 3), 1, 1, seed=8),
     ]
     # Ties: values from {0, 1, 2} so most windows hold several equal maxima.
     g = torch.Generator().manual_seed(9)
