@@ -156,9 +156,7 @@ function confusionChart(names: readonly string[], m: number[][]): string {
   const H = T + n * cell + 120;
   const rowMax = m.map((r) => Math.max(1, r.reduce((a, b) => a + b, 0)));
   const parts = [
-    `<text x="${
-      L + (n * cell) / 2
-    }" y="16" text-anchor="middle" font-weight="bold">Confusion matrix (rows: true, columns: predicted; shade = row share)</text>`,
+    `<text x="8" y="16" font-weight="bold">Confusion matrix (rows: true, columns: predicted; shade = row share)</text>`,
   ];
   for (let i = 0; i < n; i++) {
     parts.push(
