@@ -132,21 +132,33 @@ export function conv2dGeometry(
 const roundTo = (v: number, m: number) => Math.ceil(v / m) * m;
 const round4 = (v: number) => roundTo(v, 4);
 
-/** Staging copy of [P, H, W] planes into [P, hp, phs, wq] (see conv2d_pad.wgsl). */
+/**
+ * Staging copy of [P, H, W] planes into [P, hp, phs, wq] (see conv2d_pad.wgsl); one phase,
+ * no offset and no dilation unless given.
+ */
 function stage(
   x: Tensor,
   planes: number,
   h: number,
   w: number,
-  o: { hp: number; phs: number; wq: number; top: number; left: number; dh: number; dw: number },
+  o: {
+    hp: number;
+    wq: number;
+    phs?: number;
+    top?: number;
+    left?: number;
+    dh?: number;
+    dw?: number;
+  },
 ): Tensor {
-  const out = Tensor.empty([planes, o.hp, o.phs, o.wq]);
-  const rows = planes * o.hp * o.phs;
+  const { phs = 1, top = 0, left = 0, dh = 1, dw = 1 } = o;
+  const out = Tensor.empty([planes, o.hp, phs, o.wq]);
+  const rows = planes * o.hp * phs;
   dispatch({
     kernel: "conv2d_pad",
     code: padSrc,
-    uniform: new Uniforms().u32(rows).u32(h).u32(w).u32(o.hp).u32(o.phs).u32(o.wq / 4)
-      .i32(o.top).i32(o.left).i32(o.dh).i32(o.dw).bytes(),
+    uniform: new Uniforms().u32(rows).u32(h).u32(w).u32(o.hp).u32(phs).u32(o.wq / 4)
+      .i32(top).i32(left).i32(dh).i32(dw).bytes(),
     buffers: [x.buffer, out.buffer],
     workgroups: gridFor(rows, 64),
   });
@@ -210,6 +222,13 @@ export function forwardTile(outChannels: number, outWidth: number, batch = 1): C
   return { tm4, tn, nb };
 }
 
+/** The kernel size, stride and dilation overrides every direct conv shader takes. */
+function tapOverrides(
+  g: { kh: number; kw: number; sh: number; sw: number; dh: number; dw: number },
+): Record<string, number> {
+  return { KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw, DH: g.dh, DW: g.dw };
+}
+
 /**
  * The shared implicit-GEMM launch: y[n, o, r, q] = Σ xq[n, c, r·sh + ky·dh, q·sw + kx·dw] ·
  * wp[(c·kh + ky)·kw + kx, o] over an already staged `xq` [n, c, hp, sw, wq] and packed `wp`,
@@ -248,12 +267,7 @@ function convCore(
     kernel: narrow ? "conv2d_forward" : "conv2d_forward_k7",
     code: narrow ? forwardSrc : forwardK7Src,
     overrides: {
-      KH: g.kh,
-      KW: g.kw,
-      SH: g.sh,
-      SW: g.sw,
-      DH: g.dh,
-      DW: g.dw,
+      ...tapOverrides(g),
       TM4: tile.tm4,
       TN: tile.tn,
       NB: tile.nb,
@@ -293,15 +307,7 @@ function stageInput(
   if (g.ph === 0 && g.pw === 0 && g.sw === 1 && hpNeed <= g.h && wq === g.w) {
     return { xq: x, hp: g.h, wq, owned: false };
   }
-  const xq = stage(x, g.n * g.c, g.h, g.w, {
-    hp: hpNeed,
-    phs: g.sw,
-    wq,
-    top: g.ph,
-    left: g.pw,
-    dh: 1,
-    dw: 1,
-  });
+  const xq = stage(x, g.n * g.c, g.h, g.w, { hp: hpNeed, wq, phs: g.sw, top: g.ph, left: g.pw });
   return { xq, hp: hpNeed, wq, owned: true };
 }
 
@@ -322,35 +328,32 @@ function useIm2col(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
   return g.ow < 8 && colsSize <= 1 << 24;
 }
 
-function colsUniform(g: Conv2dGeometry, total: number): ArrayBuffer {
-  return new Uniforms().u32(total).u32(g.c).u32(g.h).u32(g.w).u32(g.oh).u32(g.ow).u32(g.kh)
-    .u32(g.kw).u32(g.sh).u32(g.sw).u32(g.ph).u32(g.pw).u32(g.dh).u32(g.dw).bytes();
+/** Fills `out` from `src` with conv2d_im2col or conv2d_col2im, one invocation per output. */
+function colsPass(
+  kernel: "conv2d_im2col" | "conv2d_col2im",
+  src: Tensor,
+  out: Tensor,
+  g: Conv2dGeometry,
+): Tensor {
+  dispatch({
+    kernel,
+    code: kernel === "conv2d_im2col" ? im2colSrc : col2imSrc,
+    uniform: new Uniforms().u32(out.size).u32(g.c).u32(g.h).u32(g.w).u32(g.oh).u32(g.ow)
+      .u32(g.kh).u32(g.kw).u32(g.sh).u32(g.sw).u32(g.ph).u32(g.pw).u32(g.dh).u32(g.dw).bytes(),
+    buffers: [src.buffer, out.buffer],
+    workgroups: gridFor(out.size, 256),
+  });
+  return out;
 }
 
 /** The im2col matrix [N·OH·OW, C·kh·kw] of `x` (see conv2d_im2col.wgsl). */
 function im2col(x: Tensor, g: Conv2dGeometry): Tensor {
-  const cols = Tensor.empty([g.n * g.oh * g.ow, g.c * g.kh * g.kw]);
-  dispatch({
-    kernel: "conv2d_im2col",
-    code: im2colSrc,
-    uniform: colsUniform(g, cols.size),
-    buffers: [x.buffer, cols.buffer],
-    workgroups: gridFor(cols.size, 256),
-  });
-  return cols;
+  return colsPass("conv2d_im2col", x, Tensor.empty([g.n * g.oh * g.ow, g.c * g.kh * g.kw]), g);
 }
 
 /** dx [N, C, H, W] gathered from the gradient of the im2col matrix. */
 function col2im(dcols: Tensor, g: Conv2dGeometry): Tensor {
-  const dx = Tensor.empty([g.n, g.c, g.h, g.w]);
-  dispatch({
-    kernel: "conv2d_col2im",
-    code: col2imSrc,
-    uniform: colsUniform(g, dx.size),
-    buffers: [dcols.buffer, dx.buffer],
-    workgroups: gridFor(dx.size, 256),
-  });
-  return dx;
+  return colsPass("conv2d_col2im", dcols, Tensor.empty([g.n, g.c, g.h, g.w]), g);
 }
 
 /** dy [N, O, OH, OW] as the [N·OH·OW, O] matrix the im2col path multiplies. */
@@ -391,15 +394,23 @@ function isPointwise(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
     g.pw === 0 && g.oh * g.ow >= 64;
 }
 
+/**
+ * Strides of a strided pointwise conv's sample points: `sampled` within [N, C, H, W],
+ * `packed` within [N, C, OH, OW].
+ */
+function sampleStrides(g: Conv2dGeometry): { sampled: number[]; packed: number[] } {
+  return {
+    sampled: [g.c * g.h * g.w, g.h * g.w, g.sh * g.w, g.sw],
+    packed: [g.c * g.oh * g.ow, g.oh * g.ow, g.ow, 1],
+  };
+}
+
 /** x [N, C, H, W] at the pointwise conv's sample points, as [N, C, OH·OW]. */
 function pointwiseInput(x: Tensor, g: Conv2dGeometry): Tensor {
   if (g.sh === 1 && g.sw === 1) return x.view([g.n, g.c, g.h * g.w]);
   const xs = Tensor.empty([g.n, g.c, g.oh * g.ow]);
-  stridedCopy(x, xs, {
-    shape: [g.n, g.c, g.oh, g.ow],
-    srcStrides: [g.c * g.h * g.w, g.h * g.w, g.sh * g.w, g.sw],
-    dstStrides: [g.c * g.oh * g.ow, g.oh * g.ow, g.ow, 1],
-  });
+  const { sampled, packed } = sampleStrides(g);
+  stridedCopy(x, xs, { shape: [g.n, g.c, g.oh, g.ow], srcStrides: sampled, dstStrides: packed });
   return xs;
 }
 
@@ -427,11 +438,8 @@ function pointwiseInputGrad(dy: Tensor, weight: Tensor, g: Conv2dGeometry): Tens
   }
   // Strided: the sampled positions get the product, every other position 0.
   const dx = full([g.n, g.c, g.h, g.w], 0);
-  stridedCopy(dxs, dx, {
-    shape: [g.n, g.c, g.oh, g.ow],
-    srcStrides: [g.c * g.oh * g.ow, g.oh * g.ow, g.ow, 1],
-    dstStrides: [g.c * g.h * g.w, g.h * g.w, g.sh * g.w, g.sw],
-  });
+  const { sampled, packed } = sampleStrides(g);
+  stridedCopy(dxs, dx, { shape: [g.n, g.c, g.oh, g.ow], srcStrides: packed, dstStrides: sampled });
   dxs.dispose();
   return dx;
 }
@@ -469,6 +477,14 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
   return y;
 }
 
+function checkDy(fn: string, dy: Tensor, g: Conv2dGeometry): void {
+  if (fmt(dy.shape) !== fmt([g.n, g.o, g.oh, g.ow])) {
+    throw new RangeError(
+      `${fn}: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
+    );
+  }
+}
+
 /**
  * Input gradient of `conv2d`: dx [N, C, H, W] from dy [N, O, OH, OW], on the forward kernel
  * with the weight transposed and flipped. Stride 1: one conv of dy padded by d·(k − 1) − p.
@@ -482,11 +498,7 @@ export function conv2dInputGrad(
   opts: Conv2dOptions & { inputShape: readonly number[] },
 ): Tensor {
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
-  if (fmt(dy.shape) !== fmt([g.n, g.o, g.oh, g.ow])) {
-    throw new RangeError(
-      `conv2dInputGrad: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
-    );
-  }
+  checkDy("conv2dInputGrad", dy, g);
   if (isPointwise(g, opts)) return pointwiseInputGrad(dy, weight, g);
   if (useIm2col(g, opts)) {
     const dyt = pixelsByChannel(dy, g);
@@ -507,39 +519,66 @@ export function conv2dInputGrad(
   // A 1×1-like geometry whose dy already has the staged shape needs no copy.
   const passthrough = top === 0 && left === 0 && g.sh === 1 && g.sw === 1 && hp === g.oh &&
     wq === g.ow;
-  const dyq = passthrough ? dy : stage(dy, g.n * g.o, g.oh, g.ow, {
-    hp,
-    phs: 1,
-    wq,
-    top,
-    left,
-    dh: g.sh,
-    dw: g.sw,
-  });
-  const wp = packWeight(weight, roundTo(g.c, 4 * tile.tm4), {
-    th: g.kh,
-    tw: g.kw,
-    ky0: g.kh - 1,
-    kx0: g.kw - 1,
-    sy: 1,
-    sx: 1,
-  });
-  const dx = convCore(dyq, wp, {
-    n: g.n,
-    c: g.o,
+  const dyq = passthrough
+    ? dy
+    : stage(dy, g.n * g.o, g.oh, g.ow, { hp, wq, top, left, dh: g.sh, dw: g.sw });
+  const dx = flippedConv(dyq, weight, g, {
+    taps: { th: g.kh, tw: g.kw, ky0: g.kh - 1, kx0: g.kw - 1, sy: 1, sx: 1 },
     hp,
     wq,
-    o: g.c,
-    kh: g.kh,
-    kw: g.kw,
-    sh: 1,
-    sw: 1,
     dh: g.dh,
     dw: g.dw,
     oh: g.h,
     ow: g.w,
-  }, tile);
+    tile,
+  });
   if (!passthrough) dyq.dispose();
+  return dx;
+}
+
+/**
+ * The forward kernel over staged dy `dyq` [N, O, hp, 1, wq] with the weight transposed and
+ * flipped to `taps`, read at dilation (dh, dw): an oh × ow input-gradient plane per channel,
+ * written into `into` when given.
+ */
+function flippedConv(
+  dyq: Tensor,
+  weight: Tensor,
+  g: Conv2dGeometry,
+  k: {
+    taps: FlipTaps;
+    hp: number;
+    wq: number;
+    dh: number;
+    dw: number;
+    oh: number;
+    ow: number;
+    tile: ConvTile;
+    into?: { y: Tensor; r0: number; sr: number; c0: number; sc: number };
+  },
+): Tensor {
+  const wp = packWeight(weight, roundTo(g.c, 4 * k.tile.tm4), k.taps);
+  const dx = convCore(
+    dyq,
+    wp,
+    {
+      n: g.n,
+      c: g.o,
+      hp: k.hp,
+      wq: k.wq,
+      o: g.c,
+      kh: k.taps.th,
+      kw: k.taps.tw,
+      sh: 1,
+      sw: 1,
+      dh: k.dh,
+      dw: k.dw,
+      oh: k.oh,
+      ow: k.ow,
+    },
+    k.tile,
+    k.into,
+  );
   wp.dispose();
   return dx;
 }
@@ -575,46 +614,19 @@ function inputGradPhased(dy: Tensor, weight: Tensor, g: Conv2dGeometry): Tensor 
       const tile = forwardTile(g.c, pc.count, g.n);
       const wq = stagedWidth(Math.ceil(pc.count / tile.tn) * tile.tn, 1, pc.taps, 1);
       const hp = pr.count + pr.taps - 1;
-      const dyq = stage(dy, g.n * g.o, g.oh, g.ow, {
+      const dyq = stage(dy, g.n * g.o, g.oh, g.ow, { hp, wq, top: -pr.e, left: -pc.e });
+      flippedConv(dyq, weight, g, {
+        taps: { th: pr.taps, tw: pc.taps, ky0: pr.k0, kx0: pc.k0, sy: g.sh, sx: g.sw },
         hp,
-        phs: 1,
         wq,
-        top: -pr.e,
-        left: -pc.e,
         dh: 1,
         dw: 1,
-      });
-      const wp = packWeight(weight, roundTo(g.c, 4 * tile.tm4), {
-        th: pr.taps,
-        tw: pc.taps,
-        ky0: pr.k0,
-        kx0: pc.k0,
-        sy: g.sh,
-        sx: g.sw,
-      });
-      convCore(
-        dyq,
-        wp,
-        {
-          n: g.n,
-          c: g.o,
-          hp,
-          wq,
-          o: g.c,
-          kh: pr.taps,
-          kw: pc.taps,
-          sh: 1,
-          sw: 1,
-          dh: 1,
-          dw: 1,
-          oh: pr.count,
-          ow: pc.count,
-        },
+        oh: pr.count,
+        ow: pc.count,
         tile,
-        { y: dx, r0: r, sr: g.sh, c0: c, sc: g.sw },
-      );
+        into: { y: dx, r0: r, sr: g.sh, c0: c, sc: g.sw },
+      });
       dyq.dispose();
-      wp.dispose();
     });
   });
   return dx;
@@ -635,8 +647,21 @@ export function wgradTile(g: Conv2dGeometry): WgradTile {
   const to = Math.min(8, g.o);
   const tc = Math.min(g.kw === 1 ? 8 : g.kw <= 3 ? 4 : 1, g.c);
   const inv = Math.ceil(g.o / to) * Math.ceil(g.c / tc) * g.kh;
-  const split = inv >= 256 ? 1 : Math.min(g.n, Math.ceil(256 / inv));
-  return { to, tc, split };
+  return { to, tc, split: batchSplit(inv, g.n) };
+}
+
+/** Batch chunks that bring `invocations` up to about 256 (at most one chunk per image). */
+function batchSplit(invocations: number, n: number): number {
+  return invocations >= 256 ? 1 : Math.min(n, Math.ceil(256 / invocations));
+}
+
+/** The fixed-order sum of [split, O, C, kh, kw] partial weight gradients, as `weightShape`. */
+function sumSplits(out: Tensor, weightShape: readonly number[]): Tensor {
+  const summed = out.shape[0] === 1 ? out.view(out.shape) : reduce("sum", out, { axis: 0 }).values;
+  out.dispose();
+  const r = summed.view(weightShape);
+  summed.dispose();
+  return r;
 }
 
 /**
@@ -650,11 +675,7 @@ export function conv2dWeightGrad(
   opts: Conv2dOptions & { weightShape: readonly number[] },
 ): Tensor {
   const g = conv2dGeometry(x.shape, opts.weightShape, opts);
-  if (fmt(dy.shape) !== fmt([g.n, g.o, g.oh, g.ow])) {
-    throw new RangeError(
-      `conv2dWeightGrad: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
-    );
-  }
+  checkDy("conv2dWeightGrad", dy, g);
   // The batched product holds N·O·C floats; past 16M the direct kernel avoids that buffer.
   if (isPointwise(g, opts) && g.n * g.o * g.c <= 1 << 24) {
     return pointwiseWeightGrad(x, dy, g, opts.weightShape);
@@ -674,18 +695,7 @@ export function conv2dWeightGrad(
     return weightGradNhwc(x, dy, g, opts.weightShape);
   }
   const owp = round4(g.ow);
-  let dyp = dy;
-  if (owp !== g.ow) {
-    dyp = stage(dy, g.n * g.o, g.oh, g.ow, {
-      hp: g.oh,
-      phs: 1,
-      wq: owp,
-      top: 0,
-      left: 0,
-      dh: 1,
-      dw: 1,
-    });
-  }
+  const dyp = owp === g.ow ? dy : stage(dy, g.n * g.o, g.oh, g.ow, { hp: g.oh, wq: owp });
   const { xq, hp, wq, owned } = stageInput(x, g, owp);
   const tile = wgradTile(g);
   const kk = g.kh * g.kw;
@@ -699,12 +709,7 @@ export function conv2dWeightGrad(
     kernel: narrow ? "conv2d_wgrad" : "conv2d_wgrad_k7",
     code: narrow ? wgradSrc : wgradK7Src,
     overrides: {
-      KH: g.kh,
-      KW: g.kw,
-      SH: g.sh,
-      SW: g.sw,
-      DH: g.dh,
-      DW: g.dw,
+      ...tapOverrides(g),
       TO: tile.to,
       TC: tile.tc,
       WG_X: wgX,
@@ -716,16 +721,7 @@ export function conv2dWeightGrad(
   });
   if (owned) xq.dispose();
   if (dyp !== dy) dyp.dispose();
-  if (tile.split === 1) {
-    const r = out.view(opts.weightShape);
-    out.dispose();
-    return r;
-  }
-  const summed = reduce("sum", out, { axis: 0 }).values;
-  out.dispose();
-  const r = summed.view(opts.weightShape);
-  summed.dispose();
-  return r;
+  return sumSplits(out, opts.weightShape);
 }
 
 /**
@@ -749,7 +745,7 @@ function weightGradNhwc(
   const ob = Math.ceil(g.o / 4 / to4);
   const cb = Math.ceil(g.c / tc);
   const total = ob * cb;
-  const split = total >= 256 ? 1 : Math.min(g.n, Math.ceil(256 / total));
+  const split = batchSplit(total, g.n);
   const nPer = Math.ceil(g.n / split);
   const out = Tensor.empty([split, g.o, g.c, g.kh, g.kw]);
   const wgX = 8;
@@ -757,12 +753,7 @@ function weightGradNhwc(
     kernel: "conv2d_wgrad_nhwc",
     code: wgradNhwcSrc,
     overrides: {
-      KH: g.kh,
-      KW: g.kw,
-      SH: g.sh,
-      SW: g.sw,
-      DH: g.dh,
-      DW: g.dw,
+      ...tapOverrides(g),
       TO4: to4,
       TC: tc,
       TP: tp,
@@ -775,9 +766,5 @@ function weightGradNhwc(
   });
   dyt.dispose();
   if (owned) xq.dispose();
-  const summed = split === 1 ? out.view(out.shape) : reduce("sum", out, { axis: 0 }).values;
-  out.dispose();
-  const r = summed.view(weightShape);
-  summed.dispose();
-  return r;
+  return sumSplits(out, weightShape);
 }
