@@ -13,6 +13,23 @@ export function golden<T = Record<string, unknown>>(name: string): T {
   return JSON.parse(Deno.readTextFileSync(url)) as T;
 }
 
+/** One conv2d case of `golden("nn").conv` (tests/golden/gen_nn.py): inputs, outputs, grads. */
+export interface ConvCase {
+  name: string;
+  x: unknown;
+  xShape: number[];
+  w: unknown;
+  wShape: number[];
+  stride: number | [number, number];
+  padding: number | [number, number];
+  dilation: number | [number, number];
+  y: unknown;
+  yShape: number[];
+  gy: unknown;
+  dx: unknown;
+  dw: unknown;
+}
+
 /** Flattens nested number arrays. */
 export function flat(x: unknown): number[] {
   if (typeof x === "number") return [x];

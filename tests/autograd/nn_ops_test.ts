@@ -1,26 +1,10 @@
 import assert from "node:assert/strict";
-import { assertClose, flat, golden, numericGrad, rand } from "../helpers.ts";
+import { assertClose, type ConvCase, flat, golden, numericGrad, rand } from "../helpers.ts";
 import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { backward } from "../../src/autograd/tape.ts";
 import * as F from "../../src/autograd/nn_ops.ts";
 import { mul, sum } from "../../src/autograd/ops.ts";
 
-type N = number | number[];
-interface ConvCase {
-  name: string;
-  x: unknown;
-  xShape: number[];
-  w: unknown;
-  wShape: number[];
-  stride: N;
-  padding: N;
-  dilation: N;
-  y: unknown;
-  yShape: number[];
-  gy: unknown;
-  dx: unknown;
-  dw: unknown;
-}
 interface PoolCase {
   name: string;
   x: unknown;
@@ -71,7 +55,6 @@ const G = golden<{
   linear: { bias: LinearCase; noBias: LinearCase };
 }>("nn");
 
-const pair = (v: N) => (typeof v === "number" ? v : [v[0], v[1]] as [number, number]);
 const leaf = (data: unknown, shape: number[]) =>
   Tensor.fromArray(flat(data), shape, { requiresGrad: true });
 
@@ -80,11 +63,7 @@ for (const k of G.conv) {
     await scope(async () => {
       const x = leaf(k.x, k.xShape);
       const w = leaf(k.w, k.wShape);
-      const y = F.conv2d(x, w, {
-        stride: pair(k.stride),
-        padding: pair(k.padding),
-        dilation: pair(k.dilation),
-      });
+      const y = F.conv2d(x, w, { stride: k.stride, padding: k.padding, dilation: k.dilation });
       assert.deepEqual(y.shape, k.yShape);
       assertClose(await y.toArray(), k.y, { rtol: 1e-4, atol: 1e-4, msg: "y" });
       backward(y, Tensor.fromArray(flat(k.gy), k.yShape));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertClose, flat, golden, rand } from "../helpers.ts";
+import { assertClose, type ConvCase, flat, golden, rand } from "../helpers.ts";
 import { scope, Tensor } from "../../src/gpu/tensor.ts";
 import {
   conv2d,
@@ -8,23 +8,6 @@ import {
   conv2dWeightGrad,
   convOutputSize,
 } from "../../src/kernels/conv.ts";
-
-type N = number | [number, number];
-interface ConvCase {
-  name: string;
-  x: unknown;
-  xShape: number[];
-  w: unknown;
-  wShape: number[];
-  stride: N;
-  padding: N;
-  dilation: N;
-  y: unknown;
-  yShape: number[];
-  gy: unknown;
-  dx: unknown;
-  dw: unknown;
-}
 
 const G = golden<{ conv: ConvCase[] }>("nn");
 
