@@ -60,6 +60,17 @@ export abstract class ResidualBlock extends Module {
   abstract readonly downsample: Sequential | null;
   /** The BN whose γ `zeroInitResidual` sets to 0 (bn2 or bn3). */
   abstract readonly lastBn: BatchNorm2d;
+
+  /** Registers `opts.downsample` (last, as torchvision does) when given. */
+  protected registerDownsample(opts: BlockOptions): Sequential | null {
+    return opts.downsample ? this.registerModule("downsample", opts.downsample) : null;
+  }
+
+  /** ReLU(out + shortcut(x)): how every block ends. */
+  protected addShortcut(out: Tensor, x: Tensor): Tensor {
+    const identity = this.downsample ? this.downsample.forward(x) : x;
+    return ops.relu(ops.add(out, identity));
+  }
 }
 
 /** torchvision's BasicBlock: 3×3 conv (stride s), BN, ReLU, 3×3 conv, BN, + shortcut, ReLU. */
@@ -84,13 +95,12 @@ export class BasicBlock extends ResidualBlock {
     super();
     const rng = rngFrom(opts);
     const stride = opts.stride ?? 1;
-    const downsample = opts.downsample ?? null;
     this.conv1 = this.registerModule("conv1", conv3x3(inplanes, planes, stride, rng));
     this.bn1 = this.registerModule("bn1", new BatchNorm2d(planes));
     this.relu = this.registerModule("relu", new ReLU());
     this.conv2 = this.registerModule("conv2", conv3x3(planes, planes, 1, rng));
     this.bn2 = this.registerModule("bn2", new BatchNorm2d(planes));
-    this.downsample = downsample ? this.registerModule("downsample", downsample) : null;
+    this.downsample = this.registerDownsample(opts);
   }
 
   /** The BN whose γ `zeroInitResidual` zeroes. */
@@ -102,8 +112,7 @@ export class BasicBlock extends ResidualBlock {
   forward(x: Tensor): Tensor {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.bn2.forward(this.conv2.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return ops.relu(ops.add(out, identity));
+    return this.addShortcut(out, x);
   }
 }
 
@@ -136,7 +145,6 @@ export class Bottleneck extends ResidualBlock {
     super();
     const rng = rngFrom(opts);
     const stride = opts.stride ?? 1;
-    const downsample = opts.downsample ?? null;
     const width = planes;
     this.conv1 = this.registerModule("conv1", conv1x1(inplanes, width, 1, rng));
     this.bn1 = this.registerModule("bn1", new BatchNorm2d(width));
@@ -145,7 +153,7 @@ export class Bottleneck extends ResidualBlock {
     this.conv3 = this.registerModule("conv3", conv1x1(width, planes * 4, 1, rng));
     this.bn3 = this.registerModule("bn3", new BatchNorm2d(planes * 4));
     this.relu = this.registerModule("relu", new ReLU());
-    this.downsample = downsample ? this.registerModule("downsample", downsample) : null;
+    this.downsample = this.registerDownsample(opts);
   }
 
   /** The BN whose γ `zeroInitResidual` zeroes. */
@@ -158,8 +166,7 @@ export class Bottleneck extends ResidualBlock {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return ops.relu(ops.add(out, identity));
+    return this.addShortcut(out, x);
   }
 }
 
