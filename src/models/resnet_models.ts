@@ -38,47 +38,50 @@ function extras(
   return { smallInput: b.smallInput!, inChannels: b.inChannels!, seed: b.seed! };
 }
 
-/** ResNet-18 classifier (state-dict keys `model.conv1.weight`, …). */
-@register("resnet18")
-export class ResNet18Model extends BaseClassificationModel {
-  /** Builds the backbone with `numClasses` outputs. */
-  constructor(opts: ResNetModelOptions) {
-    super("resnet18", opts, extras(opts));
-    this.setBackbone(resnet18(backboneOptions(opts)));
+/**
+ * What the registered ResNet models share: the backbone built from the model options and its
+ * typed getter. Not registered itself.
+ */
+export abstract class ResNetModel extends BaseClassificationModel {
+  /** Builds the backbone with `build` (`resnet18`, …) and `numClasses` outputs. */
+  constructor(
+    name: string,
+    build: (opts: ResNetOptions) => ResNet,
+    opts: ResNetModelOptions,
+  ) {
+    super(name, opts, extras(opts));
+    this.setBackbone(build(backboneOptions(opts)));
   }
 
   /** The ResNet backbone. */
   get resnet(): ResNet {
     return this.model as ResNet;
+  }
+}
+
+/** ResNet-18 classifier (state-dict keys `model.conv1.weight`, …). */
+@register("resnet18")
+export class ResNet18Model extends ResNetModel {
+  /** Builds the backbone with `numClasses` outputs. */
+  constructor(opts: ResNetModelOptions) {
+    super("resnet18", resnet18, opts);
   }
 }
 
 /** ResNet-34 classifier. */
 @register("resnet34")
-export class ResNet34Model extends BaseClassificationModel {
+export class ResNet34Model extends ResNetModel {
   /** Builds the backbone with `numClasses` outputs. */
   constructor(opts: ResNetModelOptions) {
-    super("resnet34", opts, extras(opts));
-    this.setBackbone(resnet34(backboneOptions(opts)));
-  }
-
-  /** The ResNet backbone. */
-  get resnet(): ResNet {
-    return this.model as ResNet;
+    super("resnet34", resnet34, opts);
   }
 }
 
 /** ResNet-50 classifier. */
 @register("resnet50")
-export class ResNet50Model extends BaseClassificationModel {
+export class ResNet50Model extends ResNetModel {
   /** Builds the backbone with `numClasses` outputs. */
   constructor(opts: ResNetModelOptions) {
-    super("resnet50", opts, extras(opts));
-    this.setBackbone(resnet50(backboneOptions(opts)));
-  }
-
-  /** The ResNet backbone. */
-  get resnet(): ResNet {
-    return this.model as ResNet;
+    super("resnet50", resnet50, opts);
   }
 }
