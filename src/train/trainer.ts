@@ -19,7 +19,13 @@ import type { Batch, LogOptions, LogSink } from "../models/types.ts";
 import { configToYaml, type TrainConfig } from "./config.ts";
 import { MetricFiles, type MetricRecord, parseJsonl } from "./loggers.ts";
 import { TensorBoardWriter } from "./tensorboard.ts";
-import { formatDuration, formatValue, Progress, type TextSink } from "./progress.ts";
+import {
+  formatDuration,
+  formatValue,
+  Progress,
+  type ProgressState,
+  type TextSink,
+} from "./progress.ts";
 import { renderReport } from "./report.ts";
 import {
   loadCheckpoint,
@@ -516,6 +522,16 @@ export class Trainer {
         let winImages = 0;
         let shown: Record<string, number> = {};
         let i = 0;
+        const trainState = (elapsed: number, imagesPerSec: number): ProgressState => ({
+          phase: "train",
+          epoch,
+          maxEpochs,
+          batch: i,
+          batches: nBatches,
+          values: shown,
+          imagesPerSec,
+          etaSec: (elapsed / i) * (nBatches - i),
+        });
         for await (const batch of trainLoader) {
           if (i >= nBatches) {
             disposeBatch(batch);
@@ -565,31 +581,11 @@ export class Trainer {
                 shown[key.replace(/^train\//, "").replace(/_step$/, "")] = v;
               }
             }
-            const elapsed = (now - epochT0) / 1000;
-            this.progress.periodic({
-              phase: "train",
-              epoch,
-              maxEpochs,
-              batch: i,
-              batches: nBatches,
-              values: shown,
-              imagesPerSec: ips,
-              etaSec: (elapsed / i) * (nBatches - i),
-            });
+            this.progress.periodic(trainState((now - epochT0) / 1000, ips));
           } else {
             const elapsed = (performance.now() - epochT0) / 1000;
-            this.progress.tick({
-              phase: "train",
-              epoch,
-              maxEpochs,
-              batch: i,
-              batches: nBatches,
-              values: shown,
-              imagesPerSec: images && elapsed
-                ? (winImages / ((performance.now() - winT0) / 1000))
-                : 0,
-              etaSec: (elapsed / i) * (nBatches - i),
-            });
+            const ips = images && elapsed ? (winImages / ((performance.now() - winT0) / 1000)) : 0;
+            this.progress.tick(trainState(elapsed, ips));
           }
         }
         this.#sink.captureStep = false;
