@@ -7,7 +7,10 @@
 
 import { ClassificationDataModule } from "../data/data_module.ts";
 import { createModel, listModels, type ModelOptions } from "../models/mod.ts";
-import type { BaseClassificationModel } from "../models/base_classification_model.ts";
+import type {
+  BaseClassificationModel,
+  BaseClassificationModelOptions,
+} from "../models/base_classification_model.ts";
 import { ConfigError, configToYaml, resolveConfig, type TrainConfig } from "../train/config.ts";
 import { loadCheckpoint, resolveCheckpointPath } from "../train/checkpoint.ts";
 import { NonFiniteLossError } from "../train/trainer.ts";
@@ -25,9 +28,15 @@ export function buildData(
   return new ClassificationDataModule(cfg.data, { seed: cfg.seed, warn: options.warn });
 }
 
-/** The model of a config: optimizer and scheduler settings become its hyperparameters. */
-export function buildModel(cfg: TrainConfig, numClasses: number): BaseClassificationModel {
-  return createModel(cfg.model.name, {
+/**
+ * The options every model takes from a config: optimizer and scheduler settings (its
+ * hyperparameters), label smoothing and the seed.
+ */
+export function modelOptions(
+  cfg: TrainConfig,
+  numClasses: number,
+): BaseClassificationModelOptions & { seed: number } {
+  return {
     numClasses,
     learningRate: cfg.optimizer.learningRate,
     weightDecay: cfg.optimizer.weightDecay,
@@ -35,9 +44,16 @@ export function buildModel(cfg: TrainConfig, numClasses: number): BaseClassifica
     warmupStartFactor: cfg.scheduler.warmupStartFactor,
     cosineEtaMinFactor: cfg.scheduler.cosineEtaMinFactor,
     labelSmoothing: cfg.model.labelSmoothing,
+    seed: cfg.seed,
+  };
+}
+
+/** The model of a config: optimizer and scheduler settings become its hyperparameters. */
+export function buildModel(cfg: TrainConfig, numClasses: number): BaseClassificationModel {
+  return createModel(cfg.model.name, {
+    ...modelOptions(cfg, numClasses),
     smallInput: cfg.model.smallInput,
     inChannels: cfg.model.inChannels ?? cfg.data.channels,
-    seed: cfg.seed,
   });
 }
 

@@ -11,6 +11,7 @@ import { register } from "../../src/models/registry.ts";
 import { resolveConfig, type TrainConfig } from "../../src/train/config.ts";
 import { ClassificationDataModule } from "../../src/data/data_module.ts";
 import type { TextSink } from "../../src/train/progress.ts";
+import { modelOptions } from "../../src/cli/common.ts";
 
 /** Flatten → Linear → ReLU → Linear, seeded (small enough for lavapipe in tests). */
 class TinyMlp extends Module {
@@ -112,16 +113,9 @@ export async function build(
   const data = new ClassificationDataModule(cfg.data, { seed: cfg.seed });
   await data.setup();
   const model = new TinyModel({
-    numClasses: data.numClasses,
-    learningRate: cfg.optimizer.learningRate,
-    weightDecay: cfg.optimizer.weightDecay,
-    warmupEpochs: cfg.scheduler.warmupEpochs,
-    warmupStartFactor: cfg.scheduler.warmupStartFactor,
-    cosineEtaMinFactor: cfg.scheduler.cosineEtaMinFactor,
-    labelSmoothing: cfg.model.labelSmoothing,
+    ...modelOptions(cfg, data.numClasses),
     inChannels: cfg.data.channels,
     imageSize: cfg.data.imageSize,
-    seed: cfg.seed,
   });
   return { model, data };
 }
