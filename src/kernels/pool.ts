@@ -49,6 +49,12 @@ function poolGeometry(x: Tensor, opts: MaxPoolOptions) {
   return { n, c, h, w, oh, ow, k, s, p };
 }
 
+/** The max-pool shaders' uniform: invocation count, then the plane geometry. */
+function poolUniform(total: number, g: ReturnType<typeof poolGeometry>): ArrayBuffer {
+  return new Uniforms().u32(total).u32(g.h).u32(g.w).u32(g.oh).u32(g.ow).u32(g.k).u32(g.s)
+    .u32(g.p).bytes();
+}
+
 /** Max pooling: values [N, C, OH, OW] and i32 argmax indices (ih·W + iw within the plane). */
 export function maxPool2dForward(
   x: Tensor,
@@ -61,8 +67,7 @@ export function maxPool2dForward(
   dispatch({
     kernel: "max_pool2d_forward",
     code: maxFwdSrc,
-    uniform: new Uniforms().u32(values.size).u32(g.h).u32(g.w).u32(g.oh).u32(g.ow).u32(g.k)
-      .u32(g.s).u32(g.p).bytes(),
+    uniform: poolUniform(values.size, g),
     buffers: [x.buffer, values.buffer, indices.buffer],
     workgroups: gridFor(values.size, 256),
   });
@@ -81,8 +86,7 @@ export function maxPool2dBackward(
   dispatch({
     kernel: "max_pool2d_backward",
     code: maxBwdSrc,
-    uniform: new Uniforms().u32(dx.size).u32(geo.h).u32(geo.w).u32(geo.oh).u32(geo.ow).u32(geo.k)
-      .u32(geo.s).u32(geo.p).bytes(),
+    uniform: poolUniform(dx.size, geo),
     buffers: [g.buffer, indices.buffer, dx.buffer],
     workgroups: gridFor(dx.size, 256),
   });
