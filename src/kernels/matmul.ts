@@ -108,6 +108,15 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   return out;
 }
 
+/** The transpose and accumulate overrides both kernels take. */
+function flagOverrides(opts: MatmulOptions): Record<string, number> {
+  return {
+    TRANS_A: opts.transA ? 1 : 0,
+    TRANS_B: opts.transB ? 1 : 0,
+    ACCUMULATE: opts.accumulateInto ? 1 : 0,
+  };
+}
+
 function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptions): void {
   const { m, n, k, batch } = g;
   const tile = TILED_WG * TILED_T;
@@ -115,9 +124,7 @@ function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptio
     kernel: "matmul_tiled",
     code: tiledSrc,
     overrides: {
-      TRANS_A: opts.transA ? 1 : 0,
-      TRANS_B: opts.transB ? 1 : 0,
-      ACCUMULATE: opts.accumulateInto ? 1 : 0,
+      ...flagOverrides(opts),
       WG: TILED_WG,
     },
     uniform: new Uniforms().u32(m).u32(n).u32(k).u32(batch)
@@ -138,12 +145,23 @@ function padded(x: Tensor, rows: number, cols: number): Tensor | null {
   if (r === rows && c === cols) return null;
   const bx = x.ndim === 3 ? x.shape[0] : 1;
   const z = fillInPlace(Tensor.empty([bx, rows, cols]), 0);
-  stridedCopy(x, z, {
-    shape: [bx, r, c],
-    srcStrides: [r * c, c, 1],
-    dstStrides: [rows * cols, cols, 1],
-  });
+  copyBlocks(x, z, { shape: [bx, r, c], from: [r, c], to: [rows, cols] });
   return z;
+}
+
+/** Copies the [b, r, c] top-left blocks of `src`'s `from` matrices into `dst`'s `to` ones. */
+function copyBlocks(
+  src: Tensor,
+  dst: Tensor,
+  o: { shape: [number, number, number]; from: [number, number]; to: [number, number] },
+): void {
+  const [r1, c1] = o.from;
+  const [r2, c2] = o.to;
+  stridedCopy(src, dst, {
+    shape: o.shape,
+    srcStrides: [r1 * c1, c1, 1],
+    dstStrides: [r2 * c2, c2, 1],
+  });
 }
 
 function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptions): void {
@@ -169,9 +187,7 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
     kernel: "matmul_register",
     code: registerSrc,
     overrides: {
-      TRANS_A: opts.transA ? 1 : 0,
-      TRANS_B: opts.transB ? 1 : 0,
-      ACCUMULATE: opts.accumulateInto ? 1 : 0,
+      ...flagOverrides(opts),
       WG_X: REG_WG_X,
       WG_Y: 1,
     },
@@ -182,11 +198,7 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
     workgroups: [Math.ceil(nP / (REG_TN * REG_WG_X)), Math.ceil(m / REG_TM), batch],
   });
   if (cP) {
-    stridedCopy(cP, out, {
-      shape: [batch, m, n],
-      srcStrides: [m * nP, nP, 1],
-      dstStrides: [m * n, n, 1],
-    });
+    copyBlocks(cP, out, { shape: [batch, m, n], from: [m, nP], to: [m, n] });
     cP.dispose();
   }
   aP?.dispose();
