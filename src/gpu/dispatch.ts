@@ -69,6 +69,7 @@ function uniformBuffer(device: GPUDevice, data: ArrayBuffer): GPUBuffer {
       uniformCache.clear();
       bindGroupCache.clear();
     }
+    // UNIFORM | COPY_DST
     buf = device.createBuffer({ size: data.byteLength, usage: 0x40 | 0x08, label: "uniform" });
     device.queue.writeBuffer(buf, 0, data);
     uniformCache.set(key, buf);
@@ -119,13 +120,13 @@ export function dispatch(opts: DispatchOptions): void {
     });
     bindGroupCache.set(key, bindGroup);
   }
-  currentEncoder();
+  const enc = currentEncoder();
   if (profile) {
     endPass();
     const i = profile.names.length;
     if (2 * i + 2 <= PROFILE_CAPACITY) {
       profile.names.push(opts.kernel);
-      pass = encoder!.beginComputePass({
+      pass = enc.beginComputePass({
         label: opts.kernel,
         timestampWrites: {
           querySet: profile.querySet,
@@ -135,7 +136,7 @@ export function dispatch(opts: DispatchOptions): void {
       });
     }
   }
-  pass ??= encoder!.beginComputePass({ label: "step" });
+  pass ??= enc.beginComputePass({ label: "step" });
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(x, y, z);
@@ -219,12 +220,14 @@ export function flush(): void {
 
 /** Copies `size` bytes of `buf` to the host: one submit and one `mapAsync`. */
 export async function readBuffer(buf: GPUBuffer, size: number, offset = 0): Promise<ArrayBuffer> {
+  // Copies and mapped ranges must be multiples of 4 bytes.
+  const size4 = Math.ceil(size / 4) * 4;
   const staging = acquireBuffer(size, "readback");
-  copyBuffer(buf, staging, { srcOffset: offset, size: Math.ceil(size / 4) * 4 });
+  copyBuffer(buf, staging, { srcOffset: offset, size: size4 });
   flush();
   try {
-    await staging.mapAsync(GPUMapMode.READ, 0, Math.ceil(size / 4) * 4);
-    const out = staging.getMappedRange(0, Math.ceil(size / 4) * 4).slice(0, size);
+    await staging.mapAsync(GPUMapMode.READ, 0, size4);
+    const out = staging.getMappedRange(0, size4).slice(0, size);
     staging.unmap();
     return out;
   } finally {

@@ -14,11 +14,10 @@
 import { gpu } from "./device.ts";
 
 /** Which pool a buffer comes from. */
-export type BufferKind = "storage" | "uniform" | "readback";
+export type BufferKind = "storage" | "readback";
 
 const USAGE: Record<BufferKind, number> = {
   storage: 0x80 | 0x04 | 0x08, // STORAGE | COPY_SRC | COPY_DST
-  uniform: 0x40 | 0x08, // UNIFORM | COPY_DST
   readback: 0x01 | 0x08, // MAP_READ | COPY_DST
 };
 
@@ -60,15 +59,10 @@ export function acquireBuffer(
   const size = bucketSize(bytes);
   const maxSize = kind === "storage"
     ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
-    : kind === "uniform"
-    ? limits.maxUniformBufferBindingSize
     : limits.maxBufferSize;
   if (size > maxSize) {
-    const limit = kind === "uniform"
-      ? "maxUniformBufferBindingSize"
-      : "maxStorageBufferBindingSize";
     throw new RangeError(
-      `buffer of ${bytes} bytes exceeds the device limit ${limit} = ${maxSize} bytes`,
+      `buffer of ${bytes} bytes exceeds the device limit maxStorageBufferBindingSize = ${maxSize} bytes`,
     );
   }
   const key = `${kind}:${size}`;

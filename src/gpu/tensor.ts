@@ -25,8 +25,10 @@ export interface GradNode {
 
 class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+  constructor(readonly buffer: GPUBuffer) {}
 }
+
+const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 const scopeStack: Set<Tensor>[] = [];
 let liveTensors = 0;
@@ -45,7 +47,7 @@ export interface FromArrayOptions {
 
 /** An n-dimensional array in GPU memory. */
 export class Tensor {
-  /** Unique id, for debugging and tape ordering. */
+  /** Unique id, for debugging. */
   readonly id: number = nextId++;
   /** Dimensions, outermost first; `[]` is a scalar. */
   readonly shape: readonly number[];
@@ -73,7 +75,7 @@ export class Tensor {
     this.#storage = storage;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
-    this.size = shape.reduce((a, b) => a * b, 1);
+    this.size = numel(shape);
     liveTensors++;
     const top = scopeStack[scopeStack.length - 1];
     if (top) {
@@ -93,13 +95,8 @@ export class Tensor {
   }
 
   static #alloc(shape: readonly number[], dtype: DType, hostWrite: boolean): Tensor {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const bytes = Math.max(4, n * 4);
-    return new Tensor(
-      new Storage(acquireBuffer(bytes, "storage", { hostWrite }), bytes),
-      shape,
-      dtype,
-    );
+    const bytes = Math.max(4, numel(shape) * 4);
+    return new Tensor(new Storage(acquireBuffer(bytes, "storage", { hostWrite })), shape, dtype);
   }
 
   /** Uploads host data; `data.length` must equal the product of `shape`. */
@@ -109,7 +106,7 @@ export class Tensor {
     options: FromArrayOptions = {},
   ): Tensor {
     const dtype = options.dtype ?? (data instanceof Int32Array ? "i32" : "f32");
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     if (data.length !== n) {
       throw new RangeError(
         `Tensor.fromArray: shape [${shape.join(", ")}] needs ${n} elements, got ${data.length}`,
@@ -152,7 +149,7 @@ export class Tensor {
 
   /** A tensor of a new shape sharing this storage (no copy, no tape record). */
   view(shape: readonly number[]): Tensor {
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     if (n !== this.size) {
       throw new RangeError(
         `cannot view [${this.shape.join(", ")}] (${this.size} elements) as [${shape.join(", ")}]`,
