@@ -10,7 +10,7 @@ import { binary, type BinaryOp, full, unary } from "../kernels/elementwise.ts";
 import * as copy from "../kernels/copy.ts";
 import { reduce } from "../kernels/reduce.ts";
 import { matmul as matmulKernel } from "../kernels/matmul.ts";
-import { fmt, normAxis } from "../kernels/shape.ts";
+import { fmt, normAxis, numel } from "../kernels/shape.ts";
 import { record } from "./tape.ts";
 import { cast } from "../kernels/cast.ts";
 
@@ -94,25 +94,22 @@ export function log(x: Tensor): Tensor {
   return record(unary("log", x), [x], "log", (g) => [binary("div", g, x)]);
 }
 
+/** c · t as a new tensor; disposes `t`. */
+function scaleConsuming(t: Tensor, c: number): Tensor {
+  const r = unary("affine", t, c, 0);
+  t.dispose();
+  return r;
+}
+
 /** √x. */
 export function sqrt(x: Tensor): Tensor {
   const out = unary("sqrt", x);
-  return record(out, [x], "sqrt", (g) => {
-    const t = binary("div", g, out);
-    const r = unary("affine", t, 0.5, 0);
-    t.dispose();
-    return [r];
-  });
+  return record(out, [x], "sqrt", (g) => [scaleConsuming(binary("div", g, out), 0.5)]);
 }
 
 /** x². */
 export function square(x: Tensor): Tensor {
-  return record(unary("square", x), [x], "square", (g) => {
-    const t = binary("mul", g, x);
-    const r = unary("affine", t, 2, 0);
-    t.dispose();
-    return [r];
-  });
+  return record(unary("square", x), [x], "square", (g) => [scaleConsuming(binary("mul", g, x), 2)]);
 }
 
 /** x + c. */
@@ -171,10 +168,7 @@ function spread(g: Tensor, x: Tensor, opts: AxisOptions, scale: number): Tensor 
     : g.view(reducedShape(x, { ...opts, keepDim: true }));
   const e = copy.expand(kept, x.shape);
   kept.dispose();
-  if (scale === 1) return e;
-  const s = unary("affine", e, scale, 0);
-  e.dispose();
-  return s;
+  return scale === 1 ? e : scaleConsuming(e, scale);
 }
 
 /** Sum over an axis, or over everything. */
@@ -193,7 +187,7 @@ export function mean(x: Tensor, opts: AxisOptions = {}): Tensor {
 /** Max over an axis (gradient to the first maximum), or over everything. */
 export function max(x: Tensor, opts: AxisOptions = {}): Tensor {
   const { values, indices } = reduceForward("max", x, opts);
-  const out = record(values, [x], "max", (g) => {
+  return record(values, [x], "max", (g) => {
     // one-hot of the argmax along the axis, times g broadcast.
     const ax = opts.axis === undefined ? 0 : normAxis(opts.axis, x.ndim);
     const flat = opts.axis === undefined;
@@ -210,7 +204,6 @@ export function max(x: Tensor, opts: AxisOptions = {}): Tensor {
     r.dispose();
     return [shaped];
   });
-  return out;
 }
 
 function arangeAlong(shape: readonly number[], axis: number): Tensor {
@@ -251,7 +244,7 @@ function reduceBatch(g: Tensor, shape: readonly number[]): Tensor {
 
 /** Same data, new shape (one dim may be −1). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const known = numel(shape.filter((d) => d !== -1));
   const resolved = shape.map((d) => (d === -1 ? x.size / known : d));
   const out = x.view(resolved);
   return record(out, [x], "reshape", (g) => [g.view(x.shape)]);

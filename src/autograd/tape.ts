@@ -76,6 +76,14 @@ function topoOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+/** a + b as a new tensor; disposes both. */
+function addConsuming(a: Tensor, b: Tensor): Tensor {
+  const sum = binary("add", a, b);
+  a.dispose();
+  b.dispose();
+  return sum;
+}
+
 /**
  * Back-propagates from `loss` (a scalar unless `grad` is given). Leaves accumulate into
  * `.grad` (kept past any scope); intermediate gradients are disposed once consumed and
@@ -99,14 +107,7 @@ export function backward(loss: Tensor, grad?: Tensor): void {
       if (!g) continue;
       grads.delete(t);
       if (!t.node) {
-        if (t.grad) {
-          const sum = binary("add", t.grad, g);
-          t.grad.dispose();
-          g.dispose();
-          t.grad = keep(sum);
-        } else {
-          t.grad = keep(g);
-        }
+        t.grad = keep(t.grad ? addConsuming(t.grad, g) : g);
         continue;
       }
       const node = t.node;
@@ -125,13 +126,7 @@ export function backward(loss: Tensor, grad?: Tensor): void {
           );
         }
         const have = grads.get(inp);
-        if (have) {
-          grads.set(inp, binary("add", have, gi));
-          have.dispose();
-          gi.dispose();
-        } else {
-          grads.set(inp, gi);
-        }
+        grads.set(inp, have ? addConsuming(have, gi) : gi);
       });
       t.node = null;
     }
