@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { getDevice } from "../gpu/device.ts";
 import { type EvalResult, evaluate } from "../train/trainer.ts";
-import { Progress, type TextSink } from "../train/progress.ts";
+import { Progress, stderrSink } from "../train/progress.ts";
 import { buildData, loadTrained, runMain } from "./common.ts";
 
 const HELP = `Usage: deno task evaluate <checkpoint> [key=value ...] [options]
@@ -25,18 +25,6 @@ Options:
   --format text|json output format on stdout (default text; progress goes to stderr)
   --limit N          evaluate at most N batches
   -h, --help         show this help`;
-
-function stderrSink(): TextSink {
-  const enc = new TextEncoder();
-  return {
-    write(text: string): void {
-      const b = enc.encode(text);
-      let off = 0;
-      while (off < b.length) off += Deno.stderr.writeSync(b.subarray(off));
-    },
-    isTerminal: Deno.stderr.isTerminal(),
-  };
-}
 
 /** Formats the results as text: the accuracies, a per-class table and the confusion matrix. */
 export function formatEvaluation(

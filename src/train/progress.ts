@@ -16,17 +16,26 @@ export interface TextSink {
   isTerminal: boolean;
 }
 
-/** Standard output as a `TextSink`. */
-export function stdoutSink(): TextSink {
+function streamSink(stream: typeof Deno.stdout | typeof Deno.stderr): TextSink {
   const enc = new TextEncoder();
   return {
     write(text: string): void {
       const b = enc.encode(text);
       let off = 0;
-      while (off < b.length) off += Deno.stdout.writeSync(b.subarray(off));
+      while (off < b.length) off += stream.writeSync(b.subarray(off));
     },
-    isTerminal: Deno.stdout.isTerminal(),
+    isTerminal: stream.isTerminal(),
   };
+}
+
+/** Standard output as a `TextSink`. */
+export function stdoutSink(): TextSink {
+  return streamSink(Deno.stdout);
+}
+
+/** Standard error as a `TextSink` (progress beside a machine-readable stdout). */
+export function stderrSink(): TextSink {
+  return streamSink(Deno.stderr);
 }
 
 /** Formats seconds as `1h02m`, `3m05s` or `12s`. */
