@@ -360,6 +360,19 @@ function isBetter(v: number, best: number | null, mode: "max" | "min", minDelta 
   return mode === "max" ? v > best + minDelta : v < best - minDelta;
 }
 
+/** The logged value of `key`; an error naming `option` when that metric was not logged. */
+function monitored(metrics: Record<string, number>, key: string, option: string): number {
+  const v = metrics[key];
+  if (v === undefined) {
+    throw new Error(
+      `${option}: expected one of the logged metrics (${
+        Object.keys(metrics).join(", ")
+      }), got "${key}"`,
+    );
+  }
+  return v;
+}
+
 function disposeBatch(b: Batch): void {
   b.images.dispose();
   b.labels.dispose();
@@ -625,14 +638,7 @@ export class Trainer {
             ` (${formatDuration(trainTime)}, ${(i ? images / trainSeconds : 0).toFixed(1)} img/s)`,
         );
         if (!validate || dev) continue;
-        const mon = metrics[monitor.monitor];
-        if (mon === undefined) {
-          throw new Error(
-            `checkpoint.monitor: expected one of the logged metrics (${
-              Object.keys(metrics).join(", ")
-            }), got "${monitor.monitor}"`,
-          );
-        }
+        const mon = monitored(metrics, monitor.monitor, "checkpoint.monitor");
         const improved = isBetter(mon, best, monitor.mode);
         if (improved) {
           best = mon;
@@ -640,14 +646,7 @@ export class Trainer {
         }
         let stop = false;
         if (es) {
-          const v = metrics[es.monitor];
-          if (v === undefined) {
-            throw new Error(
-              `earlyStopping.monitor: expected one of the logged metrics (${
-                Object.keys(metrics).join(", ")
-              }), got "${es.monitor}"`,
-            );
-          }
+          const v = monitored(metrics, es.monitor, "earlyStopping.monitor");
           if (isBetter(v, esBest, es.mode, es.minDelta)) {
             esBest = v;
             esWait = 0;
