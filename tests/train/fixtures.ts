@@ -106,6 +106,28 @@ export function tinyConfig(root: string, overrides: string[] = []): TrainConfig 
   return resolveConfig(tinyYaml(root), "tiny.yaml", { overrides });
 }
 
+/**
+ * Runs `fn` on the model and data of the tiny config with `overrides` in a fresh root folder,
+ * then frees them and removes the folder.
+ */
+export async function withTinyRun(
+  overrides: string[],
+  fn: (
+    run: { cfg: TrainConfig; model: TinyModel; data: ClassificationDataModule },
+  ) => Promise<void>,
+): Promise<void> {
+  const root = Deno.makeTempDirSync();
+  const cfg = tinyConfig(root, overrides);
+  const { model, data } = await build(cfg);
+  try {
+    await fn({ cfg, model, data });
+  } finally {
+    model.dispose();
+    data.dispose();
+    Deno.removeSync(root, { recursive: true });
+  }
+}
+
 /** Model and data of a config. */
 export async function build(
   cfg: TrainConfig,

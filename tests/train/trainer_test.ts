@@ -12,7 +12,7 @@ import {
 import { loadCheckpoint, writeCheckpoint } from "../../src/train/checkpoint.ts";
 import { parseCsv, parseJsonl } from "../../src/train/loggers.ts";
 import { readEventFile } from "../../src/train/tensorboard.ts";
-import { build, captureOut, tinyConfig } from "./fixtures.ts";
+import { build, captureOut, tinyConfig, withTinyRun } from "./fixtures.ts";
 import { BUILTIN_CLASSES } from "../../src/data/builtin.ts";
 
 async function weightsOf(dict: Map<string, Tensor>): Promise<Record<string, number[]>> {
@@ -247,62 +247,54 @@ Deno.test("checkpoint: a crash during a write leaves the previous checkpoint loa
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("fit: a crash while writing a checkpoint leaves the previous one loadable", async () => {
-  const root = Deno.makeTempDirSync();
-  const cfg = tinyConfig(root, ["trainer.progress=none", "checkpoint.saveBest=false"]);
-  const { model, data } = await build(cfg);
-  let writes = 0;
-  const tr = new Trainer(cfg, {
-    checkpointWrite: {
-      atomic: {
-        beforeRename: () => {
-          if (++writes > 3) throw new Error("simulated crash");
+Deno.test("fit: a crash while writing a checkpoint leaves the previous one loadable", () =>
+  withTinyRun(
+    ["trainer.progress=none", "checkpoint.saveBest=false"],
+    async ({ cfg, model, data }) => {
+      let writes = 0;
+      const tr = new Trainer(cfg, {
+        checkpointWrite: {
+          atomic: {
+            beforeRename: () => {
+              if (++writes > 3) throw new Error("simulated crash");
+            },
+          },
         },
+      });
+      await assert.rejects(() => tr.fit(model, data), /simulated crash/);
+      const ck = await loadCheckpoint(`${tr.runDir}/checkpoints/last.json`);
+      assert.equal(ck.state.epoch, 0);
+      assert.equal(ck.weights.size, model.stateDict().size);
+      ck.dispose();
+    },
+  ));
+
+Deno.test("fit: a NaN loss stops the run with a clear message; best stays intact", () =>
+  withTinyRun(["trainer.progress=none", "trainer.maxEpochs=3"], async ({ cfg, model, data }) => {
+    const tr = new Trainer(cfg, {
+      lossHook: (loss, epoch, i) => (epoch === 1 && i === 5 ? ops.mulScalar(loss, NaN) : loss),
+    });
+    await assert.rejects(
+      () => tr.fit(model, data),
+      (e: Error) => {
+        assert.ok(e instanceof NonFiniteLossError);
+        assert.equal(
+          e.message,
+          `training loss became NaN in epoch 1 by batch 8 (global step 24); stopping: the best checkpoint ${tr.runDir}/checkpoints/best.json is intact. Try a lower optimizer.learningRate or trainer.gradientClipVal`,
+        );
+        return true;
       },
-    },
-  });
-  await assert.rejects(() => tr.fit(model, data), /simulated crash/);
-  const ck = await loadCheckpoint(`${tr.runDir}/checkpoints/last.json`);
-  assert.equal(ck.state.epoch, 0);
-  assert.equal(ck.weights.size, model.stateDict().size);
-  ck.dispose();
-  model.dispose();
-  data.dispose();
-  Deno.removeSync(root, { recursive: true });
-});
+    );
+    const ck = await loadCheckpoint(`${tr.runDir}/checkpoints/best.json`);
+    assert.equal(ck.state.epoch, 0);
+    for (const t of ck.weights.values()) {
+      assert.ok((await t.toArray()).every(Number.isFinite), "best weights are finite");
+    }
+    ck.dispose();
+  }));
 
-Deno.test("fit: a NaN loss stops the run with a clear message; best stays intact", async () => {
-  const root = Deno.makeTempDirSync();
-  const cfg = tinyConfig(root, ["trainer.progress=none", "trainer.maxEpochs=3"]);
-  const { model, data } = await build(cfg);
-  const tr = new Trainer(cfg, {
-    lossHook: (loss, epoch, i) => (epoch === 1 && i === 5 ? ops.mulScalar(loss, NaN) : loss),
-  });
-  await assert.rejects(
-    () => tr.fit(model, data),
-    (e: Error) => {
-      assert.ok(e instanceof NonFiniteLossError);
-      assert.equal(
-        e.message,
-        `training loss became NaN in epoch 1 by batch 8 (global step 24); stopping: the best checkpoint ${tr.runDir}/checkpoints/best.json is intact. Try a lower optimizer.learningRate or trainer.gradientClipVal`,
-      );
-      return true;
-    },
-  );
-  const ck = await loadCheckpoint(`${tr.runDir}/checkpoints/best.json`);
-  assert.equal(ck.state.epoch, 0);
-  for (const t of ck.weights.values()) {
-    assert.ok((await t.toArray()).every(Number.isFinite), "best weights are finite");
-  }
-  ck.dispose();
-  model.dispose();
-  data.dispose();
-  Deno.removeSync(root, { recursive: true });
-});
-
-Deno.test("fit: gradient accumulation, clipping, limits and early stopping", async () => {
-  const root = Deno.makeTempDirSync();
-  const cfg = tinyConfig(root, [
+Deno.test("fit: gradient accumulation, clipping, limits and early stopping", () =>
+  withTinyRun([
     "trainer.progress=none",
     "trainer.maxEpochs=6",
     "trainer.accumulateGradBatches=2",
@@ -314,39 +306,30 @@ Deno.test("fit: gradient accumulation, clipping, limits and early stopping", asy
     "earlyStopping.mode=min",
     "earlyStopping.patience=1",
     "earlyStopping.minDelta=10",
-  ]);
-  const { model, data } = await build(cfg);
-  const tr = new Trainer(cfg);
-  const r = await tr.fit(model, data);
-  tr.close();
-  // minDelta 10 never counts as improvement after the first: stops after 2 validations.
-  assert.equal(r.stopReason, "earlyStopping");
-  assert.equal(r.epochs, 2);
-  // 8 of 16 batches, one optimizer step per 2 batches: 4 steps per epoch.
-  assert.equal(r.globalStep, 8);
-  const ck = await loadCheckpoint(`${tr.runDir}/checkpoints/last.json`);
-  assert.deepEqual(ck.state.callbacks.esWait, 1);
-  ck.dispose();
-  model.dispose();
-  data.dispose();
-  Deno.removeSync(root, { recursive: true });
-});
+  ], async ({ cfg, model, data }) => {
+    const tr = new Trainer(cfg);
+    const r = await tr.fit(model, data);
+    tr.close();
+    // minDelta 10 never counts as improvement after the first: stops after 2 validations.
+    assert.equal(r.stopReason, "earlyStopping");
+    assert.equal(r.epochs, 2);
+    // 8 of 16 batches, one optimizer step per 2 batches: 4 steps per epoch.
+    assert.equal(r.globalStep, 8);
+    const ck = await loadCheckpoint(`${tr.runDir}/checkpoints/last.json`);
+    assert.deepEqual(ck.state.callbacks.esWait, 1);
+    ck.dispose();
+  }));
 
-Deno.test("fit: fastDevRun runs n batches of one epoch, writes no checkpoint", async () => {
-  const root = Deno.makeTempDirSync();
-  const cfg = tinyConfig(root, ["trainer.progress=none", "trainer.fastDevRun=2"]);
-  const { model, data } = await build(cfg);
-  const tr = new Trainer(cfg);
-  const r = await tr.fit(model, data);
-  const test = await tr.test(model, data);
-  tr.close();
-  assert.equal(r.epochs, 1);
-  assert.equal(r.globalStep, 2);
-  assert.equal(r.bestPath, null);
-  assert.equal(test.checkpoint, null);
-  assert.equal(test.images, 2 * 32);
-  assert.throws(() => Deno.statSync(`${tr.runDir}/checkpoints`), Deno.errors.NotFound);
-  model.dispose();
-  data.dispose();
-  Deno.removeSync(root, { recursive: true });
-});
+Deno.test("fit: fastDevRun runs n batches of one epoch, writes no checkpoint", () =>
+  withTinyRun(["trainer.progress=none", "trainer.fastDevRun=2"], async ({ cfg, model, data }) => {
+    const tr = new Trainer(cfg);
+    const r = await tr.fit(model, data);
+    const test = await tr.test(model, data);
+    tr.close();
+    assert.equal(r.epochs, 1);
+    assert.equal(r.globalStep, 2);
+    assert.equal(r.bestPath, null);
+    assert.equal(test.checkpoint, null);
+    assert.equal(test.images, 2 * 32);
+    assert.throws(() => Deno.statSync(`${tr.runDir}/checkpoints`), Deno.errors.NotFound);
+  }));
