@@ -97,6 +97,17 @@ function batchOf(k: TinyCase): { images: Tensor; labels: Tensor } {
   };
 }
 
+/** Loads the case's class weights, W and b into `model`. */
+function loadGoldenWeights(model: TinyModel, k: TinyCase): void {
+  scope(() => {
+    model.loadStateDict({
+      "class_weights": Tensor.fromArray(k.classWeights, [k.c]),
+      "model.weight": Tensor.fromArray(k.w.flat(), [k.c, k.d]),
+      "model.bias": Tensor.fromArray(k.b, [k.c]),
+    });
+  });
+}
+
 for (const k of G.tinyModel) {
   Deno.test(`BaseClassificationModel (${k.c} classes): training + validation step match PyTorch`, async () => {
     const model = new TinyModel({ numClasses: k.c, weightDecay: 1e-4, learningRate: 1e-2 });
@@ -107,13 +118,7 @@ for (const k of G.tinyModel) {
       "model.bias",
     ]);
     model.setClassWeights(k.classWeights);
-    scope(() => {
-      model.loadStateDict({
-        "class_weights": Tensor.fromArray(k.classWeights, [k.c]),
-        "model.weight": Tensor.fromArray(k.w.flat(), [k.c, k.d]),
-        "model.bias": Tensor.fromArray(k.b, [k.c]),
-      });
-    });
+    loadGoldenWeights(model, k);
     const sink = new RecordingSink();
     model.setLogger(sink);
     const { optimizer, scheduler } = model.configureOptimizers(10);
@@ -148,13 +153,7 @@ for (const k of G.tinyModel) {
     scheduler.step();
 
     // Validation on the same batch with the original weights: the metrics of the golden logits.
-    scope(() => {
-      model.loadStateDict({
-        "class_weights": Tensor.fromArray(k.classWeights, [k.c]),
-        "model.weight": Tensor.fromArray(k.w.flat(), [k.c, k.d]),
-        "model.bias": Tensor.fromArray(k.b, [k.c]),
-      });
-    });
+    loadGoldenWeights(model, k);
     model.eval();
     await scope(async () => {
       const batch = batchOf(k);
