@@ -57,12 +57,13 @@ export function acquireBuffer(
 ): GPUBuffer {
   const { device, limits } = gpu();
   const size = bucketSize(bytes);
-  const maxSize = kind === "storage"
-    ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
-    : limits.maxBufferSize;
+  const bindingLimited = kind === "storage" &&
+    limits.maxStorageBufferBindingSize <= limits.maxBufferSize;
+  const maxSize = bindingLimited ? limits.maxStorageBufferBindingSize : limits.maxBufferSize;
+  const limitName = bindingLimited ? "maxStorageBufferBindingSize" : "maxBufferSize";
   if (size > maxSize) {
     throw new RangeError(
-      `buffer of ${bytes} bytes exceeds the device limit maxStorageBufferBindingSize = ${maxSize} bytes`,
+      `buffer of ${bytes} bytes exceeds the device limit ${limitName} = ${maxSize} bytes`,
     );
   }
   const key = `${kind}:${size}`;
