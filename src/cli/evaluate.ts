@@ -51,12 +51,12 @@ export function formatEvaluation(
   if (r.confusion) {
     lines.push("", "confusion matrix (rows: true, columns: predicted):");
     const cw = Math.max(4, ...r.confusion.flat().map((v) => String(v).length));
-    lines.push(" ".repeat(w + 2) + classNames.map((_, j) => String(j).padStart(cw + 1)).join(""));
+    // Columns are numbered to stay narrow; each row label carries its number.
+    const labels = classNames.map((n, i) => `${i} ${n}`);
+    const lw = Math.max(...labels.map((l) => l.length));
+    lines.push(" ".repeat(lw + 2) + classNames.map((_, j) => String(j).padStart(cw + 1)).join(""));
     r.confusion.forEach((row, i) => {
-      lines.push(
-        `  ${classNames[i].padEnd(w)}` + row.map((v) => String(v).padStart(cw + 1)).join("") +
-          `   ${i}`,
-      );
+      lines.push(`  ${labels[i].padEnd(lw)}` + row.map((v) => String(v).padStart(cw + 1)).join(""));
     });
   }
   return lines.join("\n");
