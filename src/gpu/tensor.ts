@@ -173,6 +173,11 @@ export class Tensor {
     return (await this.toArray())[0];
   }
 
+  /** `using t = …` disposes the tensor at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   /** Releases the GPU memory now (idempotent); the gradient is disposed with it. */
   dispose(): void {
     const s = this.#storage;

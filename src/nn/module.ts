@@ -173,6 +173,11 @@ export abstract class Module {
     return this.parameters().reduce((a, t) => a + t.size, 0);
   }
 
+  /** `using t = …` disposes the module at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   /** Frees parameters (with their gradients), buffers and children. */
   dispose(): void {
     for (const t of this.#params.values()) t.dispose();

@@ -212,3 +212,15 @@ Deno.test("uniform blocks and bind groups are reused without mixing up dispatche
   assert.deepEqual(await run(), want);
   x.dispose();
 });
+
+Deno.test("`using` disposes a tensor at the end of its block", () => {
+  const before = memoryStats().liveTensors;
+  let seen: Tensor;
+  {
+    using t = Tensor.fromArray([1, 2, 3], [3]);
+    seen = t;
+    assert.equal(memoryStats().liveTensors, before + 1);
+  }
+  assert.equal(seen.disposed, true);
+  assert.equal(memoryStats().liveTensors, before);
+});
