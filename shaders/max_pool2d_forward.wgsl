@@ -21,6 +21,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
 
+// −inf, read at run time: WGSL const-evaluation must reject a non-finite value (Tint does).
+var<private> neg_inf_bits: u32 = 0xff800000u;
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
@@ -30,7 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let p = i / (P.ow * P.oh);
   let h0 = i32(r * P.s) - i32(P.pad);
   let w0 = i32(q * P.s) - i32(P.pad);
-  var best = -bitcast<f32>(0x7f800000u);
+  var best = bitcast<f32>(neg_inf_bits);
   var at = -1;
   for (var ky = 0u; ky < P.k; ky++) {
     let ih = h0 + i32(ky);

@@ -35,7 +35,8 @@ fn main(
   let base = o * P.r * P.inner + j;
   var acc = 0.0;
   var bi = 0xffffffffu;
-  if (OP == 2u) { acc = -3.4028235e38; }
+  // Lowest finite f32, by its bits: the decimal -3.4028235e38 lies past it, which Tint rejects.
+  if (OP == 2u) { acc = bitcast<f32>(0xff7fffffu); }
   if (valid) {
     for (var r = t; r < P.r; r += WG) {
       let v = x[base + r * P.inner];
