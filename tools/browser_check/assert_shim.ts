@@ -91,6 +91,13 @@ assert.deepEqual = (a: unknown, b: unknown, message?: string): void => {
   if (!deepEq(a, b)) throw new AssertionError(message ?? `${fmt(a)} not deep-equal ${fmt(b)}`);
 };
 assert.deepStrictEqual = assert.deepEqual;
+assert.notDeepEqual = (a: unknown, b: unknown, message?: string): void => {
+  if (deepEq(a, b)) throw new AssertionError(message ?? `${fmt(a)} deep-equals ${fmt(b)}`);
+};
+assert.notDeepStrictEqual = assert.notDeepEqual;
+assert.match = (s: string, re: RegExp, message?: string): void => {
+  if (!re.test(s)) throw new AssertionError(message ?? `${fmt(s)} does not match ${re}`);
+};
 assert.throws = (fn: () => unknown, expected?: Expected, message?: string): void => {
   try {
     fn();
