@@ -104,7 +104,10 @@ async function createContext(): Promise<GpuContext> {
     vendor: info.vendor,
     architecture: info.architecture,
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
-    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(description),
+    // Chrome leaves `description` empty for SwiftShader and names it in `architecture`.
+    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(
+      `${description} ${info.vendor} ${info.architecture}`,
+    ),
     features,
   };
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
