@@ -123,6 +123,36 @@ async function createContext(): Promise<GpuContext> {
   return context;
 }
 
+const openScopes = new Set<Promise<void>>();
+
+/**
+ * Opens a validation error scope; `dispatch.ts` keeps one open per command encoder, so
+ * errors are tied to the submit that caused them instead of spilling into a later readback
+ * (Dawn delivers `uncapturederror` events late).
+ */
+export function openErrorScope(): void {
+  gpu().device.pushErrorScope("validation");
+}
+
+/** Closes the scope opened by `openErrorScope()`; its error, if any, is collected. */
+export function closeErrorScope(): void {
+  const p: Promise<void> = gpu().device.popErrorScope().then(
+    (e) => {
+      if (e) errors.push(e.message);
+    },
+    (e) => {
+      errors.push(e instanceof Error ? e.message : String(e));
+    },
+  ).finally(() => openScopes.delete(p));
+  openScopes.add(p);
+}
+
+/** Waits for every closed error scope to resolve, then throws the first error, if any. */
+export async function settleErrors(): Promise<void> {
+  while (openScopes.size > 0) await Promise.all([...openScopes]);
+  throwPendingErrors();
+}
+
 /**
  * Throws the first validation error the device reported since the last call, if any.
  * The message names the kernel through the labels every pipeline and bind group carries.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { gpu, throwPendingErrors } from "./device.ts";
+import { closeErrorScope, gpu, openErrorScope, settleErrors } from "./device.ts";
 import { getPipeline } from "./pipeline_cache.ts";
 import { acquireBuffer, onSubmitted, onTrim, releaseBuffer } from "./pool.ts";
 
@@ -78,7 +78,12 @@ function uniformBuffer(device: GPUDevice, data: ArrayBuffer): GPUBuffer {
 }
 
 function currentEncoder(): GPUCommandEncoder {
-  encoder ??= gpu().device.createCommandEncoder({ label: "step" });
+  if (!encoder) {
+    // Everything recorded for this encoder (pipelines, bind groups, the submit) reports
+    // its validation errors through one scope, closed in flush().
+    openErrorScope();
+    encoder = gpu().device.createCommandEncoder({ label: "step" });
+  }
   return encoder;
 }
 
@@ -100,6 +105,7 @@ export function dispatch(opts: DispatchOptions): void {
     );
   }
   if (x === 0 || y === 0 || z === 0) return;
+  const enc = currentEncoder();
   const pipeline = getPipeline(opts.kernel, opts.code, opts.overrides);
   const uni = opts.uniform ? uniformBuffer(device, opts.uniform) : null;
   let key = `${idOf(pipeline)}:${uni ? idOf(uni) : 0}`;
@@ -120,7 +126,6 @@ export function dispatch(opts: DispatchOptions): void {
     });
     bindGroupCache.set(key, bindGroup);
   }
-  const enc = currentEncoder();
   if (profile) {
     endPass();
     const i = profile.names.length;
@@ -213,6 +218,7 @@ export function flush(): void {
   endPass();
   gpu().device.queue.submit([encoder.finish()]);
   encoder = null;
+  closeErrorScope();
   dispatchesInBatch = 0;
   totalSubmits++;
   onSubmitted();
@@ -225,22 +231,27 @@ export async function readBuffer(buf: GPUBuffer, size: number, offset = 0): Prom
   const staging = acquireBuffer(size, "readback");
   copyBuffer(buf, staging, { srcOffset: offset, size: size4 });
   flush();
+  let out: ArrayBuffer;
   try {
     await staging.mapAsync(GPUMapMode.READ, 0, size4);
-    const out = staging.getMappedRange(0, size4).slice(0, size);
+    out = staging.getMappedRange(0, size4).slice(0, size);
     staging.unmap();
-    return out;
+  } catch (e) {
+    // A validation error upstream explains a failed map better than the map error.
+    await settleErrors();
+    throw e;
   } finally {
     releaseBuffer(staging, "readback");
-    throwPendingErrors();
   }
+  await settleErrors();
+  return out;
 }
 
 /** Waits until the queue is idle (one `onSubmittedWorkDone`, ~11 ms in Deno). */
 export async function sync(): Promise<void> {
   flush();
   await gpu().device.queue.onSubmittedWorkDone();
-  throwPendingErrors();
+  await settleErrors();
 }
 
 /** Dispatch and submit counters since start, and how many dispatches reused a bind group. */
