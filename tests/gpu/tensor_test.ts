@@ -180,7 +180,8 @@ Deno.test("pool buckets, uniform packing and grids", () => {
 Deno.test("the adapter is described and classified", () => {
   const { adapter } = gpu();
   assert.equal(typeof adapter.description, "string");
-  assert.equal(adapter.isCpu, /llvmpipe|lavapipe|swiftshader/i.test(adapter.description));
+  const named = `${adapter.description} ${adapter.vendor} ${adapter.architecture}`;
+  assert.equal(adapter.isCpu, /llvmpipe|lavapipe|swiftshader/i.test(named));
 });
 
 Deno.test("pipelines are cached per source and override values", () => {
