@@ -6,14 +6,15 @@
  */
 
 import { BUILTIN_CLASSES, builtinLabel } from "./builtin.ts";
-import { type DataConfig, DEFAULT_DATA_CONFIG } from "./config.ts";
+import { checkWith } from "../config/field.ts";
+import type { DataConfig } from "./config.ts";
+import { DATA_SCHEMA } from "./options.ts";
 import { DataError } from "./errors.ts";
 import { FASHION_MNIST_CLASSES, findIdxFile, readIdxImages, readIdxLabels } from "./idx.ts";
 import { isDir, scanSplit } from "./image_folder.ts";
 import { type BatchExecutor, DataLoader, InlineExecutor, WorkerPool } from "./loader.ts";
 import { permutation, Rng } from "./rng.ts";
 import type { ProcessorInit, SourceSpec } from "./source.ts";
-import { channelNorm } from "./transforms.ts";
 
 /** Options of {@link ClassificationDataModule}. */
 export interface DataModuleOptions {
@@ -40,92 +41,24 @@ export type PartialDataConfig = Partial<Omit<DataConfig, "builtin" | "augment">>
   augment?: Partial<DataConfig["augment"]>;
 };
 
-/** Fills the missing fields of a data config with {@link DEFAULT_DATA_CONFIG}. */
+/**
+ * A complete data config from `partial`: missing fields take their defaults (declared once, in
+ * `options.ts`), and every field is checked; throws a {@link DataError} naming the first bad one.
+ */
 export function resolveDataConfig(partial: PartialDataConfig = {}): DataConfig {
-  const d = structuredClone(DEFAULT_DATA_CONFIG);
-  return {
-    ...d,
-    ...partial,
-    builtin: { ...d.builtin, ...partial.builtin },
-    augment: { ...d.augment, ...partial.augment },
-  } as DataConfig;
+  return checkWith(DATA_SCHEMA, partial, dataError);
 }
 
-function bad(field: string, expected: string, got: unknown): DataError {
-  return new DataError(`data.${field}: expected ${expected}, got ${JSON.stringify(got)}`);
+function dataError(path: string, message: string): DataError {
+  return new DataError(`data.${path}: ${message}`);
 }
 
-const isInt = (v: unknown, min: number): boolean =>
-  typeof v === "number" && Number.isInteger(v) && v >= min;
-
-/** Checks every field of a data config; throws a {@link DataError} naming the first bad one. */
+/**
+ * Checks every field of a data config, and the checks across fields (the same schema as the
+ * training config's `data` section); throws a {@link DataError} naming the first bad one.
+ */
 export function validateDataConfig(c: DataConfig): void {
-  if (!["builtin", "imagefolder", "idx"].includes(c.source)) {
-    throw bad("source", '"builtin", "imagefolder" or "idx"', c.source);
-  }
-  if (c.source !== "builtin" && (typeof c.root !== "string" || c.root === "")) {
-    throw bad("root", `a folder for source "${c.source}"`, c.root);
-  }
-  if (!isInt(c.imageSize, 1)) throw bad("imageSize", "an integer >= 1", c.imageSize);
-  if (c.channels !== 1 && c.channels !== 3) throw bad("channels", "1 or 3", c.channels);
-  if (!isInt(c.batchSize, 1)) throw bad("batchSize", "an integer >= 1", c.batchSize);
-  if (typeof c.dropLast !== "boolean") throw bad("dropLast", "a boolean", c.dropLast);
-  if (!isInt(c.numWorkers, 0)) throw bad("numWorkers", "an integer >= 0", c.numWorkers);
-  if (!isInt(c.prefetch, 0)) throw bad("prefetch", "an integer >= 0", c.prefetch);
-  for (const f of ["valFraction", "testFraction"] as const) {
-    if (typeof c[f] !== "number" || !(c[f] >= 0 && c[f] < 1)) {
-      throw bad(f, "a number in [0, 1)", c[f]);
-    }
-  }
-  if (c.valFraction + c.testFraction >= 1) {
-    throw bad("valFraction", "valFraction + testFraction < 1", c.valFraction + c.testFraction);
-  }
-  if (c.onCorrupt !== "skip" && c.onCorrupt !== "fail") {
-    throw bad("onCorrupt", '"skip" or "fail"', c.onCorrupt);
-  }
-  if (typeof c.cache !== "boolean") throw bad("cache", "a boolean", c.cache);
-  const b = c.builtin;
-  if (!isInt(b.numClasses, 2) || b.numClasses > BUILTIN_CLASSES.length) {
-    throw bad("builtin.numClasses", `an integer in 2..${BUILTIN_CLASSES.length}`, b.numClasses);
-  }
-  if (!isInt(b.trainSize, 1)) throw bad("builtin.trainSize", "an integer >= 1", b.trainSize);
-  if (!isInt(b.valSize, 0)) throw bad("builtin.valSize", "an integer >= 0", b.valSize);
-  if (!isInt(b.testSize, 0)) throw bad("builtin.testSize", "an integer >= 0", b.testSize);
-  const a = c.augment;
-  const rrc = a.randomResizedCrop;
-  if (rrc !== null) {
-    const [s0, s1] = rrc.scale ?? [];
-    const [r0, r1] = rrc.ratio ?? [];
-    if (!(s0 > 0 && s0 <= s1 && s1 <= 1)) {
-      throw bad("augment.randomResizedCrop.scale", "[lo, hi] with 0 < lo <= hi <= 1", rrc.scale);
-    }
-    if (!(r0 > 0 && r0 <= r1)) {
-      throw bad("augment.randomResizedCrop.ratio", "[lo, hi] with 0 < lo <= hi", rrc.ratio);
-    }
-  }
-  if (a.randomCrop !== null && !isInt(a.randomCrop?.padding, 0)) {
-    throw bad("augment.randomCrop.padding", "an integer >= 0", a.randomCrop?.padding);
-  }
-  if (typeof a.hflip !== "number" || !(a.hflip >= 0 && a.hflip <= 1)) {
-    throw bad("augment.hflip", "a probability in [0, 1]", a.hflip);
-  }
-  if (a.resize !== null && !isInt(a.resize, 1)) {
-    throw bad("augment.resize", "null or an integer >= 1", a.resize);
-  }
-  for (const f of ["mean", "std"] as const) {
-    const v = a[f];
-    if (
-      !Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== "number" || !isFinite(x))
-    ) {
-      throw bad(`augment.${f}`, "an array of numbers", v);
-    }
-  }
-  if (a.std.some((x) => x <= 0)) throw bad("augment.std", "positive values", a.std);
-  try {
-    channelNorm(c);
-  } catch (e) {
-    throw new DataError(`data.${(e as Error).message}`);
-  }
+  checkWith(DATA_SCHEMA, c, dataError);
 }
 
 /**

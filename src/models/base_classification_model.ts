@@ -21,23 +21,18 @@ import {
   SequentialLR,
 } from "../optim/lr_scheduler.ts";
 import type { Batch, LogOptions, LogSink } from "./types.ts";
+import { checkModelHparams, type ModelHparams } from "./hparams.ts";
 
-/** Constructor options shared by every classification model (the seed's hyper-parameters). */
-export interface BaseClassificationModelOptions {
+export type { LossHparams, ModelHparams, OptimizerHparams, SchedulerHparams } from "./hparams.ts";
+
+/**
+ * Constructor options shared by every classification model: `numClasses` and the
+ * hyperparameters of {@link ModelHparams}; an absent one takes its default from
+ * `models/hparams.ts` (the same declaration the training config uses).
+ */
+export interface BaseClassificationModelOptions extends Partial<ModelHparams> {
   /** Number of classes C (43 in production, 3 in test fixtures). */
   numClasses: number;
-  /** AdamW learning rate (default 1e-4). */
-  learningRate?: number;
-  /** AdamW weight decay (default 1e-4). */
-  weightDecay?: number;
-  /** Epochs of linear warm-up (default 5; 0 = none, see `configureOptimizers`). */
-  warmupEpochs?: number;
-  /** Label smoothing ε of the loss (default 0.1). */
-  labelSmoothing?: number;
-  /** LinearLR start factor (default 1e-3). */
-  warmupStartFactor?: number;
-  /** Cosine floor as a fraction of the learning rate (default 0.05). */
-  cosineEtaMinFactor?: number;
 }
 
 /** A JSON value (what `hparams` may hold). */
@@ -46,23 +41,11 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | {
 };
 
 /** The hyper-parameters saved with checkpoints: the model name and every option, defaults filled. */
-export interface ClassificationHparams {
+export interface ClassificationHparams extends ModelHparams {
   /** Registry name of the model ("resnet18", …). */
   name: string;
   /** Number of classes. */
   numClasses: number;
-  /** AdamW learning rate. */
-  learningRate: number;
-  /** AdamW weight decay. */
-  weightDecay: number;
-  /** Warm-up epochs. */
-  warmupEpochs: number;
-  /** Label smoothing ε. */
-  labelSmoothing: number;
-  /** LinearLR start factor. */
-  warmupStartFactor: number;
-  /** Cosine floor factor. */
-  cosineEtaMinFactor: number;
   /** Subclass options (`smallInput`, `inChannels`, `seed`, …). */
   [key: string]: JsonValue;
 }
@@ -144,37 +127,11 @@ export abstract class BaseClassificationModel extends Module {
       (v) => Number.isInteger(v) && v >= 1,
       "an integer >= 1",
     );
-    const pos = (v: number) => Number.isFinite(v) && v >= 0;
     this.hparams = {
       ...extra,
       name,
       numClasses: c,
-      learningRate: checkNumber("learningRate", opts.learningRate ?? 1e-4, pos, "finite, >= 0"),
-      weightDecay: checkNumber("weightDecay", opts.weightDecay ?? 1e-4, pos, "finite, >= 0"),
-      warmupEpochs: checkNumber(
-        "warmupEpochs",
-        opts.warmupEpochs ?? 5,
-        (v) => Number.isInteger(v) && v >= 0,
-        "an integer >= 0",
-      ),
-      labelSmoothing: checkNumber(
-        "labelSmoothing",
-        opts.labelSmoothing ?? 0.1,
-        (v) => v >= 0 && v <= 1,
-        "in [0, 1]",
-      ),
-      warmupStartFactor: checkNumber(
-        "warmupStartFactor",
-        opts.warmupStartFactor ?? 1e-3,
-        (v) => v > 0 && v <= 1,
-        "in (0, 1]",
-      ),
-      cosineEtaMinFactor: checkNumber(
-        "cosineEtaMinFactor",
-        opts.cosineEtaMinFactor ?? 0.05,
-        pos,
-        "finite, >= 0",
-      ),
+      ...checkModelHparams("BaseClassificationModel", opts),
     };
     this.numClasses = c;
     this.topK = Math.min(5, c);

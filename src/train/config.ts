@@ -12,42 +12,57 @@
  * @module
  */
 
-import { z } from "zod";
+import type { z } from "zod";
 import { isMap, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument } from "yaml";
 import { stringify as stringifyYaml } from "yaml";
-import { type DataConfig, DEFAULT_DATA_CONFIG } from "../data/config.ts";
+import type { DataConfig } from "../data/config.ts";
+import { DATA_SCHEMA } from "../data/options.ts";
+import {
+  LOSS_HPARAMS,
+  type LossHparams,
+  OPTIMIZER_HPARAMS,
+  type OptimizerHparams,
+  SCHEDULER_HPARAMS,
+  type SchedulerHparams,
+} from "../models/hparams.ts";
+import {
+  anyInt,
+  bool,
+  type Fields,
+  nonNegInt,
+  nonNegNum,
+  num,
+  obj,
+  oneOf,
+  parseFields,
+  posInt,
+  posNum,
+  section,
+  show,
+  str,
+} from "../config/field.ts";
 
-/** The `model` section. */
-export interface ModelConfig {
+/** The `model` section (its hyperparameters are declared in `models/hparams.ts`). */
+export interface ModelConfig extends LossHparams {
   /** Registered model name (`resnet18`, `resnet34`, `resnet50`, …). */
   name: string;
   /** CIFAR-style stem for small images: 3×3 stride-1 first conv and no max-pool. */
   smallInput: boolean;
   /** Input channels of the first conv; null takes `data.channels`. */
   inChannels: number | null;
-  /** CrossEntropyLoss label smoothing ε in [0, 1). */
-  labelSmoothing: number;
 }
 
 /** The `optimizer` section: AdamW (betas 0.9/0.999, eps 1e-8 as in PyTorch). */
-export interface AdamWConfig {
+export interface AdamWConfig extends OptimizerHparams {
   /** The optimizer; only AdamW exists. */
   name: "adamw";
-  /** Base learning rate (the peak, reached after warmup). */
-  learningRate: number;
-  /** Decoupled weight decay. */
-  weightDecay: number;
 }
 
-/** The `scheduler` section: LinearLR warmup then CosineAnnealingLR, stepped per epoch. */
-export interface SchedulerConfig {
-  /** Warmup epochs (0: no warmup — unlike PyTorch's SequentialLR, see REFERENCE.md). */
-  warmupEpochs: number;
-  /** LinearLR start factor of the warmup. */
-  warmupStartFactor: number;
-  /** Cosine floor as a fraction of the base learning rate (eta_min = lr · factor). */
-  cosineEtaMinFactor: number;
-}
+/**
+ * The `scheduler` section: LinearLR warmup then CosineAnnealingLR, stepped per epoch
+ * (declared in `models/hparams.ts`).
+ */
+export type SchedulerConfig = SchedulerHparams;
 
 /** How the progress of a run is shown. */
 export type ProgressMode = "auto" | "bar" | "lines" | "none";
@@ -152,181 +167,87 @@ export interface TrainConfig {
   resume: string | null;
 }
 
-/** Defaults of every field. */
-export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  seed: 42,
-  model: { name: "resnet18", smallInput: true, inChannels: null, labelSmoothing: 0.1 },
-  data: DEFAULT_DATA_CONFIG,
-  optimizer: { name: "adamw", learningRate: 1e-4, weightDecay: 1e-4 },
-  scheduler: { warmupEpochs: 5, warmupStartFactor: 1e-3, cosineEtaMinFactor: 0.05 },
-  trainer: {
-    maxEpochs: 100,
-    limitTrainBatches: null,
-    limitValBatches: null,
-    limitTestBatches: null,
-    fastDevRun: 0,
-    gradientClipVal: null,
-    gradientClipAlgorithm: "norm",
-    accumulateGradBatches: 1,
-    logEveryNSteps: 50,
-    checkValEveryNEpoch: 1,
-    progress: "auto",
-    test: true,
-  },
-  logging: {
-    rootDir: "runs",
-    name: "default",
-    version: null,
-    tensorboard: true,
-    csv: true,
-    jsonl: true,
-    report: true,
-  },
-  checkpoint: { monitor: "val/acc_top1", mode: "max", saveLast: true, saveBest: true },
-  earlyStopping: null,
-  resume: null,
-};
-
-/** Defaults of an `earlyStopping` section given in a config. */
-export const DEFAULT_EARLY_STOPPING: EarlyStoppingConfig = {
-  monitor: "val/acc_top1",
-  patience: 3,
-  minDelta: 0,
-  mode: "max",
-};
-
 // ---------------------------------------------------------------------------------------
-// Validation (zod stays private: JSR's doc lint rejects inferred zod types in public API).
+// Ranges and defaults: one schema entry per interface field above (the model hyperparameters
+// and the data options are declared in `models/hparams.ts` and `data/options.ts`). zod stays
+// private here: JSR's doc lint rejects inferred zod types in public API.
 
-function show(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null) return "null";
-  if (Array.isArray(v)) return `a list (${JSON.stringify(v)})`;
-  if (typeof v === "object") return "a mapping";
-  return String(v);
-}
-
-const expect = (what: string) => (iss: { input?: unknown }) =>
-  `expected ${what}, got ${show(iss.input)}`;
-
-function num(what: string, check: (v: number) => boolean): z.ZodType<number> {
-  return z.any().superRefine((v, ctx) => {
-    if (typeof v !== "number" || !Number.isFinite(v) || !check(v)) {
-      ctx.addIssue({ code: "custom", message: `expected ${what}, got ${show(v)}` });
-    }
-  }) as unknown as z.ZodType<number>;
-}
-
-const posInt = () => num("a positive integer", (v) => Number.isInteger(v) && v > 0);
-const nonNegInt = () => num("an integer >= 0", (v) => Number.isInteger(v) && v >= 0);
-const anyInt = () => num("an integer", (v) => Number.isInteger(v));
-const posNum = () => num("a positive number", (v) => v > 0);
-const nonNegNum = () => num("a number >= 0", (v) => v >= 0);
-const unit = () => num("a number in [0, 1]", (v) => v >= 0 && v <= 1);
-const unitOpen = () => num("a number in [0, 1)", (v) => v >= 0 && v < 1);
-const bool = () => z.boolean({ error: expect("true or false") });
-const str = () =>
-  z.string({ error: expect("a string") }).min(1, { error: expect("a non-empty string") });
-const oneOf = <T extends string>(vals: readonly T[]) =>
-  z.enum(vals as unknown as [T, ...T[]], {
-    error: expect(`one of ${vals.map((v) => JSON.stringify(v)).join(", ")}`),
-  });
 const limit = () =>
   num(
     "null, a batch count (integer >= 1) or a fraction in (0, 1)",
     (v) => (Number.isInteger(v) && v >= 1) || (v > 0 && v < 1),
   ).nullable();
-const obj = <S extends z.ZodRawShape>(shape: S) =>
-  z.strictObject(shape, { error: expect("a mapping") });
-const pair = () => z.tuple([z.number(), z.number()], { error: expect("a list of two numbers") });
 
-function schema(models: readonly string[] | undefined) {
-  const modelName = models?.length ? oneOf(models) : str();
-  return obj({
-    seed: anyInt(),
-    model: obj({
-      name: modelName,
-      smallInput: bool(),
-      inChannels: posInt().nullable(),
-      labelSmoothing: unitOpen(),
+const TRAINER_FIELDS: Fields<TrainerConfig> = {
+  maxEpochs: posInt().default(100),
+  limitTrainBatches: limit().default(null),
+  limitValBatches: limit().default(null),
+  limitTestBatches: limit().default(null),
+  fastDevRun: nonNegInt().default(0),
+  gradientClipVal: posNum().nullable().default(null),
+  gradientClipAlgorithm: oneOf(["norm", "value"] as const).default("norm"),
+  accumulateGradBatches: posInt().default(1),
+  logEveryNSteps: posInt().default(50),
+  checkValEveryNEpoch: posInt().default(1),
+  progress: oneOf(["auto", "bar", "lines", "none"] as const).default("auto"),
+  test: bool().default(true),
+};
+
+const LOGGING_FIELDS: Fields<LoggingConfig> = {
+  rootDir: str().default("runs"),
+  name: str().default("default"),
+  version: str().nullable().default(null),
+  tensorboard: bool().default(true),
+  csv: bool().default(true),
+  jsonl: bool().default(true),
+  report: bool().default(true),
+};
+
+const CHECKPOINT_FIELDS: Fields<CheckpointConfig> = {
+  monitor: str().default("val/acc_top1"),
+  mode: oneOf(["max", "min"] as const).default("max"),
+  saveLast: bool().default(true),
+  saveBest: bool().default(true),
+};
+
+const EARLY_STOPPING_FIELDS: Fields<EarlyStoppingConfig> = {
+  monitor: str().default("val/acc_top1"),
+  patience: nonNegInt().default(3),
+  minDelta: nonNegNum().default(0),
+  mode: oneOf(["max", "min"] as const).default("max"),
+};
+
+/** The whole config; `models` (registered names), when given, restricts `model.name`. */
+function schema(models: readonly string[] | undefined): z.ZodType<TrainConfig> {
+  const fields: Fields<TrainConfig> = {
+    seed: anyInt().default(42),
+    model: section<ModelConfig>({
+      name: (models?.length ? oneOf(models) : str()).default("resnet18"),
+      smallInput: bool().default(true),
+      inChannels: posInt().nullable().default(null),
+      ...LOSS_HPARAMS,
     }),
-    data: obj({
-      source: oneOf(["builtin", "imagefolder", "idx"] as const),
-      root: str().nullable(),
-      imageSize: posInt(),
-      channels: z.union([z.literal(1), z.literal(3)], { error: expect("1 or 3") }),
-      batchSize: posInt(),
-      dropLast: bool(),
-      numWorkers: nonNegInt(),
-      prefetch: nonNegInt(),
-      valFraction: unitOpen(),
-      testFraction: unitOpen(),
-      onCorrupt: oneOf(["skip", "fail"] as const),
-      cache: bool(),
-      builtin: obj({
-        numClasses: num("an integer >= 2", (v) => Number.isInteger(v) && v >= 2),
-        trainSize: posInt(),
-        valSize: posInt(),
-        testSize: posInt(),
-      }),
-      augment: obj({
-        randomResizedCrop: obj({ scale: pair(), ratio: pair() }).nullable(),
-        randomCrop: obj({ padding: nonNegInt() }).nullable(),
-        hflip: unit(),
-        resize: posInt().nullable(),
-        mean: z.array(z.number(), { error: expect("a list of numbers") }).min(1),
-        std: z.array(posNum(), { error: expect("a list of positive numbers") }).min(1),
-      }),
+    data: DATA_SCHEMA.prefault({}),
+    optimizer: section<AdamWConfig>({
+      name: oneOf(["adamw"] as const).default("adamw"),
+      ...OPTIMIZER_HPARAMS,
     }),
-    optimizer: obj({
-      name: oneOf(["adamw"] as const),
-      learningRate: posNum(),
-      weightDecay: nonNegNum(),
-    }),
-    scheduler: obj({
-      warmupEpochs: nonNegInt(),
-      warmupStartFactor: num("a number in (0, 1]", (v) => v > 0 && v <= 1),
-      cosineEtaMinFactor: unit(),
-    }),
-    trainer: obj({
-      maxEpochs: posInt(),
-      limitTrainBatches: limit(),
-      limitValBatches: limit(),
-      limitTestBatches: limit(),
-      fastDevRun: nonNegInt(),
-      gradientClipVal: posNum().nullable(),
-      gradientClipAlgorithm: oneOf(["norm", "value"] as const),
-      accumulateGradBatches: posInt(),
-      logEveryNSteps: posInt(),
-      checkValEveryNEpoch: posInt(),
-      progress: oneOf(["auto", "bar", "lines", "none"] as const),
-      test: bool(),
-    }),
-    logging: obj({
-      rootDir: str(),
-      name: str(),
-      version: str().nullable(),
-      tensorboard: bool(),
-      csv: bool(),
-      jsonl: bool(),
-      report: bool(),
-    }),
-    checkpoint: obj({
-      monitor: str(),
-      mode: oneOf(["max", "min"] as const),
-      saveLast: bool(),
-      saveBest: bool(),
-    }),
-    earlyStopping: obj({
-      monitor: str(),
-      patience: nonNegInt(),
-      minDelta: nonNegNum(),
-      mode: oneOf(["max", "min"] as const),
-    }).nullable(),
-    resume: str().nullable(),
-  });
+    scheduler: section(SCHEDULER_HPARAMS),
+    trainer: section(TRAINER_FIELDS),
+    logging: section(LOGGING_FIELDS),
+    checkpoint: section(CHECKPOINT_FIELDS),
+    // Absent or null disables early stopping; a mapping gets the defaults of its fields.
+    earlyStopping: obj(EARLY_STOPPING_FIELDS).nullable().default(null),
+    resume: str().nullable().default(null),
+  };
+  return obj(fields);
 }
+
+/** Defaults of every field (built by the schema from an empty config). */
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = schema(undefined).parse({});
+
+/** Defaults of an `earlyStopping` section given in a config. */
+export const DEFAULT_EARLY_STOPPING: EarlyStoppingConfig = obj(EARLY_STOPPING_FIELDS).parse({});
 
 /** Raised for an invalid config; `message` is the one-line `file:line path: problem` form. */
 export class ConfigError extends Error {
@@ -354,86 +275,35 @@ function isPlain(v: unknown): v is Plain {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Deep-merges `over` onto `base` (mappings merge, everything else replaces). */
-function merge(base: unknown, over: unknown): unknown {
-  if (isPlain(base) && isPlain(over)) {
-    const out: Plain = { ...base };
-    for (const [k, v] of Object.entries(over)) out[k] = k in base ? merge(base[k], v) : v;
-    return out;
-  }
-  return structuredClone(over);
-}
-
-/** Where a value came from: a file position or an override. */
-type Locate = (path: readonly (string | number)[]) => string;
+/** Where a problem is: the first of its paths that an override set, else one in the file. */
+type LocateAny = (paths: readonly (readonly (string | number)[])[]) => string;
 
 function pathStr(path: readonly PropertyKey[]): string {
   return path.map(String).join(".");
 }
 
-function validate(raw: unknown, locate: Locate, opts: LoadConfigOptions): TrainConfig {
-  // A present `earlyStopping` mapping gets its defaults; `null`/absent disables it.
-  const withDefaults = merge(DEFAULT_TRAIN_CONFIG, raw) as Plain;
-  if (isPlain(raw) && isPlain(raw.earlyStopping)) {
-    withDefaults.earlyStopping = merge(DEFAULT_EARLY_STOPPING, raw.earlyStopping);
+function validate(raw: unknown, locate: LocateAny, opts: LoadConfigOptions): TrainConfig {
+  const r = parseFields(schema(opts.models), raw);
+  if (!r.ok) {
+    const { path, related, message } = r.problem;
+    throw new ConfigError(
+      `${locate([path, ...related])} ${pathStr(path)}: ${message}`,
+      pathStr(path),
+    );
   }
-  const r = schema(opts.models).safeParse(withDefaults);
-  if (!r.success) {
-    const iss = r.error.issues[0];
-    let path = iss.path as PropertyKey[];
-    let msg = iss.message;
-    if (iss.code === "unrecognized_keys") {
-      const key = iss.keys[0];
-      path = [...path, key];
-      const parent = iss.path.reduce<unknown>(
-        (o, k) => (isPlain(o) ? o[k as string] : undefined),
-        DEFAULT_TRAIN_CONFIG,
-      );
-      const known = isPlain(parent) ? Object.keys(parent) : [];
-      msg = `unknown key${known.length ? ` (known: ${known.join(", ")})` : ""}`;
-    }
-    const p = path.filter((k) => typeof k === "string" || typeof k === "number") as (
-      | string
-      | number
-    )[];
-    throw new ConfigError(`${locate(p)} ${pathStr(p)}: ${msg}`, pathStr(p));
-  }
-  const cfg = r.data as TrainConfig;
+  const cfg = r.value;
   const d = cfg.data;
-  // As the data module: one value per channel, one for all, or 3 averaged for grayscale.
-  for (const f of ["mean", "std"] as const) {
-    const n = d.augment[f].length;
-    if (n !== d.channels && n !== 1 && d.channels !== 1) {
-      const p = ["data", "augment", f];
+  if (d.source !== "builtin" && d.root !== null && (opts.checkPaths ?? true)) {
+    let ok = false;
+    try {
+      ok = Deno.statSync(d.root).isDirectory;
+    } catch { /* reported below */ }
+    if (!ok) {
+      const p = ["data", "root"];
       throw new ConfigError(
-        `${locate(p)} ${
-          pathStr(p)
-        }: expected 1 or ${d.channels} values (data.channels is ${d.channels}), got ${n}`,
-        pathStr(p),
-      );
-    }
-  }
-  if (d.source !== "builtin") {
-    const p = ["data", "root"];
-    if (d.root === null) {
-      throw new ConfigError(
-        `${
-          locate(["data", "source"])
-        } data.root: expected a folder for source "${d.source}", got null`,
+        `${locate([p])} data.root: expected an existing folder, got "${d.root}" (not found)`,
         "data.root",
       );
-    }
-    if (opts.checkPaths ?? true) {
-      let ok = false;
-      try {
-        ok = Deno.statSync(d.root).isDirectory;
-      } catch { /* reported below */ }
-      if (!ok) {
-        throw new ConfigError(
-          `${locate(p)} data.root: expected an existing folder, got "${d.root}" (not found)`,
-          "data.root",
-        );
-      }
     }
   }
   return cfg;
@@ -490,21 +360,38 @@ export function resolveConfig(
   if (!isPlain(raw)) {
     throw new ConfigError(`${file}:1 expected a mapping at the top level, got ${show(raw)}`, "");
   }
-  const overridden = new Map<string, string>();
-  for (const arg of options.overrides ?? []) {
+  // Override text by dotted path, with the order it was applied in.
+  const overridden = new Map<string, { arg: string; order: number }>();
+  (options.overrides ?? []).forEach((arg, order) => {
     const { path, value } = parseOverride(arg);
     setPath(raw, path, value);
-    overridden.set(path.join("."), arg);
-  }
-  const locate: Locate = (path) => {
+    overridden.set(path.join("."), { arg, order });
+  });
+  const overrideOf = (path: readonly (string | number)[]) => {
     for (let n = path.length; n > 0; n--) {
       const o = overridden.get(path.slice(0, n).join("."));
-      if (o !== undefined) return `override ${o}:`;
+      if (o !== undefined) return o;
     }
-    // The deepest node of the path present in the file gives the line.
-    for (let n = path.length; n > 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true) as unknown;
-      const range = nodeRange(node) ?? pairKeyRange(doc.contents, path.slice(0, n));
+    return null;
+  };
+  const lineOf = (path: readonly (string | number)[]) => {
+    const node = doc.getIn(path, true) as unknown;
+    return nodeRange(node) ?? pairKeyRange(doc.contents, path);
+  };
+  // A problem has one path, or several for a check across fields (the first is its own).
+  const locate: LocateAny = (paths) => {
+    // The override applied last among those that set one of the paths wins.
+    const o = paths.map(overrideOf).filter((x) => x !== null)
+      .sort((a, b) => b.order - a.order)[0];
+    if (o) return `override ${o.arg}:`;
+    // Else the first path present in the file, else the deepest present node of the first.
+    for (const p of paths) {
+      const range = lineOf(p);
+      if (range) return `${file}:${lc.linePos(range).line}`;
+    }
+    const path = paths[0];
+    for (let n = path.length - 1; n > 0; n--) {
+      const range = lineOf(path.slice(0, n));
       if (range) return `${file}:${lc.linePos(range).line}`;
     }
     return `${file}:`;
