@@ -7,6 +7,7 @@
 
 import { ClassificationDataModule } from "../data/data_module.ts";
 import { createModel, listModels, type ModelOptions } from "../models/mod.ts";
+import { hparamsOf } from "../models/hparams.ts";
 import type {
   BaseClassificationModel,
   BaseClassificationModelOptions,
@@ -36,16 +37,7 @@ export function modelOptions(
   cfg: TrainConfig,
   numClasses: number,
 ): BaseClassificationModelOptions & { seed: number } {
-  return {
-    numClasses,
-    learningRate: cfg.optimizer.learningRate,
-    weightDecay: cfg.optimizer.weightDecay,
-    warmupEpochs: cfg.scheduler.warmupEpochs,
-    warmupStartFactor: cfg.scheduler.warmupStartFactor,
-    cosineEtaMinFactor: cfg.scheduler.cosineEtaMinFactor,
-    labelSmoothing: cfg.model.labelSmoothing,
-    seed: cfg.seed,
-  };
+  return { numClasses, ...hparamsOf(cfg), seed: cfg.seed };
 }
 
 /** The model of a config: optimizer and scheduler settings become its hyperparameters. */

@@ -155,7 +155,7 @@ Deno.test("loader: invalid config fields are one-line DataErrors naming the fiel
   bad({ builtin: { numClasses: 11 } }, /data\.builtin\.numClasses: expected an integer in 2\.\.10/);
   bad(
     { augment: { mean: [0.5, 0.5] } },
-    /augment\.mean: expected 3 values \(one per channel\), got 2/,
+    /^data\.augment\.mean: expected 1 or 3 values \(data\.channels is 3\), got 2$/,
   );
   bad(
     { augment: { randomResizedCrop: { scale: [0.5, 0.1], ratio: [1, 1] } } },

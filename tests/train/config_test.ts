@@ -8,6 +8,23 @@ import {
   resolveConfig,
 } from "../../src/train/config.ts";
 import { parse as parseYaml } from "yaml";
+import { DEFAULT_DATA_CONFIG } from "../../src/data/config.ts";
+import { resolveDataConfig } from "../../src/data/data_module.ts";
+import { DataError } from "../../src/data/errors.ts";
+import { checkModelHparams, hparamsOf, type ModelHparams } from "../../src/models/hparams.ts";
+import {
+  BaseClassificationModel,
+  type BaseClassificationModelOptions,
+} from "../../src/models/base_classification_model.ts";
+
+/** A bare model class: its constructor is the base's, which checks the options first. */
+function createModelClass(): new (o: BaseClassificationModelOptions) => BaseClassificationModel {
+  return class extends BaseClassificationModel {
+    constructor(o: BaseClassificationModelOptions) {
+      super("probe", o);
+    }
+  };
+}
 
 const MODELS = ["resnet18", "resnet34", "resnet50"];
 
@@ -149,4 +166,84 @@ Deno.test("config: the shipped configs are valid", () => {
     () => loadConfig("/nonexistent.yaml"),
     (e: Error) => e.message.startsWith("/nonexistent.yaml: cannot read the config ("),
   );
+});
+
+Deno.test("config: a cross-field data error names file, line and path", () => {
+  const text = BASE.replace("imageSize: 32", "imageSize: 32\n  valFraction: 0.6\n  testFraction: 0.5");
+  const why = "expected valFraction + testFraction < 1, got 0.6 + 0.5";
+  assert.equal(err(text), `configs/x.yaml:9 data.testFraction: ${why}`);
+  // Set by an override, the error points at the override (the value written last).
+  assert.equal(
+    err(BASE, ["data.testFraction=0.5", "data.valFraction=0.6"]),
+    `override data.valFraction=0.6: data.testFraction: ${why}`,
+  );
+  const onlyVal = BASE.replace("imageSize: 32", "imageSize: 32\n  valFraction: 0.95");
+  assert.equal(
+    err(onlyVal),
+    "configs/x.yaml:8 data.testFraction: expected valFraction + testFraction < 1, got 0.95 + 0.1",
+  );
+  // The data module runs the same check, with the same words, for API users.
+  assert.throws(
+    () => resolveDataConfig({ valFraction: 0.6, testFraction: 0.5 }),
+    (e: Error) => e instanceof DataError && e.message === `data.testFraction: ${why}`,
+  );
+});
+
+Deno.test("config: model constructors check hyperparameters with the config's ranges", () => {
+  // label_smoothing in [0, 1] (torch CrossEntropyLoss); lr, weight decay >= 0 (torch AdamW);
+  // start factor in (0, 1] (torch LinearLR); eta_min factor in [0, 1].
+  const cases: [string, number, boolean][] = [
+    ["model.labelSmoothing", 0, true],
+    ["model.labelSmoothing", 1, true],
+    ["model.labelSmoothing", 1.01, false],
+    ["model.labelSmoothing", -0.1, false],
+    ["optimizer.learningRate", 0, true],
+    ["optimizer.learningRate", -1e-4, false],
+    ["optimizer.weightDecay", 0, true],
+    ["optimizer.weightDecay", -1, false],
+    ["scheduler.warmupEpochs", 0, true],
+    ["scheduler.warmupEpochs", 1.5, false],
+    ["scheduler.warmupStartFactor", 1, true],
+    ["scheduler.warmupStartFactor", 0, false],
+    ["scheduler.cosineEtaMinFactor", 1, true],
+    ["scheduler.cosineEtaMinFactor", 1.5, false],
+  ];
+  for (const [path, value, ok] of cases) {
+    const field = path.split(".")[1];
+    const api = () => checkModelHparams("BaseClassificationModel", { [field]: value });
+    const fromFile = () =>
+      resolveConfig(BASE, "x.yaml", { models: MODELS, overrides: [`${path}=${value}`] });
+    if (ok) {
+      assert.equal(api()[field as keyof ModelHparams], value, path);
+      assert.equal(hparamsOf(fromFile())[field as keyof ModelHparams], value, path);
+      continue;
+    }
+    const cfgMsg = err(BASE, [`${path}=${value}`]);
+    const prefix = `override ${path}=${value}: ${path}: `;
+    assert.ok(cfgMsg.startsWith(prefix), cfgMsg);
+    const why = cfgMsg.slice(prefix.length);
+    assert.match(why, /^expected .*, got /);
+    // The model constructor itself (it checks before touching the GPU).
+    assert.throws(
+      () => new (createModelClass())({ numClasses: 3, [field]: value }),
+      (e: Error) =>
+        e instanceof RangeError && e.message === `BaseClassificationModel: ${field}: ${why}`,
+      path,
+    );
+  }
+});
+
+Deno.test("config: defaults are declared once and shared by config, model and data module", () => {
+  assert.deepEqual(resolveConfig("{}", "x.yaml"), DEFAULT_TRAIN_CONFIG);
+  assert.deepEqual(checkModelHparams("m", {}), hparamsOf(DEFAULT_TRAIN_CONFIG));
+  assert.deepEqual(resolveDataConfig(), DEFAULT_TRAIN_CONFIG.data);
+  assert.deepEqual(DEFAULT_DATA_CONFIG, DEFAULT_TRAIN_CONFIG.data);
+  // Every default passes its own check, and a partial section keeps the other defaults.
+  const c = resolveConfig("optimizer:\n  learningRate: 0.5\n", "x.yaml");
+  assert.equal(c.optimizer.learningRate, 0.5);
+  assert.equal(c.optimizer.weightDecay, DEFAULT_TRAIN_CONFIG.optimizer.weightDecay);
+  assert.deepEqual(c.scheduler, DEFAULT_TRAIN_CONFIG.scheduler);
+  // The exported defaults are fresh objects: mutating a parsed config leaves them alone.
+  c.data.augment.mean[0] = 9;
+  assert.notEqual(DEFAULT_TRAIN_CONFIG.data.augment.mean[0], 9);
 });
