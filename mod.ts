@@ -77,6 +77,7 @@ export { crossEntropy, type CrossEntropyOptions, type LossReduction } from "./sr
 export * from "./src/metrics/mod.ts";
 export * from "./src/optim/mod.ts";
 export * from "./src/models/base_classification_model.ts";
+export { checkModelHparams, hparamsOf } from "./src/models/hparams.ts";
 export * from "./src/models/registry.ts";
 export * from "./src/models/resnet_models.ts";
 export type { Batch, LogOptions, LogSink } from "./src/models/types.ts";

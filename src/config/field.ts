@@ -57,8 +57,7 @@ export const nonNegNum = (): z.ZodType<number> => num("a number >= 0", (v) => v 
 export const unit = (what = "a number in [0, 1]"): z.ZodType<number> =>
   num(what, (v) => v >= 0 && v <= 1);
 /** A number in [0, 1). */
-export const unitOpen = (): z.ZodType<number> =>
-  num("a number in [0, 1)", (v) => v >= 0 && v < 1);
+export const unitOpen = (): z.ZodType<number> => num("a number in [0, 1)", (v) => v >= 0 && v < 1);
 /** `true` or `false`. */
 export const bool = (): z.ZodType<boolean> => z.boolean({ error: expect("true or false") });
 /** A non-empty string. */
@@ -72,8 +71,9 @@ export function oneOf<T extends string>(vals: readonly T[]): z.ZodType<T> {
 }
 /** A mapping with exactly the given fields (unknown keys are errors). */
 export function obj<T>(fields: Fields<T>): z.ZodType<T> {
-  return z.strictObject(fields as z.ZodRawShape, { error: expect("a mapping") }) as unknown as z
-    .ZodType<T>;
+  return z.strictObject(fields as z.ZodRawShape, {
+    error: expect("a mapping"),
+  }) as unknown as z.ZodType<T>;
 }
 /** A section whose fields all have defaults: absent, it is built from them. */
 export function section<T>(fields: Fields<T>): z.ZodType<T> {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type DataConfig, DATA_SCHEMA } from "./options.ts";
+import { DATA_SCHEMA, type DataConfig } from "./options.ts";
 
 export type { AugmentConfig, BuiltinConfig, DataConfig, DataSource } from "./options.ts";
 

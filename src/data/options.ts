@@ -104,7 +104,10 @@ function numList(what: string, check: (v: number) => boolean): z.ZodType<number[
 }
 
 /** `[lo, hi]`: two finite numbers passing `check`. */
-function pair(what: string, check: (lo: number, hi: number) => boolean): z.ZodType<[number, number]> {
+function pair(
+  what: string,
+  check: (lo: number, hi: number) => boolean,
+): z.ZodType<[number, number]> {
   return z.any().superRefine((v, ctx) => {
     const ok = Array.isArray(v) && v.length === 2 &&
       v.every((x) => typeof x === "number" && Number.isFinite(x)) && check(v[0], v[1]);

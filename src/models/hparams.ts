@@ -99,11 +99,13 @@ export function hparamsOf(sections: {
   model: LossHparams;
 }): ModelHparams {
   const out: Record<string, unknown> = {};
-  for (const [keys, from] of [
-    [OPTIMIZER_HPARAMS, sections.optimizer],
-    [SCHEDULER_HPARAMS, sections.scheduler],
-    [LOSS_HPARAMS, sections.model],
-  ] as const) {
+  for (
+    const [keys, from] of [
+      [OPTIMIZER_HPARAMS, sections.optimizer],
+      [SCHEDULER_HPARAMS, sections.scheduler],
+      [LOSS_HPARAMS, sections.model],
+    ] as const
+  ) {
     for (const k of Object.keys(keys)) out[k] = (from as unknown as Record<string, unknown>)[k];
   }
   return out as unknown as ModelHparams;

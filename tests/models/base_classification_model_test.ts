@@ -16,6 +16,8 @@ import {
   unregister,
 } from "../../src/models/registry.ts";
 import type { LogOptions, LogSink } from "../../src/models/types.ts";
+import { hparamsOf } from "../../src/models/hparams.ts";
+import { DEFAULT_TRAIN_CONFIG } from "../../src/train/config.ts";
 
 /** A linear "backbone" on flattened images: logits = x·Wᵀ + b. */
 class TinyLinear extends Module {
@@ -234,6 +236,10 @@ Deno.test("hparams are plain JSON with defaults; setClassWeights validates", asy
     warmupStartFactor: 1e-3,
     cosineEtaMinFactor: 0.05,
   });
+  // The same defaults as the training config: one declaration (models/hparams.ts).
+  for (const [k, v] of Object.entries(hparamsOf(DEFAULT_TRAIN_CONFIG))) {
+    assert.equal(model.hparams[k], v, k);
+  }
   assert.deepEqual(Array.from(await model.classWeights.toArray()), [1, 1, 1, 1]);
   assert.throws(() => model.setClassWeights([1, 2, 3]), /expected 4 weights, got 3/);
   assert.throws(

@@ -169,7 +169,10 @@ Deno.test("config: the shipped configs are valid", () => {
 });
 
 Deno.test("config: a cross-field data error names file, line and path", () => {
-  const text = BASE.replace("imageSize: 32", "imageSize: 32\n  valFraction: 0.6\n  testFraction: 0.5");
+  const text = BASE.replace(
+    "imageSize: 32",
+    "imageSize: 32\n  valFraction: 0.6\n  testFraction: 0.5",
+  );
   const why = "expected valFraction + testFraction < 1, got 0.6 + 0.5";
   assert.equal(err(text), `configs/x.yaml:9 data.testFraction: ${why}`);
   // Set by an override, the error points at the override (the value written last).
