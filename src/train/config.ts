@@ -389,8 +389,13 @@ export function resolveConfig(
       const range = lineOf(p);
       if (range) return `${file}:${lc.linePos(range).line}`;
     }
+    // Else the deepest mapping around the first path that an override or the file wrote.
     const path = paths[0];
     for (let n = path.length - 1; n > 0; n--) {
+      const under = path.slice(0, n).join(".") + ".";
+      const o = [...overridden].filter(([k]) => k.startsWith(under))
+        .sort((a, b) => b[1].order - a[1].order)[0];
+      if (o) return `override ${o[1].arg}:`;
       const range = lineOf(path.slice(0, n));
       if (range) return `${file}:${lc.linePos(range).line}`;
     }
