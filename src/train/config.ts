@@ -16,6 +16,7 @@ import { z } from "zod";
 import { isMap, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument } from "yaml";
 import { stringify as stringifyYaml } from "yaml";
 import { type DataConfig, DEFAULT_DATA_CONFIG } from "../data/config.ts";
+import { checkValidationMonitors } from "./config_checks.ts";
 
 /** The `model` section. */
 export interface ModelConfig {
@@ -61,7 +62,10 @@ export interface TrainerConfig {
    * for a share. NOTE: unlike Lightning, `1` means one batch (JS has no 1.0 vs 1).
    */
   limitTrainBatches: number | null;
-  /** Validation batches per epoch (same forms as `limitTrainBatches`). */
+  /**
+   * Validation batches per epoch (same forms as `limitTrainBatches`); 0 turns validation
+   * off (as in Lightning): callbacks then run after each training epoch.
+   */
   limitValBatches: number | null;
   /** Test batches (same forms as `limitTrainBatches`). */
   limitTestBatches: number | null;
@@ -237,6 +241,11 @@ const limit = () =>
     "null, a batch count (integer >= 1) or a fraction in (0, 1)",
     (v) => (Number.isInteger(v) && v >= 1) || (v > 0 && v < 1),
   ).nullable();
+const limitOrZero = () =>
+  num(
+    "null, 0 (no validation), a batch count (integer >= 1) or a fraction in (0, 1)",
+    (v) => (Number.isInteger(v) && v >= 0) || (v > 0 && v < 1),
+  ).nullable();
 const obj = <S extends z.ZodRawShape>(shape: S) =>
   z.strictObject(shape, { error: expect("a mapping") });
 const pair = () => z.tuple([z.number(), z.number()], { error: expect("a list of two numbers") });
@@ -292,7 +301,7 @@ function schema(models: readonly string[] | undefined) {
     trainer: obj({
       maxEpochs: posInt(),
       limitTrainBatches: limit(),
-      limitValBatches: limit(),
+      limitValBatches: limitOrZero(),
       limitTestBatches: limit(),
       fastDevRun: nonNegInt(),
       gradientClipVal: posNum().nullable(),
@@ -399,6 +408,13 @@ function validate(raw: unknown, locate: Locate, opts: LoadConfigOptions): TrainC
     throw new ConfigError(`${locate(p)} ${pathStr(p)}: ${msg}`, pathStr(p));
   }
   const cfg = r.data as TrainConfig;
+  const issue = checkValidationMonitors(cfg);
+  if (issue) {
+    throw new ConfigError(
+      `${locate(issue.path)} ${pathStr(issue.path)}: ${issue.message}`,
+      pathStr(issue.path),
+    );
+  }
   const d = cfg.data;
   // As the data module: one value per channel, one for all, or 3 averaged for grayscale.
   for (const f of ["mean", "std"] as const) {
