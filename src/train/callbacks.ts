@@ -58,7 +58,7 @@ export class ModelCheckpoint {
   /** Best monitored value so far. */
   best: number | null = null;
   /** Epoch of the best value (-1: none). */
-  bestEpoch = -1;
+  bestEpoch: number = -1;
   /** JSON state path of the best checkpoint, or null. */
   bestPath: string | null = null;
   /** JSON state path of the last checkpoint written by this run, or null. */
@@ -128,7 +128,7 @@ export class EarlyStopping {
   /** Best value so far. */
   best: number | null = null;
   /** Validations without improvement. */
-  wait = 0;
+  wait: number = 0;
   readonly #cfg: EarlyStoppingConfig;
 
   /** Creates the callback for a config section. */

@@ -192,11 +192,17 @@ export class Trainer {
     const weights = data.getClassWeights?.();
     if (weights && model.setClassWeights) model.setClassWeights(weights);
     const { optimizer, scheduler } = model.configureOptimizers(t.maxEpochs);
-    const from = cfg.resume
-      ? await loadResume(cfg.resume, cfg, data.classNames, { model, optimizer, scheduler })
-      : null;
-    // Setup succeeded: only now does the run folder appear.
-    this.prepareRunDir();
+    let from: ResumePoint | null = null;
+    try {
+      if (cfg.resume) {
+        from = await loadResume(cfg.resume, cfg, data.classNames, { model, optimizer, scheduler });
+      }
+      // Setup succeeded: only now does the run folder appear.
+      this.prepareRunDir();
+    } catch (e) {
+      optimizer.dispose?.();
+      throw e;
+    }
     const dev = t.fastDevRun > 0;
     const run: FitRun = {
       model,
@@ -402,6 +408,8 @@ export class Trainer {
         } else {
           this.progress.tick(state((now - t0) / 1000, win.images / ((now - win.t0) / 1000)));
         }
+        // A step may run on microtasks only: let a pending signal's listener run.
+        if (this.#opts.handleSignals) await new Promise((r) => setTimeout(r, 0));
         if (stepsNow && this.#stopRequested && i < nBatches) return i;
       }
     } finally {
