@@ -111,12 +111,21 @@ interface FitRun {
   es: EarlyStopping | null;
   maxEpochs: number;
   dev: boolean;
+  /** When `fit` started (ms). */
+  t0: number;
+  /** The current epoch, and the batch it starts at (a resume inside it). */
+  epoch: number;
+  startBatch: number;
   globalStep: number;
   images: number;
   trainSeconds: number;
   /** Training seconds and batches of the current epoch. */
   epochSeconds: number;
   epochBatches: number;
+  /** Learning rate of each epoch run. */
+  lrs: number[];
+  lastMetrics: Record<string, number>;
+  stopReason: FitResult["stopReason"];
 }
 
 /** Lightning-style trainer for one config. */
@@ -184,6 +193,63 @@ export class Trainer {
    * LR sequence and the final weights equal an uninterrupted run.
    */
   async fit(model: TrainableModel, data: TrainerDataModule): Promise<FitResult> {
+    const run = await this.#setup(model, data);
+    const trainLoader = data.trainLoader();
+    const valLoader = data.valLoader();
+    const stopListening = this.#listenForStop();
+    try {
+      for (; run.epoch < run.maxEpochs; run.epoch++) {
+        const epoch = run.epoch;
+        run.lrs.push(run.optimizer.lr);
+        const stoppedAt = await this.#trainEpoch(run, trainLoader, epoch, run.startBatch);
+        run.startBatch = 0;
+        if (stoppedAt !== null) {
+          await this.#saveInterrupted(run, epoch, stoppedAt);
+          break;
+        }
+        model.setLogger(this.#sink.logger("epochEnd"));
+        await model.onTrainEpochEnd?.();
+        const callbacksDue = await this.#validate(run, valLoader, epoch);
+        run.lastMetrics = await this.#endEpoch(run, epoch);
+        run.scheduler.step();
+        if (callbacksDue && await this.#callbacks(run, epoch)) {
+          run.stopReason = "earlyStopping";
+          this.progress.message(run.es!.message());
+          run.epoch++;
+          break;
+        }
+        if (this.#stopRequested && epoch + 1 < run.maxEpochs) {
+          run.epoch++;
+          await this.#saveInterrupted(run, run.epoch, 0);
+          break;
+        }
+      }
+    } finally {
+      stopListening();
+      this.#sink.dispose();
+      this.#tb?.flush();
+      run.optimizer.dispose?.();
+    }
+    return {
+      runDir: this.runDir,
+      epochs: run.epoch,
+      globalStep: run.globalStep,
+      stopReason: run.stopReason,
+      bestPath: this.#bestPath,
+      bestScore: run.ckpt.best,
+      lastPath: run.ckpt.lastPath,
+      lrs: run.lrs,
+      lastMetrics: run.lastMetrics,
+      seconds: (performance.now() - run.t0) / 1000,
+      imagesPerSec: run.trainSeconds ? run.images / run.trainSeconds : 0,
+    };
+  }
+
+  /**
+   * Lightning's setup: data, class weights, optimizers, the resume checkpoint; then (and only
+   * then, so that a failed start leaves nothing behind) the run folder.
+   */
+  async #setup(model: TrainableModel, data: TrainerDataModule): Promise<FitRun> {
     const cfg = this.config;
     const t = cfg.trainer;
     const t0 = performance.now();
@@ -197,107 +263,71 @@ export class Trainer {
       if (cfg.resume) {
         from = await loadResume(cfg.resume, cfg, data.classNames, { model, optimizer, scheduler });
       }
-      // Setup succeeded: only now does the run folder appear.
       this.prepareRunDir();
     } catch (e) {
       optimizer.dispose?.();
       throw e;
     }
     const dev = t.fastDevRun > 0;
+    const ckptDir = `${this.runDir}/checkpoints`;
     const run: FitRun = {
       model,
       optimizer,
       scheduler,
-      ckpt: new ModelCheckpoint(
-        cfg.checkpoint,
-        `${this.runDir}/checkpoints`,
-        this.#opts.checkpointWrite,
-      ),
+      ckpt: new ModelCheckpoint(cfg.checkpoint, ckptDir, this.#opts.checkpointWrite),
       es: cfg.earlyStopping ? new EarlyStopping(cfg.earlyStopping) : null,
       maxEpochs: dev ? 1 : t.maxEpochs,
       dev,
+      t0,
+      epoch: 0,
+      startBatch: 0,
       globalStep: 0,
       images: 0,
       trainSeconds: 0,
       epochSeconds: 0,
       epochBatches: 0,
+      lrs: [],
+      lastMetrics: {},
+      stopReason: "maxEpochs",
     };
-    // NOTE: as in Lightning, limitValBatches 0 turns validation off; the callbacks then
-    // run after every training epoch (the config validator rejects val/ monitors).
-    const valOff = t.limitValBatches === 0 && !dev;
-    let epoch = from ? await this.#resume(run, from) : 0;
-    let startBatch = from?.batch ?? 0;
-    const lrs: number[] = [];
-    let stopReason: FitResult["stopReason"] = "maxEpochs";
-    let lastMetrics: Record<string, number> = {};
-    const trainLoader = data.trainLoader();
-    const valLoader = data.valLoader();
-    const stopListening = this.#listenForStop();
-    try {
-      for (; epoch < run.maxEpochs; epoch++) {
-        lrs.push(optimizer.lr);
-        const stoppedAt = await this.#trainEpoch(run, trainLoader, epoch, startBatch);
-        startBatch = 0;
-        if (stoppedAt !== null) {
-          await this.#saveInterrupted(run, epoch, stoppedAt);
-          stopReason = "interrupted";
-          break;
-        }
-        model.setLogger(this.#sink.logger("epochEnd"));
-        await model.onTrainEpochEnd?.();
-        const nVal = dev
-          ? Math.min(t.fastDevRun, valLoader.length)
-          : limitBatches(valLoader.length, t.limitValBatches);
-        const validate = !valOff &&
-          (dev || (epoch + 1) % t.checkValEveryNEpoch === 0 || epoch + 1 === run.maxEpochs);
-        if (validate) {
-          await runEvalEpoch(model, valLoader, {
-            stage: "val",
-            n: nVal,
-            sink: this.#sink,
-            progress: this.progress,
-            epoch,
-            maxEpochs: run.maxEpochs,
-          });
-        }
-        lastMetrics = await this.#endEpoch(run, epoch, lrs.at(-1)!);
-        scheduler.step();
-        if (!dev && (validate || valOff) && await this.#callbacks(run, epoch, lastMetrics)) {
-          stopReason = "earlyStopping";
-          this.progress.message(run.es!.message());
-          epoch++;
-          break;
-        }
-        if (this.#stopRequested && epoch + 1 < run.maxEpochs) {
-          await this.#saveInterrupted(run, epoch + 1, 0);
-          stopReason = "interrupted";
-          epoch++;
-          break;
-        }
-      }
-    } finally {
-      stopListening();
-      this.#sink.dispose();
-      this.#tb?.flush();
-      optimizer.dispose?.();
-    }
-    return {
-      runDir: this.runDir,
-      epochs: epoch,
-      globalStep: run.globalStep,
-      stopReason,
-      bestPath: this.#bestPath,
-      bestScore: run.ckpt.best,
-      lastPath: run.ckpt.lastPath,
-      lrs,
-      lastMetrics,
-      seconds: (performance.now() - t0) / 1000,
-      imagesPerSec: run.trainSeconds ? run.images / run.trainSeconds : 0,
-    };
+    if (from) await this.#resume(run, from);
+    return run;
   }
 
-  /** Applies a resume point to this run; returns the epoch to continue in. */
-  async #resume(run: FitRun, from: ResumePoint): Promise<number> {
+  /**
+   * Validates when due. Returns whether the callbacks run after this epoch: after a
+   * validation, or after every epoch when validation is off.
+   */
+  async #validate(run: FitRun, loader: BatchLoader, epoch: number): Promise<boolean> {
+    const t = this.config.trainer;
+    if (run.dev) {
+      const n = Math.min(t.fastDevRun, loader.length);
+      await this.#runVal(run, loader, epoch, n);
+      return false;
+    }
+    // NOTE: as in Lightning, limitValBatches 0 turns validation off; the callbacks then
+    // run after every training epoch (the config validator rejects val/ monitors).
+    if (t.limitValBatches === 0) return true;
+    if ((epoch + 1) % t.checkValEveryNEpoch !== 0 && epoch + 1 !== run.maxEpochs) return false;
+    await this.#runVal(run, loader, epoch, limitBatches(loader.length, t.limitValBatches));
+    return true;
+  }
+
+  async #runVal(run: FitRun, loader: BatchLoader, epoch: number, n: number): Promise<void> {
+    await runEvalEpoch(run.model, loader, {
+      stage: "val",
+      n,
+      sink: this.#sink,
+      progress: this.progress,
+      epoch,
+      maxEpochs: run.maxEpochs,
+    });
+  }
+
+  /** Applies a resume point to this run. */
+  async #resume(run: FitRun, from: ResumePoint): Promise<void> {
+    run.epoch = from.epoch;
+    run.startBatch = from.batch;
     run.globalStep = from.globalStep;
     run.ckpt.restore(from.callbacks);
     run.es?.restore(from.callbacks);
@@ -310,7 +340,6 @@ export class Trainer {
         from.batch ? ` batch ${from.batch}` : ""
       }, global step ${from.globalStep}, lr ${formatValue(run.optimizer.lr)}`,
     );
-    return from.epoch;
   }
 
   /** Installs the stop-signal handler when asked to; returns its remover. */
@@ -421,10 +450,10 @@ export class Trainer {
   }
 
   /** Reads the epoch's metrics (NaN guard included), records and prints them. */
-  async #endEpoch(run: FitRun, epoch: number, lr: number): Promise<Record<string, number>> {
+  async #endEpoch(run: FitRun, epoch: number): Promise<Record<string, number>> {
     const { metrics, lossSum } = await this.#sink.readEpoch();
     this.#guard(lossSum, epoch, run.epochBatches, run.globalStep);
-    metrics["lr-AdamW"] = lr;
+    metrics["lr-AdamW"] = run.lrs.at(-1)!;
     this.#record(epoch, run.globalStep, metrics);
     this.progress.message(
       `epoch ${epoch + 1}/${run.maxEpochs} ` +
@@ -438,7 +467,8 @@ export class Trainer {
   }
 
   /** Checkpoint and early stopping after an epoch; returns whether to stop. */
-  async #callbacks(run: FitRun, epoch: number, metrics: Record<string, number>): Promise<boolean> {
+  async #callbacks(run: FitRun, epoch: number): Promise<boolean> {
+    const metrics = run.lastMetrics;
     // Without validation a val/ monitor cannot be met (the config validator says so when
     // it is used); `last` is still saved.
     const valOff = this.config.trainer.limitValBatches === 0;
@@ -452,6 +482,7 @@ export class Trainer {
 
   /** Saves `last` for a stop at batch `batch` of `epoch` (0: at the epoch's start). */
   async #saveInterrupted(run: FitRun, epoch: number, batch: number): Promise<void> {
+    run.stopReason = "interrupted";
     if (run.dev) return;
     const at = batch ? { nextEpoch: epoch, nextBatch: batch } : { nextEpoch: epoch };
     const savedEpoch = batch ? epoch : epoch - 1;
