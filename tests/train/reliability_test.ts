@@ -225,3 +225,56 @@ Deno.test("SIGINT mid-epoch: last saved at the step, exit 130, resume equals an 
   }
   Deno.removeSync(root, { recursive: true });
 });
+
+Deno.test("a second SIGINT exits at once with 130; the previous last checkpoint stays intact", async () => {
+  const root = Deno.makeTempDirSync();
+  const yaml = `${root}/tiny.yaml`;
+  Deno.writeTextFileSync(yaml, tinyYaml(root));
+  // 128 batches an epoch and one optimizer step per 8: the first SIGINT waits for a step
+  // that takes many batches, so the second one lands while the step still runs.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      new URL("./children/train_cli.ts", import.meta.url).pathname,
+      yaml,
+      "trainer.progress=lines",
+      "trainer.logEveryNSteps=1",
+      "trainer.accumulateGradBatches=8",
+      "data.builtin.trainSize=4096",
+      "trainer.test=false",
+      "logging.report=false",
+    ],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let sent = 0;
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+    if (sent === 0 && /^train epoch 2\/2 step 8\/128 /m.test(out)) {
+      child.kill("SIGINT");
+      sent = 1;
+    } else if (sent === 1 && /^SIGINT: stopping after this step/m.test(out)) {
+      child.kill("SIGINT");
+      sent = 2;
+    }
+  }
+  const status = await child.status;
+  const stderr = await new Response(child.stderr).text();
+  assert.equal(sent, 2, `both signals sent (stdout: ${out}\nstderr: ${stderr})`);
+  assert.equal(status.code, 130);
+  assert.ok(!out.includes("resume with"), `exited at once, without saving: ${out}`);
+  const ck = await loadCheckpoint(`${root}/tiny/version_0/checkpoints/last.json`);
+  assert.equal(ck.state.epoch, 0, "the end-of-epoch-0 checkpoint is intact");
+  assert.equal(ck.state.rng.nextEpoch, 1);
+  assert.equal(ck.weights.size, 5);
+  ck.dispose();
+  Deno.removeSync(root, { recursive: true });
+});
