@@ -20,6 +20,27 @@ async function weightsOf(dict: Map<string, Tensor>): Promise<Record<string, numb
   return out;
 }
 
+/** Starts the `train` command (tiny model registered) on the tiny config in `root`. */
+function spawnTrain(root: string, overrides: string[]): Deno.ChildProcess {
+  const yaml = `${root}/tiny.yaml`;
+  Deno.writeTextFileSync(yaml, tinyYaml(root));
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      new URL("./children/train_cli.ts", import.meta.url).pathname,
+      yaml,
+      "trainer.progress=lines",
+      ...overrides,
+    ],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 function dirNames(path: string): string[] {
   try {
     return [...Deno.readDirSync(path)].map((e) => e.name).sort();
@@ -156,23 +177,8 @@ Deno.test("runs started at the same moment claim distinct version folders", asyn
 Deno.test("SIGINT mid-epoch: last saved at the step, exit 130, resume equals an uninterrupted run", async () => {
   const root = Deno.makeTempDirSync();
   const yaml = `${root}/tiny.yaml`;
-  Deno.writeTextFileSync(yaml, tinyYaml(root));
   const common = ["trainer.logEveryNSteps=1", "trainer.test=false", "logging.report=false"];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      new URL("./children/train_cli.ts", import.meta.url).pathname,
-      yaml,
-      "trainer.progress=lines",
-      ...common,
-    ],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnTrain(root, common);
   // Send the signal once the child reports its third training step of epoch 1.
   let out = "";
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -228,29 +234,15 @@ Deno.test("SIGINT mid-epoch: last saved at the step, exit 130, resume equals an 
 
 Deno.test("a second SIGINT exits at once with 130; the previous last checkpoint stays intact", async () => {
   const root = Deno.makeTempDirSync();
-  const yaml = `${root}/tiny.yaml`;
-  Deno.writeTextFileSync(yaml, tinyYaml(root));
   // 128 batches an epoch and one optimizer step per 8: the first SIGINT waits for a step
   // that takes many batches, so the second one lands while the step still runs.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      new URL("./children/train_cli.ts", import.meta.url).pathname,
-      yaml,
-      "trainer.progress=lines",
-      "trainer.logEveryNSteps=1",
-      "trainer.accumulateGradBatches=8",
-      "data.builtin.trainSize=4096",
-      "trainer.test=false",
-      "logging.report=false",
-    ],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnTrain(root, [
+    "trainer.logEveryNSteps=1",
+    "trainer.accumulateGradBatches=8",
+    "data.builtin.trainSize=4096",
+    "trainer.test=false",
+    "logging.report=false",
+  ]);
   let out = "";
   let sent = 0;
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
