@@ -6,7 +6,7 @@
  * @module
  */
 
-import { atomicWrite } from "../io/atomic.ts";
+import { atomicWrite, type AtomicWriteOptions } from "../io/atomic.ts";
 
 /** The file operations the trainer uses. Paths use `/`. */
 export interface PlatformFs {
@@ -19,14 +19,16 @@ export interface PlatformFs {
   createDirExclusive(path: string): boolean;
   /** Names of the sub-folders of `path` ([] when `path` does not exist). */
   listDirs(path: string): string[];
-  /** Replaces `path` atomically with `data`. */
-  writeAtomic(path: string, data: Uint8Array | string): void;
+  /** Names of the files in `path` ([] when `path` does not exist). */
+  listFiles(path: string): string[];
+  /** Replaces `path` atomically with `data` (`options`: test hooks). */
+  writeAtomic(path: string, data: Uint8Array | string, options?: AtomicWriteOptions): void;
   /** Appends text to `path` (created when missing). */
   appendText(path: string, text: string): void;
   /** Reads a text file; null when it does not exist. */
   readText(path: string): string | null;
-  /** Removes an empty folder; no error when it is gone or not empty. */
-  removeEmptyDir(path: string): void;
+  /** Removes a file; no error when it is gone already. */
+  removeFile(path: string): void;
 }
 
 /** `PlatformFs` on Deno's synchronous file API. */
@@ -44,15 +46,13 @@ export const denoFs: PlatformFs = {
     }
   },
   listDirs(path) {
-    try {
-      return [...Deno.readDirSync(path)].filter((e) => e.isDirectory).map((e) => e.name);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return [];
-      throw e;
-    }
+    return entries(path).filter((e) => e.isDirectory).map((e) => e.name);
   },
-  writeAtomic(path, data) {
-    atomicWrite(path, data);
+  listFiles(path) {
+    return entries(path).filter((e) => e.isFile).map((e) => e.name);
+  },
+  writeAtomic(path, data, options) {
+    atomicWrite(path, data, options);
   },
   appendText(path, text) {
     Deno.writeTextFileSync(path, text, { append: true });
@@ -65,9 +65,20 @@ export const denoFs: PlatformFs = {
       throw e;
     }
   },
-  removeEmptyDir(path) {
+  removeFile(path) {
     try {
       Deno.removeSync(path);
-    } catch { /* gone or not empty */ }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   },
 };
+
+function entries(path: string): Deno.DirEntry[] {
+  try {
+    return [...Deno.readDirSync(path)];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}

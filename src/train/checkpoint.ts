@@ -16,7 +16,8 @@
 
 import { Tensor } from "../gpu/tensor.ts";
 import { loadSafetensors, serializeSafetensors, toHostTensors } from "../io/safetensors.ts";
-import { atomicWrite, type AtomicWriteOptions } from "../io/atomic.ts";
+import type { AtomicWriteOptions } from "../io/atomic.ts";
+import { denoFs, type PlatformFs } from "../platform/fs.ts";
 
 export { readBackAll } from "../gpu/readback.ts";
 
@@ -75,6 +76,8 @@ export interface CheckpointContents {
 export interface WriteCheckpointOptions {
   /** Test hook forwarded to every atomic write (throw to simulate a crash). */
   atomic?: AtomicWriteOptions;
+  /** File access (default: Deno's). */
+  fs?: PlatformFs;
 }
 
 /** Replaces Tensor leaves by `{"$tensor": key}` and collects them into `tensors`. */
@@ -153,12 +156,15 @@ export async function writeCheckpoint(
   const slash = path.lastIndexOf("/");
   const dir = slash < 0 ? "." : path.slice(0, slash);
   const name = path.slice(slash + 1);
-  Deno.mkdirSync(dir, { recursive: true });
+  const fs = options.fs ?? denoFs;
+  const atomicWrite = (p: string, data: Uint8Array | string) =>
+    fs.writeAtomic(p, data, options.atomic);
+  fs.mkdirp(dir);
   const { epoch, globalStep } = contents.state;
   // Never overwrite a file the committed JSON points at; orphans of a crash may be reused.
   const committed = new Set<string>();
   try {
-    const prev = JSON.parse(Deno.readTextFileSync(`${dir}/${name}.json`)) as CheckpointState;
+    const prev = JSON.parse(fs.readText(`${dir}/${name}.json`) ?? "null") as CheckpointState;
     committed.add(prev.weights);
     if (prev.optimizerTensors) committed.add(prev.optimizerTensors);
   } catch { /* no committed checkpoint yet */ }
@@ -178,14 +184,10 @@ export async function writeCheckpoint(
     hparams: JSON.stringify(contents.state.hparams),
   };
   const weights = `${tag}.safetensors`;
-  atomicWrite(
-    `${dir}/${weights}`,
-    serializeSafetensors(weightsHost, { metadata: meta }),
-    options.atomic,
-  );
+  atomicWrite(`${dir}/${weights}`, serializeSafetensors(weightsHost, { metadata: meta }));
   const optimizerTensors = optHost ? `${tag}.optim.safetensors` : null;
   if (optHost && optimizerTensors) {
-    atomicWrite(`${dir}/${optimizerTensors}`, serializeSafetensors(optHost), options.atomic);
+    atomicWrite(`${dir}/${optimizerTensors}`, serializeSafetensors(optHost));
   }
   const state: CheckpointState = {
     format: "classifier-training-checkpoint/1",
@@ -198,16 +200,14 @@ export async function writeCheckpoint(
     savedAt: new Date().toISOString(),
   };
   const jsonPath = `${dir}/${name}.json`;
-  atomicWrite(jsonPath, JSON.stringify(state, null, 1) + "\n", options.atomic);
+  atomicWrite(jsonPath, JSON.stringify(state, null, 1) + "\n");
   // The JSON is committed: files of this name it does not reference are garbage.
-  for (const e of Deno.readDirSync(dir)) {
-    if (!e.isFile) continue;
-    const ours = e.name.startsWith(`${name}-`) || e.name.startsWith(`.${name}-`);
-    if (ours && e.name !== weights && e.name !== optimizerTensors) {
-      try {
-        Deno.removeSync(`${dir}/${e.name}`);
-      } catch { /* another writer removed it */ }
-    }
+  for (const f of fs.listFiles(dir)) {
+    const ours = f.startsWith(`${name}-`) || f.startsWith(`.${name}-`);
+    if (!ours || f === weights || f === optimizerTensors) continue;
+    try {
+      fs.removeFile(`${dir}/${f}`);
+    } catch { /* best effort: a later write retries */ }
   }
   return jsonPath;
 }

@@ -176,6 +176,10 @@ export class Trainer {
     this.#opts.onRunDir?.(this.runDir);
   }
 
+  #checkpointWrite(): WriteCheckpointOptions {
+    return { ...this.#opts.checkpointWrite, fs: this.#fs };
+  }
+
   /** Asks a running `fit` to stop after the current optimizer step and save `last`. */
   requestStop(): void {
     this.#stopRequested = true;
@@ -274,7 +278,7 @@ export class Trainer {
       model,
       optimizer,
       scheduler,
-      ckpt: new ModelCheckpoint(cfg.checkpoint, ckptDir, this.#opts.checkpointWrite),
+      ckpt: new ModelCheckpoint(cfg.checkpoint, ckptDir, this.#checkpointWrite()),
       es: cfg.earlyStopping ? new EarlyStopping(cfg.earlyStopping) : null,
       maxEpochs: dev ? 1 : t.maxEpochs,
       dev,
@@ -333,7 +337,7 @@ export class Trainer {
     run.es?.restore(from.callbacks);
     // Carry the earlier epochs' metrics and best checkpoint into this run folder.
     for (const r of earlierRecords(from, this.#fs)) this.#record(r.epoch, r.step, r.metrics);
-    this.#bestPath = await carryBest(from, this.runDir, this.config, this.#opts.checkpointWrite);
+    this.#bestPath = await carryBest(from, this.runDir, this.config, this.#checkpointWrite());
     run.ckpt.bestPath = this.#bestPath;
     this.progress.message(
       `resumed from ${from.path}: epoch ${from.epoch}${
