@@ -382,6 +382,7 @@ export class Trainer {
     model.train();
     const t0 = performance.now();
     let win = { t0, images: 0 };
+    let lastTurn = t0;
     let shown: Record<string, number> = {};
     let i = start;
     const state = (elapsed: number, imagesPerSec: number) => ({
@@ -441,8 +442,12 @@ export class Trainer {
         } else {
           this.progress.tick(state((now - t0) / 1000, win.images / ((now - win.t0) / 1000)));
         }
-        // A step may run on microtasks only: let a pending signal's listener run.
-        if (this.#opts.handleSignals) await new Promise((r) => setTimeout(r, 0));
+        // A step may run on microtasks only: let a pending signal's listener run (a timer
+        // turn of the event loop, at most every 50 ms so fast steps do not wait on timers).
+        if (this.#opts.handleSignals && now - lastTurn > 50) {
+          await new Promise((r) => setTimeout(r, 0));
+          lastTurn = performance.now();
+        }
         if (stepsNow && this.#stopRequested && i < nBatches) return i;
       }
     } finally {
