@@ -99,3 +99,5 @@ export {
 } from "./src/data/mod.ts";
 export * as data from "./src/data/mod.ts";
 export * from "./src/train/mod.ts";
+export { denoFs, type PlatformFs } from "./src/platform/fs.ts";
+export { onStopSignal } from "./src/platform/signals.ts";

@@ -27,7 +27,15 @@ Options:
   --run-dir DIR   write the run here instead of the next version_N folder
   -h, --help      show this help
 
-Exit codes: 0 ok, 1 error, 2 invalid config, 3 loss became NaN/inf.`;
+Ctrl-C (or SIGTERM) finishes the current step, saves checkpoints/last.json and prints the
+command that resumes the run; a second Ctrl-C exits at once.
+
+Exit codes: 0 ok, 1 error, 2 invalid config, 3 loss became NaN/inf, 130 interrupted.`;
+
+/** Quotes an argument for a POSIX shell when it needs it. */
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
+}
 
 /** Runs the command with `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -49,8 +57,12 @@ export async function main(args: string[]): Promise<number> {
   const t0 = performance.now();
   const gpu = await getDevice();
   const data = buildData(cfg);
-  const trainer = new Trainer(cfg, { runDir: values["run-dir"] });
-  console.log(`run folder: ${trainer.runDir}`);
+  const trainer = new Trainer(cfg, {
+    runDir: values["run-dir"],
+    handleSignals: true,
+    // The folder is created only once setup succeeded (a failed start leaves none).
+    onRunDir: (dir) => console.log(`run folder: ${dir}`),
+  });
   console.log(`adapter: ${gpu.adapter.description}`);
   try {
     await data.setup();
@@ -78,6 +90,16 @@ export async function main(args: string[]): Promise<number> {
           });
         }
         throw e;
+      }
+      if (fit.stopReason === "interrupted") {
+        const again = [file, ...overrides.filter((o) => !o.startsWith("resume="))];
+        if (values["run-dir"]) again.push("--run-dir", values["run-dir"]);
+        console.log(
+          `interrupted; resume with:\n  deno task train ${
+            [...again, `resume=${fit.lastPath}`].map(shellQuote).join(" ")
+          }`,
+        );
+        return 130;
       }
       let test = null;
       if (cfg.trainer.test) test = await trainer.test(model, data, { ckptPath: "best" });

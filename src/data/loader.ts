@@ -6,7 +6,7 @@
  */
 
 import { Tensor } from "../gpu/tensor.ts";
-import type { Batch } from "../models/types.ts";
+import type { Batch } from "../nn/batch.ts";
 import { DataError } from "./errors.ts";
 import { permutation, Rng } from "./rng.ts";
 import { type BatchResult, type BatchTask, type ProcessorInit, SampleProcessor } from "./source.ts";
@@ -187,6 +187,7 @@ export interface DataLoaderOptions {
 export class DataLoader implements AsyncIterable<Batch> {
   #o: DataLoaderOptions;
   #epoch = 0;
+  #startBatch = 0;
 
   /** Creates a loader. */
   constructor(options: DataLoaderOptions) {
@@ -225,12 +226,22 @@ export class DataLoader implements AsyncIterable<Batch> {
     return this.#epoch;
   }
 
-  /** Sets the epoch of the next iteration (shuffle order and augmentation derive from it). */
-  setEpoch(epoch: number): void {
+  /**
+   * Sets the epoch of the next iteration (shuffle order and augmentation derive from it)
+   * and the batch it starts at (a resume inside an epoch; the batches before it are not
+   * decoded). Later iterations start at batch 0 again.
+   */
+  setEpoch(epoch: number, startBatch = 0): void {
     if (!Number.isInteger(epoch) || epoch < 0) {
       throw new RangeError(`DataLoader.setEpoch: expected an integer >= 0, got ${epoch}`);
     }
+    if (!Number.isInteger(startBatch) || startBatch < 0) {
+      throw new RangeError(
+        `DataLoader.setEpoch: expected a start batch >= 0, got ${startBatch}`,
+      );
+    }
     this.#epoch = epoch;
+    this.#startBatch = startBatch;
   }
 
   /** The sample order of `epoch` (positions into the split). */
@@ -243,6 +254,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** Iterates one epoch of host batches (no GPU); advances the epoch. */
   async *hostBatches(): AsyncGenerator<HostBatch> {
     const epoch = this.#epoch++;
+    const first = this.#startBatch;
+    this.#startBatch = 0;
     const o = this.#o;
     const order = this.order(epoch);
     const nb = this.length;
@@ -253,14 +266,14 @@ export class DataLoader implements AsyncIterable<Batch> {
       tasks.push({ epoch, train: o.train, indices: Array.from(pos, (p) => o.indices[p]) });
       labels.push(Int32Array.from(pos, (p) => o.labels[p]));
     }
-    if (nb === 0) {
+    if (first >= nb) {
       o.onEnd?.();
       return;
     }
     const exec = o.executor();
     const ahead = exec.parallel ? Math.max(0, o.prefetch) : 0;
     const inflight: Promise<BatchResult>[] = [];
-    let next = 0;
+    let next = first;
     const submit = (): void => {
       const p = exec.run(tasks[next++]);
       p.catch(() => {}); // rejections surface when awaited; silence abandoned ones
@@ -269,7 +282,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     const [C, H, W] = o.sampleShape;
     const per = C * H * W;
     try {
-      for (let b = 0; b < nb; b++) {
+      for (let b = first; b < nb; b++) {
         while (next < nb && next <= b + ahead) submit();
         const r = await inflight.shift()!;
         if (r.corrupt.length) o.onCorrupt?.(r.corrupt);

@@ -28,4 +28,4 @@ export {
 } from "./idx.ts";
 export * as transforms from "./transforms.ts";
 export { Rng } from "./rng.ts";
-export type { Batch } from "../models/types.ts";
+export type { Batch } from "../nn/batch.ts";

@@ -102,10 +102,6 @@ export abstract class BaseClassificationModel extends Module {
   readonly valConfusion: ConfusionMatrix;
   /** Test confusion matrix of the current epoch (reset by `onTestEpochEnd`). */
   readonly testConfusion: ConfusionMatrix;
-  /** The validation confusion matrix of the last finished validation epoch (rows = target). */
-  lastValConfusion: number[][] | null = null;
-  /** The test confusion matrix of the last finished test epoch (rows = target). */
-  lastTestConfusion: number[][] | null = null;
   #sink: LogSink | null = null;
   #lossOpts: CrossEntropyOptions;
   #backbone: Module | null = null;
@@ -273,7 +269,7 @@ export abstract class BaseClassificationModel extends Module {
     this.log("train/acc_top1", v, { onStep: false, onEpoch: true });
   }
 
-  async #evalEpochEnd(stage: "val" | "test"): Promise<void> {
+  async #evalEpochEnd(stage: "val" | "test"): Promise<number[][]> {
     const [top1, top5, perCls, conf] = stage === "val"
       ? [this.valTop1, this.valTop5, this.valPerCls, this.valConfusion]
       : [this.testTop1, this.testTop5, this.testPerCls, this.testConfusion];
@@ -282,21 +278,26 @@ export abstract class BaseClassificationModel extends Module {
     const per = (await perCls.compute()) as Float32Array;
     const matrix = await conf.compute();
     for (const m of [top1, top5, perCls, conf]) m.reset();
-    if (stage === "val") this.lastValConfusion = matrix;
-    else this.lastTestConfusion = matrix;
     const o = { onStep: false, onEpoch: true };
     this.log(`${stage}/acc_top1`, a1, { ...o, progBar: true });
     this.log(`${stage}/acc_top5`, a5, o);
     per.forEach((v, i) => this.log(`${stage}/acc_class_${i}`, v, o));
+    return matrix;
   }
 
-  /** Logs `val/acc_top1` (progress bar), `val/acc_top5`, `val/acc_class_{i}`; resets the metrics. */
-  onValidationEpochEnd(): Promise<void> {
+  /**
+   * Logs `val/acc_top1` (progress bar), `val/acc_top5`, `val/acc_class_{i}`; resets the
+   * metrics; returns the epoch's confusion matrix (`m[target][prediction]`).
+   */
+  onValidationEpochEnd(): Promise<number[][]> {
     return this.#evalEpochEnd("val");
   }
 
-  /** Logs `test/acc_top1`, `test/acc_top5`, `test/acc_class_{i}`; resets the metrics. */
-  onTestEpochEnd(): Promise<void> {
+  /**
+   * Logs `test/acc_top1`, `test/acc_top5`, `test/acc_class_{i}`; resets the metrics;
+   * returns the epoch's confusion matrix (`m[target][prediction]`).
+   */
+  onTestEpochEnd(): Promise<number[][]> {
     return this.#evalEpochEnd("test");
   }
 

@@ -1,18 +1,12 @@
 /**
- * Types shared by models, data and trainer.
+ * Types shared by models and the trainer (`Batch` lives in `src/nn/batch.ts`).
  *
  * @module
  */
 
 import type { Tensor } from "../gpu/tensor.ts";
 
-/** One mini-batch: images `[N, C, H, W]` f32 and labels `[N]` i32. */
-export interface Batch {
-  /** Images, f32 `[N, C, H, W]`. */
-  images: Tensor;
-  /** Class indices, i32 `[N]`. */
-  labels: Tensor;
-}
+export type { Batch } from "../nn/batch.ts";
 
 /** How a logged value is aggregated (Lightning's `self.log` flags). */
 export interface LogOptions {

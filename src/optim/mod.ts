@@ -6,3 +6,4 @@
 
 export * from "./adamw.ts";
 export * from "./lr_scheduler.ts";
+export * from "./clip.ts";

@@ -15,14 +15,11 @@
  */
 
 import { Tensor } from "../gpu/tensor.ts";
-import { stridedCopy } from "../kernels/copy.ts";
-import {
-  type HostTensor,
-  loadSafetensors,
-  serializeSafetensors,
-  toHostTensor,
-} from "../nn/safetensors.ts";
-import { atomicWrite, type AtomicWriteOptions } from "./loggers.ts";
+import { loadSafetensors, serializeSafetensors, toHostTensors } from "../io/safetensors.ts";
+import type { AtomicWriteOptions } from "../io/atomic.ts";
+import { denoFs, type PlatformFs } from "../platform/fs.ts";
+
+export { readBackAll } from "../gpu/readback.ts";
 
 /** The JSON state of a checkpoint (`<name>.json`). */
 export interface CheckpointState {
@@ -30,7 +27,7 @@ export interface CheckpointState {
   format: "classifier-training-checkpoint/1";
   /** Checkpoint name (`last`, `best`). */
   name: string;
-  /** Last completed epoch (0-based). */
+  /** Last completed epoch (0-based); the interrupted one when `rng.nextBatch` > 0. */
   epoch: number;
   /** Optimizer steps taken so far. */
   globalStep: number;
@@ -43,10 +40,11 @@ export interface CheckpointState {
   /** LR scheduler state. */
   scheduler: unknown;
   /**
-   * RNG state. Every random stream (init, shuffle, augmentation) is derived from the seed and
-   * the epoch, so the seed and the next epoch are the whole state.
+   * RNG state and loader position. Every random stream (init, shuffle, augmentation) is
+   * derived from the seed and the epoch, so the seed, the next epoch and the batch to
+   * continue at within it (absent or 0 at an epoch boundary) are the whole state.
    */
-  rng: { seed: number; nextEpoch: number };
+  rng: { seed: number; nextEpoch: number; nextBatch?: number };
   /** Model hyperparameters (its constructor options). */
   hparams: Record<string, unknown>;
   /** Class names, index order. */
@@ -78,68 +76,8 @@ export interface CheckpointContents {
 export interface WriteCheckpointOptions {
   /** Test hook forwarded to every atomic write (throw to simulate a crash). */
   atomic?: AtomicWriteOptions;
-}
-
-/**
- * Reads many GPU tensors back with one readback per dtype (each readback costs ~11 ms):
- * they are copied into one flat buffer first.
- */
-export async function readBackAll(
-  tensors: readonly Tensor[],
-): Promise<(Float32Array | Int32Array)[]> {
-  const out: (Float32Array | Int32Array)[] = new Array(tensors.length);
-  for (const dtype of ["f32", "i32"] as const) {
-    const idx = tensors.map((t, i) => [t, i] as const).filter(([t]) => t.dtype === dtype);
-    const total = idx.reduce((a, [t]) => a + t.size, 0);
-    if (total === 0) {
-      for (const [, i] of idx) out[i] = dtype === "f32" ? new Float32Array(0) : new Int32Array(0);
-      continue;
-    }
-    const flat = Tensor.empty([total], dtype);
-    try {
-      let at = 0;
-      for (const [t] of idx) {
-        if (t.size > 0) {
-          stridedCopy(t, flat, {
-            shape: [t.size],
-            srcStrides: [1],
-            dstStrides: [1],
-            dstOffset: at,
-          });
-        }
-        at += t.size;
-      }
-      const host = await flat.toArray();
-      at = 0;
-      for (const [t, i] of idx) {
-        out[i] = host.slice(at, at + t.size);
-        at += t.size;
-      }
-    } finally {
-      flat.dispose();
-    }
-  }
-  return out;
-}
-
-/** Host tensors from GPU tensors (i32 `num_batches_tracked` as I64, like PyTorch). */
-async function toHost(dict: Map<string, Tensor>): Promise<Map<string, HostTensor>> {
-  const entries = [...dict];
-  const host = await readBackAll(entries.map(([, t]) => t));
-  const out = new Map<string, HostTensor>();
-  entries.forEach(([k, t], i) => {
-    const a = host[i];
-    if (t.dtype === "f32") {
-      out.set(k, {
-        dtype: "F32",
-        shape: [...t.shape],
-        data: new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
-      });
-    } else {
-      out.set(k, toHostTensor(a, t.shape, k.endsWith("num_batches_tracked") ? "I64" : "I32"));
-    }
-  });
-  return out;
+  /** File access (default: Deno's). */
+  fs?: PlatformFs;
 }
 
 /** Replaces Tensor leaves by `{"$tensor": key}` and collects them into `tensors`. */
@@ -218,12 +156,15 @@ export async function writeCheckpoint(
   const slash = path.lastIndexOf("/");
   const dir = slash < 0 ? "." : path.slice(0, slash);
   const name = path.slice(slash + 1);
-  Deno.mkdirSync(dir, { recursive: true });
+  const fs = options.fs ?? denoFs;
+  const atomicWrite = (p: string, data: Uint8Array | string) =>
+    fs.writeAtomic(p, data, options.atomic);
+  fs.mkdirp(dir);
   const { epoch, globalStep } = contents.state;
   // Never overwrite a file the committed JSON points at; orphans of a crash may be reused.
   const committed = new Set<string>();
   try {
-    const prev = JSON.parse(Deno.readTextFileSync(`${dir}/${name}.json`)) as CheckpointState;
+    const prev = JSON.parse(fs.readText(`${dir}/${name}.json`) ?? "null") as CheckpointState;
     committed.add(prev.weights);
     if (prev.optimizerTensors) committed.add(prev.optimizerTensors);
   } catch { /* no committed checkpoint yet */ }
@@ -233,8 +174,8 @@ export async function writeCheckpoint(
   }
   const optTensors = new Map<string, Tensor>();
   const optJson = extractTensors(contents.optimizer, optTensors);
-  const weightsHost = await toHost(contents.stateDict);
-  const optHost = optTensors.size ? await toHost(optTensors) : null;
+  const weightsHost = await toHostTensors(contents.stateDict);
+  const optHost = optTensors.size ? await toHostTensors(optTensors) : null;
   const meta = {
     format: "pt",
     epoch: String(epoch),
@@ -243,14 +184,10 @@ export async function writeCheckpoint(
     hparams: JSON.stringify(contents.state.hparams),
   };
   const weights = `${tag}.safetensors`;
-  atomicWrite(
-    `${dir}/${weights}`,
-    serializeSafetensors(weightsHost, { metadata: meta }),
-    options.atomic,
-  );
+  atomicWrite(`${dir}/${weights}`, serializeSafetensors(weightsHost, { metadata: meta }));
   const optimizerTensors = optHost ? `${tag}.optim.safetensors` : null;
   if (optHost && optimizerTensors) {
-    atomicWrite(`${dir}/${optimizerTensors}`, serializeSafetensors(optHost), options.atomic);
+    atomicWrite(`${dir}/${optimizerTensors}`, serializeSafetensors(optHost));
   }
   const state: CheckpointState = {
     format: "classifier-training-checkpoint/1",
@@ -263,16 +200,14 @@ export async function writeCheckpoint(
     savedAt: new Date().toISOString(),
   };
   const jsonPath = `${dir}/${name}.json`;
-  atomicWrite(jsonPath, JSON.stringify(state, null, 1) + "\n", options.atomic);
+  atomicWrite(jsonPath, JSON.stringify(state, null, 1) + "\n");
   // The JSON is committed: files of this name it does not reference are garbage.
-  for (const e of Deno.readDirSync(dir)) {
-    if (!e.isFile) continue;
-    const ours = e.name.startsWith(`${name}-`) || e.name.startsWith(`.${name}-`);
-    if (ours && e.name !== weights && e.name !== optimizerTensors) {
-      try {
-        Deno.removeSync(`${dir}/${e.name}`);
-      } catch { /* another writer removed it */ }
-    }
+  for (const f of fs.listFiles(dir)) {
+    const ours = f.startsWith(`${name}-`) || f.startsWith(`.${name}-`);
+    if (!ours || f === weights || f === optimizerTensors) continue;
+    try {
+      fs.removeFile(`${dir}/${f}`);
+    } catch { /* best effort: a later write retries */ }
   }
   return jsonPath;
 }

@@ -41,6 +41,7 @@ import {
   show,
   str,
 } from "../config/field.ts";
+import { checkValidationMonitors } from "./config_checks.ts";
 
 /** The `model` section (its hyperparameters are declared in `models/hparams.ts`). */
 export interface ModelConfig extends LossHparams {
@@ -76,7 +77,10 @@ export interface TrainerConfig {
    * for a share. NOTE: unlike Lightning, `1` means one batch (JS has no 1.0 vs 1).
    */
   limitTrainBatches: number | null;
-  /** Validation batches per epoch (same forms as `limitTrainBatches`). */
+  /**
+   * Validation batches per epoch (same forms as `limitTrainBatches`); 0 turns validation
+   * off (as in Lightning): callbacks then run after each training epoch.
+   */
   limitValBatches: number | null;
   /** Test batches (same forms as `limitTrainBatches`). */
   limitTestBatches: number | null;
@@ -177,11 +181,16 @@ const limit = () =>
     "null, a batch count (integer >= 1) or a fraction in (0, 1)",
     (v) => (Number.isInteger(v) && v >= 1) || (v > 0 && v < 1),
   ).nullable();
+const limitOrZero = () =>
+  num(
+    "null, 0 (no validation), a batch count (integer >= 1) or a fraction in (0, 1)",
+    (v) => (Number.isInteger(v) && v >= 0) || (v > 0 && v < 1),
+  ).nullable();
 
 const TRAINER_FIELDS: Fields<TrainerConfig> = {
   maxEpochs: posInt().default(100),
   limitTrainBatches: limit().default(null),
-  limitValBatches: limit().default(null),
+  limitValBatches: limitOrZero().default(null),
   limitTestBatches: limit().default(null),
   fastDevRun: nonNegInt().default(0),
   gradientClipVal: posNum().nullable().default(null),
@@ -292,6 +301,13 @@ function validate(raw: unknown, locate: LocateAny, opts: LoadConfigOptions): Tra
     );
   }
   const cfg = r.value;
+  const issue = checkValidationMonitors(cfg);
+  if (issue) {
+    throw new ConfigError(
+      `${locate([issue.path])} ${pathStr(issue.path)}: ${issue.message}`,
+      pathStr(issue.path),
+    );
+  }
   const d = cfg.data;
   if (d.source !== "builtin" && d.root !== null && (opts.checkPaths ?? true)) {
     let ok = false;

@@ -2,10 +2,12 @@
  * Run-folder metric files: `metrics.csv` (Lightning CSVLogger layout: one row per logging
  * event, columns are the sorted union of every metric name, `epoch` and `step` included,
  * empty cells where a row lacks a metric) and `metrics.jsonl` (one JSON object per event),
- * plus atomic file writes (temp file, fsync, rename, directory fsync).
+ * rewritten with atomic writes (`src/io/atomic.ts`, re-exported here).
  *
  * @module
  */
+
+import { denoFs, type PlatformFs } from "../platform/fs.ts";
 
 /** One logging event: metric values at a global step of an epoch. */
 export interface MetricRecord {
@@ -17,63 +19,7 @@ export interface MetricRecord {
   metrics: Record<string, number>;
 }
 
-let tmpCounter = 0;
-
-/** Options of `atomicWrite`. */
-export interface AtomicWriteOptions {
-  /**
-   * Test hook: called with the temp file's path after the data is written and synced but
-   * before the rename (throwing here simulates a crash mid-write).
-   */
-  beforeRename?: (tmpPath: string) => void;
-}
-
-function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
-}
-
-/**
- * Writes `data` to `path` so that readers see the old file or the new one, never a mix:
- * a temp file in the same folder, fsync, rename over `path`, fsync of the folder.
- */
-export function atomicWrite(
-  path: string,
-  data: Uint8Array | string,
-  options: AtomicWriteOptions = {},
-): void {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const dir = dirOf(path);
-  const base = path.slice(path.lastIndexOf("/") + 1);
-  const tmp = `${dir}/.${base}.tmp-${Deno.pid}-${tmpCounter++}`;
-  const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
-  try {
-    let off = 0;
-    while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
-    f.syncSync();
-  } finally {
-    f.close();
-  }
-  try {
-    options.beforeRename?.(tmp);
-    Deno.renameSync(tmp, path);
-  } catch (e) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* already gone */ }
-    throw e;
-  }
-  try {
-    const d = Deno.openSync(dir, { read: true });
-    try {
-      d.syncSync();
-    } finally {
-      d.close();
-    }
-  } catch {
-    // Directory fsync is best effort (not every platform allows opening a folder).
-  }
-}
+export { atomicWrite, type AtomicWriteOptions } from "../io/atomic.ts";
 
 function csvNumber(v: number | undefined): string {
   if (v === undefined) return "";
@@ -156,21 +102,21 @@ export class MetricFiles {
   readonly records: MetricRecord[] = [];
   readonly #dir: string;
   readonly #opts: MetricFilesOptions;
+  readonly #fs: PlatformFs;
 
   /** Creates the writer for run folder `dir` (which must exist). */
-  constructor(dir: string, options: MetricFilesOptions) {
+  constructor(dir: string, options: MetricFilesOptions, fs: PlatformFs = denoFs) {
     this.#dir = dir;
     this.#opts = options;
+    this.#fs = fs;
   }
 
   /** Appends a record and updates the files. */
   add(record: MetricRecord): void {
     this.records.push(record);
     if (this.#opts.jsonl) {
-      Deno.writeTextFileSync(`${this.#dir}/metrics.jsonl`, toJsonLine(record, Date.now() / 1000), {
-        append: true,
-      });
+      this.#fs.appendText(`${this.#dir}/metrics.jsonl`, toJsonLine(record, Date.now() / 1000));
     }
-    if (this.#opts.csv) atomicWrite(`${this.#dir}/metrics.csv`, toCsv(this.records));
+    if (this.#opts.csv) this.#fs.writeAtomic(`${this.#dir}/metrics.csv`, toCsv(this.records));
   }
 }

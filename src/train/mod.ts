@@ -12,3 +12,8 @@ export * from "./loggers.ts";
 export * from "./tensorboard.ts";
 export * from "./report.ts";
 export * from "./progress.ts";
+export * from "./metric_sink.ts";
+export * from "./callbacks.ts";
+export * from "./resume.ts";
+export * from "./run_dir.ts";
+export * from "./config_checks.ts";

@@ -1,0 +1,65 @@
+/**
+ * Atomic file writes: readers see the old file or the new one, never a mix, and a crash
+ * never leaves a truncated file under the target name.
+ *
+ * @module
+ */
+
+let tmpCounter = 0;
+
+/** Options of `atomicWrite`. */
+export interface AtomicWriteOptions {
+  /**
+   * Test hook: called with the temp file's path after the data is written and synced but
+   * before the rename (throwing here simulates a crash mid-write).
+   */
+  beforeRename?: (tmpPath: string) => void;
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+/**
+ * Writes `data` to `path` so that readers see the old file or the new one, never a mix:
+ * a temp file in the same folder, fsync, rename over `path`, fsync of the folder (so the
+ * rename itself survives a power loss).
+ */
+export function atomicWrite(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): void {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const dir = dirOf(path);
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  const tmp = `${dir}/.${base}.tmp-${Deno.pid}-${tmpCounter++}`;
+  try {
+    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+    try {
+      let off = 0;
+      while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
+      f.syncSync();
+    } finally {
+      f.close();
+    }
+    options.beforeRename?.(tmp);
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* already gone */ }
+    throw e;
+  }
+  try {
+    const d = Deno.openSync(dir, { read: true });
+    try {
+      d.syncSync();
+    } finally {
+      d.close();
+    }
+  } catch {
+    // Directory fsync is best effort (not every platform allows opening a folder).
+  }
+}
