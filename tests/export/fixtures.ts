@@ -28,7 +28,8 @@ export interface ModelCase {
 /**
  * Builds the model of `c` in eval mode with random BN statistics: γ ∈ [0.5, 1), β, μ ∈
  * [-0.1, 0.1), σ² ∈ [0.5, 1.5); the last BN of each block gets γ ∈ [0.1, 0.3) so the
- * residual sums stay O(1) through 16 blocks, as in a trained network.
+ * residual sums stay O(1) through 16 blocks, as in a trained network; `fc` is scaled so the
+ * logits are O(1).
  */
 export function buildCase(c: ModelCase, seed = 1): BaseClassificationModel {
   const model = createModel(c.name, {
@@ -42,6 +43,11 @@ export function buildCase(c: ModelCase, seed = 1): BaseClassificationModel {
   const u = (n: number, lo: number, hi: number) =>
     Array.from(rand(n, ++s), (v) => lo + (hi - lo) * (v + 1) / 2);
   for (const [k, t] of model.stateDict()) {
+    if (k === "model.fc.weight") {
+      const a = 8 / Math.sqrt(t.shape[1]); // logits O(1), so 1e-4 is a tight tolerance
+      dict.set(k, Tensor.fromArray(u(t.size, -a, a), t.shape).keep());
+    }
+    if (k === "model.fc.bias") dict.set(k, Tensor.fromArray(u(t.size, -0.5, 0.5), t.shape).keep());
     if (!/bn\d|downsample\.1/.test(k)) continue;
     const n = t.size;
     const last = /bn[23]\.weight$/.test(k) &&
