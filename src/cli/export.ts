@@ -82,12 +82,17 @@ export function writeAllAtomic(files: readonly ExportFile[], options: { force: b
   }
   const temps: string[] = [];
   const placed: string[] = [];
+  const madeDirs: string[] = [];
   const existed = files.map((f) => exists(f.path));
   let current = "";
   try {
     for (const f of files) {
       current = f.path;
+      // Remember which folders this creates, deepest last, to remove them on failure.
+      const missing: string[] = [];
+      for (let d = dirOf(f.path); !exists(d); d = dirOf(d)) missing.unshift(d);
       Deno.mkdirSync(dirOf(f.path), { recursive: true });
+      madeDirs.push(...missing);
       const tmp = `${dirOf(f.path)}/.${f.path.slice(f.path.lastIndexOf("/") + 1)}.${Deno.pid}.tmp`;
       temps.push(tmp);
       const h = Deno.openSync(tmp, { write: true, create: true, truncate: true });
@@ -105,10 +110,10 @@ export function writeAllAtomic(files: readonly ExportFile[], options: { force: b
       if (!existed[i]) placed.push(f.path);
     });
   } catch (e) {
-    for (const p of [...temps, ...placed]) {
+    for (const p of [...temps, ...placed, ...madeDirs.reverse()]) {
       try {
-        Deno.removeSync(p);
-      } catch { /* not created */ }
+        Deno.removeSync(p); // a folder only if empty
+      } catch { /* not created, or not empty */ }
     }
     throw new Error(`cannot write "${current}": ${(e as Error).message.split("\n")[0]}`);
   }
