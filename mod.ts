@@ -98,3 +98,4 @@ export {
 } from "./src/data/mod.ts";
 export * as data from "./src/data/mod.ts";
 export * from "./src/train/mod.ts";
+export * from "./src/export/mod.ts";

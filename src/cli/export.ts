@@ -11,6 +11,7 @@ import { getDevice } from "../gpu/device.ts";
 import { channelNorm } from "../data/transforms.ts";
 import { exportOnnx, type ExportOptions, resnetFacts } from "../export/mod.ts";
 import { exportTorchSafetensors, torchExportConfig } from "../export/torch.ts";
+import { resolveCheckpointPath } from "../train/checkpoint.ts";
 import { loadTrained, runMain, type TrainedModel } from "./common.ts";
 
 const HELP = `Usage: deno task export <checkpoint> --format onnx|safetensors [options]
@@ -176,12 +177,20 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
+  // Resolve the paths and refuse to overwrite before the (slow) load.
+  const jsonPath = resolveCheckpointPath(positionals[0]);
+  const out = values.out ?? defaultOutPath(jsonPath, format);
+  const paths = format === "onnx" ? [out] : [out, `${dirOf(out)}/config.json`];
+  for (const p of paths) {
+    if (!values.force && exists(p)) {
+      throw new Error(`"${p}" already exists (use --force to overwrite)`);
+    }
+  }
   await getDevice();
-  const t = await loadTrained(positionals[0]);
+  const t = await loadTrained(jsonPath);
   try {
     const options = exportOptionsOf(t);
     const facts = resnetFacts(t.model);
-    const out = values.out ?? defaultOutPath(t.path, format);
     const files: ExportFile[] = [];
     let outputDesc: string;
     if (format === "onnx") {
@@ -195,7 +204,7 @@ export async function main(args: string[]): Promise<number> {
       const config = torchExportConfig(t.model, options);
       files.push({ path: out, bytes: await exportTorchSafetensors(t.model, options) });
       files.push({
-        path: `${dirOf(out)}/config.json`,
+        path: paths[1],
         bytes: new TextEncoder().encode(JSON.stringify(config, null, 1) + "\n"),
       });
       outputDesc = `logits [N, ${facts.numClasses}]`;
