@@ -98,7 +98,7 @@ function softmaxRows(logits: Float32Array, classes: number): Float32Array {
 }
 
 const CASES: ModelCase[] = [
-  { name: "resnet18", smallInput: true, inChannels: 1, size: 16, numClasses: 3 },
+  { name: "resnet18", smallInput: true, inChannels: 1, size: 8, numClasses: 3 },
   { name: "resnet34", smallInput: false, inChannels: 3, size: 32, numClasses: 4 },
   { name: "resnet50", smallInput: false, inChannels: 1, size: 32, numClasses: 5 },
 ];

@@ -94,9 +94,9 @@ Deno.test("safetensors export: torchvision keys and order, I64 num_batches_track
 });
 
 const TORCH_CASES: ModelCase[] = [
-  { name: "resnet18", smallInput: true, inChannels: 1, size: 16, numClasses: 3 },
+  { name: "resnet18", smallInput: true, inChannels: 1, size: 8, numClasses: 3 },
   { name: "resnet34", smallInput: false, inChannels: 3, size: 32, numClasses: 4 },
-  { name: "resnet50", smallInput: true, inChannels: 3, size: 16, numClasses: 5 },
+  { name: "resnet50", smallInput: true, inChannels: 3, size: 8, numClasses: 5 },
 ];
 
 for (const c of TORCH_CASES) {
