@@ -56,6 +56,8 @@ export const ONNX_NAMES = {
 
 type Attr = number | number[];
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Accumulates nodes and initialisers; values are named after the module that makes them. */
 class GraphBuilder {
   readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
@@ -80,9 +82,12 @@ class GraphBuilder {
 
   /** Adds an f32 initialiser stored as raw little-endian bytes. */
   init(name: string, dims: readonly number[], data: Float32Array): string {
-    const bytes = new Uint8Array(data.length * 4);
-    const dv = new DataView(bytes.buffer);
-    for (let i = 0; i < data.length; i++) dv.setFloat32(4 * i, data[i], true);
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (!LITTLE_ENDIAN) {
+      bytes = new Uint8Array(data.length * 4);
+      const dv = new DataView(bytes.buffer);
+      for (let i = 0; i < data.length; i++) dv.setFloat32(4 * i, data[i], true);
+    }
     this.initializers.push(onnx.TensorProto.create({
       name,
       dims: [...dims],

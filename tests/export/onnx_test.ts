@@ -193,3 +193,11 @@ Deno.test("onnx: options that do not fit the model are errors naming the field",
     model.dispose();
   }
 });
+
+Deno.test("export: the exporters use no Deno APIs (they must run in a browser)", () => {
+  for (const f of ["common.ts", "onnx.ts", "torch.ts", "mod.ts"]) {
+    const src = Deno.readTextFileSync(new URL(`../../src/export/${f}`, import.meta.url));
+    const code = src.replaceAll(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, ""); // comments may say "Deno"
+    assert.doesNotMatch(code, /\bDeno\b/, `src/export/${f} uses Deno`);
+  }
+});
