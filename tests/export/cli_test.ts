@@ -197,6 +197,12 @@ Deno.test("export cli: safetensors with config.json; all or nothing", async () =
   }
 });
 
+Deno.test("export cli: --help", async () => {
+  const r = await capture(() => main(["--help"]));
+  assert.equal(r.code, 0);
+  assert.ok(r.out.startsWith("Usage: deno task export <checkpoint> --format onnx|safetensors"));
+});
+
 Deno.test("export cli: bad input gives a one-line error and leaves no output", async () => {
   const root = Deno.makeTempDirSync();
   try {
