@@ -101,3 +101,4 @@ export * as data from "./src/data/mod.ts";
 export * from "./src/train/mod.ts";
 export { denoFs, type PlatformFs } from "./src/platform/fs.ts";
 export { onStopSignal } from "./src/platform/signals.ts";
+export * from "./src/export/mod.ts";
