@@ -21,6 +21,7 @@ import {
   SequentialLR,
 } from "../optim/lr_scheduler.ts";
 import type { Batch, LogOptions, LogSink } from "./types.ts";
+import { type LoadPretrainedOptions, loadPretrained, type PretrainedReport } from "./pretrained.ts";
 
 /** Constructor options shared by every classification model (the seed's hyper-parameters). */
 export interface BaseClassificationModelOptions {
@@ -379,6 +380,17 @@ export abstract class BaseClassificationModel extends Module {
       milestones = [w];
     }
     return { optimizer, scheduler: new SequentialLR(optimizer, scheds, milestones) };
+  }
+
+  /**
+   * Loads pretrained weights (path, URL, `imagenet`/`IMAGENET1K_V1`/`IMAGENET1K_V2`, or bytes)
+   * into the backbone and returns what was loaded; see `pretrained.ts` for the rules.
+   */
+  loadPretrained(
+    source: string | Uint8Array,
+    opts: LoadPretrainedOptions = {},
+  ): Promise<PretrainedReport> {
+    return loadPretrained(this, source, opts);
   }
 
   /** Frees parameters, buffers and every metric's counters. */
