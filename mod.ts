@@ -79,6 +79,15 @@ export * from "./src/optim/mod.ts";
 export * from "./src/models/base_classification_model.ts";
 export * from "./src/models/registry.ts";
 export * from "./src/models/resnet_models.ts";
+export * from "./src/models/pretrained.ts";
+export * from "./src/models/pretrained_names.ts";
+export {
+  readTorchFile,
+  type TorchFile,
+  TorchFileError,
+  type TorchStateDict,
+  torchStateDict,
+} from "./src/nn/torch_file.ts";
 export type { Batch, LogOptions, LogSink } from "./src/models/types.ts";
 export {
   type AugmentConfig,

@@ -21,7 +21,7 @@ import {
   SequentialLR,
 } from "../optim/lr_scheduler.ts";
 import type { Batch, LogOptions, LogSink } from "./types.ts";
-import { type LoadPretrainedOptions, loadPretrained, type PretrainedReport } from "./pretrained.ts";
+import { loadPretrained, type LoadPretrainedOptions, type PretrainedReport } from "./pretrained.ts";
 
 /** Constructor options shared by every classification model (the seed's hyper-parameters). */
 export interface BaseClassificationModelOptions {

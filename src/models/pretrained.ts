@@ -177,9 +177,9 @@ function adaptInputConv(w: Float32Array, fileShape: number[], c: number): Float3
       for (let q = 0; q < k; q++) {
         let v = 0;
         if (c === 1) {
-          for (let i = 0; i < ci; i++) v += w[(oc * ci + i) * k + q];
+          for (let i = 0; i < ci; i++) v = Math.fround(v + w[(oc * ci + i) * k + q]); // f32, as torch sums
         } else {
-          v = w[(oc * ci + (j % ci)) * k + q] * (ci / c);
+          v = Math.fround(w[(oc * ci + (j % ci)) * k + q] * Math.fround(ci / c));
         }
         out[(oc * c + j) * k + q] = v;
       }
@@ -309,7 +309,11 @@ export async function loadPretrained(
   const missing: string[] = [];
   for (const [k, t] of own) {
     if (seen.has(k) || k === "class_weights") continue;
-    if (k.endsWith("num_batches_tracked")) {
+    // Old torchvision files predate num_batches_tracked: 0 where the rest of the BN loaded.
+    if (
+      k.endsWith("num_batches_tracked") &&
+      seen.has(k.replace(/num_batches_tracked$/, "running_mean"))
+    ) {
       plan.push({ key: k, values: new Int32Array(t.size), shape: t.shape });
       report.reinitialized.push(k);
       continue;

@@ -113,7 +113,9 @@ export async function downloadToCache(
       const digest = toHex(await crypto.subtle.digest("SHA-256", all));
       if (!digest.startsWith(want)) {
         throw new Error(
-          `pretrained "${url}": sha256 ${digest.slice(0, 16)}… does not start with ${want} (from the file name); the download was deleted`,
+          `pretrained "${url}": sha256 ${
+            digest.slice(0, 16)
+          }… does not start with ${want} (from the file name); the download was deleted`,
         );
       }
     }
@@ -137,16 +139,23 @@ export async function readPretrainedSource(
     try {
       weights = JSON.parse(await Deno.readTextFile(source)).weights;
     } catch (e) {
-      throw new Error(`pretrained "${source}": cannot read the checkpoint (${(e as Error).message})`);
+      throw new Error(
+        `pretrained "${source}": cannot read the checkpoint (${(e as Error).message})`,
+      );
     }
     if (typeof weights !== "string" || weights.includes("/")) {
-      throw new Error(`pretrained "${source}": expected a checkpoint .json with a "weights" file name`);
+      throw new Error(
+        `pretrained "${source}": expected a checkpoint .json with a "weights" file name`,
+      );
     }
     const dir = source.includes("/") ? source.slice(0, source.lastIndexOf("/")) : ".";
     path = `${dir}/${weights}`;
   }
   try {
-    return { bytes: await Deno.readFile(path), name: path === source ? source : `${source} (${path})` };
+    return {
+      bytes: await Deno.readFile(path),
+      name: path === source ? source : `${source} (${path})`,
+    };
   } catch (e) {
     throw new Error(`pretrained "${path}": cannot read (${(e as Error).message})`);
   }

@@ -62,8 +62,6 @@ export interface Unpickled {
   end: number;
 }
 
-const MARK = Symbol("mark");
-
 /** Unpickles one object starting at `offset` of `bytes`. */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): Unpickled {
   const src = opts.source ?? "pickle";
@@ -137,7 +135,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
   };
   const call = (f: unknown, args: unknown): unknown => {
     if (!isGlobal(f)) fail(`cannot call a ${describe(f)}`);
-    if (!(args instanceof PyTuple)) fail(`arguments of ${(f as PyGlobal).qualname} are not a tuple`);
+    if (!(args instanceof PyTuple)) {
+      fail(`arguments of ${(f as PyGlobal).qualname} are not a tuple`);
+    }
     return (f as PyGlobal).call((args as PyTuple).items);
   };
   const setItems = (d: unknown, kv: unknown[]): void => {

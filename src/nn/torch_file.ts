@@ -111,7 +111,9 @@ export interface TorchFile {
 function ints(x: unknown, what: string): number[] {
   const items = x instanceof PyTuple ? x.items : Array.isArray(x) ? x : null;
   if (!items || !items.every((v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0)) {
-    throw new TorchFileError(`${what} must be a tuple of non-negative integers, got ${describe(x)}`);
+    throw new TorchFileError(
+      `${what} must be a tuple of non-negative integers, got ${describe(x)}`,
+    );
   }
   return items as number[];
 }
@@ -210,7 +212,9 @@ export function readTorchFile(bytes: Uint8Array, source = "file"): TorchFile {
 function readZipFormat(bytes: Uint8Array, source: string): TorchFile {
   const zip: ZipArchive = readZip(bytes, source);
   const pkl = [...zip.entries.keys()].find((n) => /^[^/]*\/data\.pkl$/.test(n) || n === "data.pkl");
-  if (!pkl) throw new TorchFileError(`"${source}": zip has no data.pkl entry (not a torch.save file)`);
+  if (!pkl) {
+    throw new TorchFileError(`"${source}": zip has no data.pkl entry (not a torch.save file)`);
+  }
   const prefix = pkl.slice(0, pkl.length - "data.pkl".length);
   const storages = new Map<string, Storage>();
   const root = unpickle(zip.read(pkl), {
@@ -293,7 +297,9 @@ function readLegacyFormat(bytes: Uint8Array, source: string): TorchFile {
         const n = count(vsize, `view "${String(vk)}" size`);
         if (o + n > root.numel) {
           throw new TorchFileError(
-            `"${source}": storage view "${String(vk)}" [${o}, ${o + n}) exceeds storage "${k}" of ${root.numel} elements`,
+            `"${source}": storage view "${String(vk)}" [${o}, ${
+              o + n
+            }) exceeds storage "${k}" of ${root.numel} elements`,
           );
         }
         return new Storage(String(vk), type, n, root, o);
@@ -323,7 +329,9 @@ function readLegacyFormat(bytes: Uint8Array, source: string): TorchFile {
     const nbytes = s.numel * s.type.itemSize;
     if (p + 8 + nbytes > bytes.length) {
       throw new TorchFileError(
-        `"${source}": storage "${k}" needs ${nbytes} bytes at ${p + 8}, the file ends at ${bytes.length} (truncated)`,
+        `"${source}": storage "${k}" needs ${nbytes} bytes at ${
+          p + 8
+        }, the file ends at ${bytes.length} (truncated)`,
       );
     }
     s.data = bytes.subarray(p + 8, p + 8 + nbytes);
@@ -348,7 +356,9 @@ export function materialize(t: TensorRef, key: string, file: TorchFile): HostTen
   let last = t.offset;
   for (let i = 0; i < t.shape.length; i++) {
     numel *= t.shape[i];
-    if (!Number.isSafeInteger(numel)) throw new TorchFileError(`${where}: absurd size [${t.shape}]`);
+    if (!Number.isSafeInteger(numel)) {
+      throw new TorchFileError(`${where}: absurd size [${t.shape}]`);
+    }
   }
   if (numel > 0) {
     for (let i = 0; i < t.shape.length; i++) last += (t.shape[i] - 1) * t.stride[i];

@@ -179,16 +179,22 @@ export function readZip(bytes: Uint8Array, source = "archive"): ZipArchive {
       e += 4 + sz;
     }
     if (method !== 0) {
-      fail(`entry "${name}" uses compression method ${method}, expected 0 (stored, as torch.save writes)`);
+      fail(
+        `entry "${name}" uses compression method ${method}, expected 0 (stored, as torch.save writes)`,
+      );
     }
-    if (csize !== usize) fail(`entry "${name}" is stored but its sizes differ (${csize} vs ${usize})`);
+    if (csize !== usize) {
+      fail(`entry "${name}" is stored but its sizes differ (${csize} vs ${usize})`);
+    }
     if (localOff + 30 > len || u32(localOff) !== LOCAL_SIG) {
       fail(`entry "${name}": no local header at ${localOff}`);
     }
     const dataOffset = localOff + 30 + u16(localOff + 26) + u16(localOff + 28);
     if (dataOffset + usize > len) {
       fail(
-        `entry "${name}" data [${dataOffset}, ${dataOffset + usize}) exceeds the file size ${len} (truncated?)`,
+        `entry "${name}" data [${dataOffset}, ${
+          dataOffset + usize
+        }) exceeds the file size ${len} (truncated?)`,
       );
     }
     if (entries.has(name)) fail(`entry "${name}" appears twice`);

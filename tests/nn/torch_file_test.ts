@@ -13,7 +13,7 @@ import {
 } from "../../src/nn/torch_file.ts";
 import { hostToFloat32, hostToInt32 } from "../../src/nn/safetensors.ts";
 import { crc32, readZip, ZipError } from "../../src/nn/zip_reader.ts";
-import { PickleError, PyDict, unpickle } from "../../src/nn/pickle.ts";
+import { PickleError, type PyDict, unpickle } from "../../src/nn/pickle.ts";
 
 const FIX = new URL("../fixtures/pth/", import.meta.url);
 const path = (n: string) => new URL(n, FIX).pathname;
@@ -110,16 +110,28 @@ Deno.test("torch file: a pickle calling os.system is refused, naming the global"
 });
 
 Deno.test("torch file: hostile sizes are one-line errors naming file and key", () => {
-  assertBad(() => load("bad_short_storage.pth"), "bad_short_storage.pth", /data\/0.*needs 400 bytes.*has 16/);
+  assertBad(
+    () => load("bad_short_storage.pth"),
+    "bad_short_storage.pth",
+    /data\/0.*needs 400 bytes.*has 16/,
+  );
   assertBad(() => load("bad_extent.pth"), "bad_extent.pth", /tensor "w".*element 5.*storage has 4/);
   assertBad(() => load("bad_absurd.pth"), "bad_absurd.pth", /tensor "w".*absurd size/);
-  assertBad(() => load("bad_absurd_storage.pth"), "bad_absurd_storage.pth", /data\/0.*1125899906842624 elements/);
-  assertBad(() => load("bad_dtype.pth"), "bad_dtype.pth", /tensor "w".*unsupported dtype torch\.ComplexFloatStorage/);
+  assertBad(
+    () => load("bad_absurd_storage.pth"),
+    "bad_absurd_storage.pth",
+    /data\/0.*1125899906842624 elements/,
+  );
+  assertBad(
+    () => load("bad_dtype.pth"),
+    "bad_dtype.pth",
+    /tensor "w".*unsupported dtype torch\.ComplexFloatStorage/,
+  );
 });
 
 Deno.test("torch file: a stride-0 tensor larger than the file is refused before allocating", () => {
   const f = readTorchFile(read("views.pth"), "views.pth");
-  const base = ((f.root as PyDict).get("base") as TensorRef);
+  const base = (f.root as PyDict).get("base") as TensorRef;
   const huge = new TensorRef(base.storage, 0, [1 << 20, 1 << 10], [0, 0]);
   assertBad(() => materialize(huge, "huge", f), "views.pth", /tensor "huge".*exceed the file/);
 });
@@ -150,7 +162,11 @@ Deno.test("torch file: a flipped byte in a storage fails its CRC, naming the ent
   const e = [...a.entries.values()].find((e) => e.name.endsWith("data/0"))!;
   const bad = zip.slice();
   bad[e.dataOffset + 7] ^= 0x10;
-  assertBad(() => load("resnet18_prefix.pth", bad), "resnet18_prefix.pth", /entry "resnet18_prefix\/data\/0" has CRC-32/);
+  assertBad(
+    () => load("resnet18_prefix.pth", bad),
+    "resnet18_prefix.pth",
+    /entry "resnet18_prefix\/data\/0" has CRC-32/,
+  );
 });
 
 Deno.test("zip reader: CRC-32 matches the standard check value and every entry's record", () => {
@@ -165,7 +181,11 @@ Deno.test("zip reader: CRC-32 matches the standard check value and every entry's
 Deno.test("pickle: refuses unknown globals and persistent ids without a loader", () => {
   // GLOBAL 'builtins eval', STOP
   const evil = Uint8Array.from("\x80\x02cbuiltins\neval\n.", (c) => c.charCodeAt(0));
-  assertThrows(() => unpickle(evil, { globals: new Map() }), PickleError, 'refused global "builtins.eval"');
+  assertThrows(
+    () => unpickle(evil, { globals: new Map() }),
+    PickleError,
+    'refused global "builtins.eval"',
+  );
   // MARK, BININT1 1, TUPLE, BINPERSID, STOP
   const pid = new Uint8Array([0x80, 2, 0x28, 0x4b, 1, 0x74, 0x51, 0x2e]);
   assertThrows(() => unpickle(pid, { globals: new Map() }), PickleError, "persistent ids");
