@@ -81,6 +81,7 @@ export * from "./src/models/registry.ts";
 export * from "./src/models/resnet_models.ts";
 export * from "./src/models/pretrained.ts";
 export * from "./src/models/pretrained_names.ts";
+export * from "./src/models/freeze.ts";
 export {
   readTorchFile,
   type TorchFile,

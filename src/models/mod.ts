@@ -11,3 +11,4 @@ export * from "./registry.ts";
 export * from "./resnet_models.ts";
 export * from "./pretrained.ts";
 export * from "./pretrained_names.ts";
+export * from "./freeze.ts";
