@@ -60,7 +60,15 @@ export async function downloadToCache(
   const dir = opts.cacheDir ?? defaultCacheDir();
   const dest = `${dir}/${fileName}`;
   if (await exists(dest)) return dest;
-  await Deno.mkdir(dir, { recursive: true });
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(
+      `pretrained "${url}": cannot create the cache folder "${dir}" (${
+        (e as Error).message.split("\n")[0]
+      }); allow writing there or download the file and give its path`,
+    );
+  }
   const res = await fetch(url);
   if (!res.ok || !res.body) {
     await res.body?.cancel();

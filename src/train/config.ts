@@ -27,6 +27,12 @@ export interface ModelConfig {
   inChannels: number | null;
   /** CrossEntropyLoss label smoothing ε in [0, 1). */
   labelSmoothing: number;
+  /** Weights to start from: a path, an https URL or `imagenet`/`IMAGENET1K_V1`/`IMAGENET1K_V2`; null: random init. */
+  pretrained: string | null;
+  /** Missing/unexpected keys and shape mismatches of `pretrained` are errors (the head's class count may differ). */
+  pretrainedStrict: boolean;
+  /** Parameter-name prefixes frozen for the whole run (`conv1`, `bn1`, `layer1`, …); frozen BN stays in eval mode. */
+  freeze: string[];
 }
 
 /** The `optimizer` section: AdamW (betas 0.9/0.999, eps 1e-8 as in PyTorch). */
@@ -37,6 +43,8 @@ export interface AdamWConfig {
   learningRate: number;
   /** Decoupled weight decay. */
   weightDecay: number;
+  /** Parameter groups `{match: prefix, learningRate?, weightDecay?}`; unmatched parameters use the base values. */
+  paramGroups: { match: string; learningRate?: number; weightDecay?: number }[];
 }
 
 /** The `scheduler` section: LinearLR warmup then CosineAnnealingLR, stepped per epoch. */
@@ -56,6 +64,8 @@ export type ProgressMode = "auto" | "bar" | "lines" | "none";
 export interface TrainerConfig {
   /** Epochs to train. */
   maxEpochs: number;
+  /** Epochs at the start that train the head (`fc`) only, the backbone frozen. */
+  freezeBackboneEpochs: number;
   /**
    * Training batches per epoch: null for all, an integer for a count, a fraction in (0, 1)
    * for a share. NOTE: unlike Lightning, `1` means one batch (JS has no 1.0 vs 1).
@@ -155,9 +165,17 @@ export interface TrainConfig {
 /** Defaults of every field. */
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   seed: 42,
-  model: { name: "resnet18", smallInput: true, inChannels: null, labelSmoothing: 0.1 },
+  model: {
+    name: "resnet18",
+    smallInput: true,
+    inChannels: null,
+    labelSmoothing: 0.1,
+    pretrained: null,
+    pretrainedStrict: true,
+    freeze: [],
+  },
   data: DEFAULT_DATA_CONFIG,
-  optimizer: { name: "adamw", learningRate: 1e-4, weightDecay: 1e-4 },
+  optimizer: { name: "adamw", learningRate: 1e-4, weightDecay: 1e-4, paramGroups: [] },
   scheduler: { warmupEpochs: 5, warmupStartFactor: 1e-3, cosineEtaMinFactor: 0.05 },
   trainer: {
     maxEpochs: 100,
@@ -172,6 +190,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
     checkValEveryNEpoch: 1,
     progress: "auto",
     test: true,
+    freezeBackboneEpochs: 0,
   },
   logging: {
     rootDir: "runs",
@@ -250,6 +269,9 @@ function schema(models: readonly string[] | undefined) {
       smallInput: bool(),
       inChannels: posInt().nullable(),
       labelSmoothing: unitOpen(),
+      pretrained: str().nullable(),
+      pretrainedStrict: bool(),
+      freeze: z.array(str(), { error: expect("a list of name prefixes") }),
     }),
     data: obj({
       source: oneOf(["builtin", "imagefolder", "idx"] as const),
@@ -283,6 +305,14 @@ function schema(models: readonly string[] | undefined) {
       name: oneOf(["adamw"] as const),
       learningRate: posNum(),
       weightDecay: nonNegNum(),
+      paramGroups: z.array(
+        obj({
+          match: str(),
+          learningRate: posNum().optional(),
+          weightDecay: nonNegNum().optional(),
+        }),
+        { error: expect("a list of {match, learningRate?, weightDecay?}") },
+      ),
     }),
     scheduler: obj({
       warmupEpochs: nonNegInt(),
@@ -302,6 +332,7 @@ function schema(models: readonly string[] | undefined) {
       checkValEveryNEpoch: posInt(),
       progress: oneOf(["auto", "bar", "lines", "none"] as const),
       test: bool(),
+      freezeBackboneEpochs: nonNegInt(),
     }),
     logging: obj({
       rootDir: str(),

@@ -27,6 +27,9 @@ import {
   type TextSink,
 } from "./progress.ts";
 import { renderReport } from "./report.ts";
+import { Module } from "../nn/module.ts";
+import { formatPretrainedReport, type PretrainedReport } from "../models/pretrained.ts";
+import { freezeForEpoch, type ParamGroupRule } from "../models/freeze.ts";
 import {
   loadCheckpoint,
   readBackAll,
@@ -100,8 +103,10 @@ export interface TrainableModel {
   onValidationEpochEnd?(): Promise<void> | void;
   /** End of testing. */
   onTestEpochEnd?(): Promise<void> | void;
-  /** AdamW and its per-epoch schedule. */
-  configureOptimizers(maxEpochs: number): {
+  /** Loads pretrained weights (`model.pretrained`); see models/pretrained.ts. */
+  loadPretrained?(source: string, opts: { strict?: boolean }): Promise<PretrainedReport>;
+  /** AdamW (with `optimizer.paramGroups`) and its per-epoch schedule. */
+  configureOptimizers(maxEpochs: number, opts?: { paramGroups?: readonly ParamGroupRule[] }): {
     optimizer: TrainerOptimizer;
     scheduler: TrainerScheduler;
   };
@@ -437,7 +442,23 @@ export class Trainer {
     const weights = data.getClassWeights?.();
     if (weights && model.setClassWeights) model.setClassWeights(weights);
     model.setLogger(this.#sink);
-    const { optimizer, scheduler } = model.configureOptimizers(t.maxEpochs);
+    // Fine-tuning: pretrained weights (a resumed run takes its checkpoint's instead).
+    if (cfg.model.pretrained && !cfg.resume) {
+      if (!model.loadPretrained) {
+        throw new Error("model.pretrained: this model cannot load weights");
+      }
+      const r = await model.loadPretrained(cfg.model.pretrained, {
+        strict: cfg.model.pretrainedStrict,
+      });
+      this.progress.message(formatPretrainedReport(r));
+    }
+    const freezing = cfg.model.freeze.length > 0 || t.freezeBackboneEpochs > 0;
+    if (freezing && !(model instanceof Module)) {
+      throw new Error("model.freeze / trainer.freezeBackboneEpochs: the model is not a Module");
+    }
+    const { optimizer, scheduler } = model.configureOptimizers(t.maxEpochs, {
+      paramGroups: cfg.optimizer.paramGroups,
+    });
     const ckptDir = `${this.runDir}/checkpoints`;
     const monitor = cfg.checkpoint;
     let best: number | null = null;
@@ -524,6 +545,12 @@ export class Trainer {
         const lr = optimizer.lr;
         lrs.push(lr);
         trainLoader.setEpoch?.(epoch);
+        if (freezing) {
+          freezeForEpoch(model as unknown as Module, {
+            freeze: cfg.model.freeze,
+            freezeBackboneEpochs: t.freezeBackboneEpochs,
+          }, epoch);
+        }
         model.train();
         this.#sink.phase = "train";
         const nBatches = dev

@@ -95,7 +95,10 @@ Deno.test("freeze: freezeBackboneEpochs trains the head only, then everything bu
   assert.ok(!trainable().includes("model.conv1.weight"));
   assert.equal(m.training, true);
   assert.equal(m.resnet.bn1.training, true);
-  assert.throws(() => freezeForEpoch(m, { freeze: ["layer9"] }, 0), /"layer9" matches no parameter/);
+  assert.throws(
+    () => freezeForEpoch(m, { freeze: ["layer9"] }, 0),
+    /"layer9" matches no parameter/,
+  );
   assert.throws(
     () => paramGroupsFor(m, [{ match: "head" }], 1e-4, 0),
     /paramGroups\[0\]\.match "head" matches no parameter/,
