@@ -112,6 +112,7 @@ export function formatPretrainedReport(r: PretrainedReport): string {
 }
 
 const FIRST = 5;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function firstKeys(keys: string[]): string {
   const shown = keys.slice(0, FIRST).map((k) => `"${k}"`).join(", ");
@@ -250,7 +251,12 @@ export async function loadPretrained(
     const sameNumelScalar = t.shape.length === 0 && target.size === 1 ||
       target.shape.length === 0 && t.shape.reduce((a, b) => a * b, 1) === 1;
     if (same || sameNumelScalar) {
-      const values = isInt ? hostToInt32(t, fk) : hostToFloat32(t, fk);
+      // Aligned little-endian f32 (torch's zip entries are 64-byte aligned) uploads as a view.
+      const values = isInt
+        ? hostToInt32(t, fk)
+        : t.dtype === "F32" && LITTLE_ENDIAN && t.data.byteOffset % 4 === 0
+        ? new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4)
+        : hostToFloat32(t, fk);
       plan.push({ key, values, shape: target.shape });
       report.loaded.push(key);
       continue;

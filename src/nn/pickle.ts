@@ -201,7 +201,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
         break;
       case 0x8b: { // LONG4
         const k = i32();
-        if (k < 0) fail("negative LONG4 length");
+        // Python ints in state dicts are small; a huge one only costs time (BigInt is O(n²)).
+        if (k < 0 || k > 1024) fail(`LONG4 of ${k} bytes (expected at most 1024)`);
         stack.push(long(take(k)));
         break;
       }

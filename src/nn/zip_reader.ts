@@ -55,15 +55,15 @@ let crcTable: Uint32Array | null = null;
 
 function table(): Uint32Array {
   if (crcTable) return crcTable;
-  // Slicing-by-4 tables: 4 × 256 entries.
-  const t = new Uint32Array(1024);
+  // Slicing-by-8 tables: 8 × 256 entries (8 bytes per step instead of 1).
+  const t = new Uint32Array(2048);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     t[n] = c >>> 0;
   }
   for (let n = 0; n < 256; n++) {
-    for (let s = 1; s < 4; s++) {
+    for (let s = 1; s < 8; s++) {
       const prev = t[(s - 1) * 256 + n];
       t[s * 256 + n] = (t[prev & 0xff] ^ (prev >>> 8)) >>> 0;
     }
@@ -78,11 +78,13 @@ export function crc32(bytes: Uint8Array): number {
   let c = 0xffffffff;
   let i = 0;
   const n = bytes.length;
-  const end4 = n - (n % 4);
-  for (; i < end4; i += 4) {
-    c ^= bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
-    c = t[768 + (c & 0xff)] ^ t[512 + ((c >>> 8) & 0xff)] ^ t[256 + ((c >>> 16) & 0xff)] ^
-      t[c >>> 24];
+  const end8 = n - (n % 8);
+  for (; i < end8; i += 8) {
+    const a = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    const b = bytes[i + 4] | (bytes[i + 5] << 8) | (bytes[i + 6] << 16) | (bytes[i + 7] << 24);
+    c = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^
+      t[1024 + (a >>> 24)] ^ t[768 + (b & 0xff)] ^ t[512 + ((b >>> 8) & 0xff)] ^
+      t[256 + ((b >>> 16) & 0xff)] ^ t[b >>> 24];
   }
   for (; i < n; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
