@@ -80,6 +80,16 @@ export * from "./src/models/base_classification_model.ts";
 export { checkModelHparams, hparamsOf } from "./src/models/hparams.ts";
 export * from "./src/models/registry.ts";
 export * from "./src/models/resnet_models.ts";
+export * from "./src/models/pretrained.ts";
+export * from "./src/models/pretrained_names.ts";
+export * from "./src/models/freeze.ts";
+export {
+  readTorchFile,
+  type TorchFile,
+  TorchFileError,
+  type TorchStateDict,
+  torchStateDict,
+} from "./src/nn/torch_file.ts";
 export type { Batch, LogOptions, LogSink } from "./src/models/types.ts";
 export {
   type AugmentConfig,

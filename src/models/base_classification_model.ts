@@ -22,6 +22,8 @@ import {
 } from "../optim/lr_scheduler.ts";
 import type { Batch, LogOptions, LogSink } from "./types.ts";
 import { checkModelHparams, type ModelHparams } from "./hparams.ts";
+import { loadPretrained, type LoadPretrainedOptions, type PretrainedReport } from "./pretrained.ts";
+import { type ParamGroupRule, paramGroupsFor } from "./freeze.ts";
 
 export type { LossHparams, ModelHparams, OptimizerHparams, SchedulerHparams } from "./hparams.ts";
 
@@ -306,11 +308,18 @@ export abstract class BaseClassificationModel extends Module {
    * LinearLR(warmupStartFactor → 1 over max(1, W) epochs) then
    * CosineAnnealingLR(tMax = max(1, maxEpochs − W), etaMin = lr·cosineEtaMinFactor), milestone W.
    *
+   * With `paramGroups` (`[{match: "fc", learningRate: 1e-3}]`), AdamW gets one group per rule
+   * after the group of unmatched parameters, and the schedule scales each group from its own
+   * lr as PyTorch does for `param_groups` (the cosine floor `etaMin` is shared, as in PyTorch).
+   *
    * NOTE: unlike PyTorch, `warmupEpochs: 0` means no warm-up: the schedule is the cosine
    * alone over max(1, maxEpochs) epochs (PyTorch's SequentialLR with milestone 0 never
    * switches and keeps the lr near lr·startFactor).
    */
-  configureOptimizers(maxEpochs = 100): OptimizerConfig {
+  configureOptimizers(
+    maxEpochs = 100,
+    opts: { paramGroups?: readonly ParamGroupRule[] } = {},
+  ): OptimizerConfig {
     if (!(Number.isInteger(maxEpochs) && maxEpochs >= 1)) {
       throw new RangeError(
         `configureOptimizers: maxEpochs must be an integer >= 1, got ${maxEpochs}`,
@@ -319,7 +328,10 @@ export abstract class BaseClassificationModel extends Module {
     const h = this.hparams;
     const lr = h.learningRate;
     const w = h.warmupEpochs;
-    const optimizer = new AdamW(this.parameters(), { lr, weightDecay: h.weightDecay });
+    const params = opts.paramGroups?.length
+      ? paramGroupsFor(this, opts.paramGroups, lr, h.weightDecay)
+      : this.parameters();
+    const optimizer = new AdamW(params, { lr, weightDecay: h.weightDecay });
     const etaMin = lr * h.cosineEtaMinFactor;
     let scheds: LrScheduler[];
     let milestones: number[];
@@ -337,6 +349,17 @@ export abstract class BaseClassificationModel extends Module {
       milestones = [w];
     }
     return { optimizer, scheduler: new SequentialLR(optimizer, scheds, milestones) };
+  }
+
+  /**
+   * Loads pretrained weights (path, URL, `imagenet`/`IMAGENET1K_V1`/`IMAGENET1K_V2`, or bytes)
+   * into the backbone and returns what was loaded; see `pretrained.ts` for the rules.
+   */
+  loadPretrained(
+    source: string | Uint8Array,
+    opts: LoadPretrainedOptions = {},
+  ): Promise<PretrainedReport> {
+    return loadPretrained(this, source, opts);
   }
 
   /** Frees parameters, buffers and every metric's counters. */

@@ -9,3 +9,6 @@ export * from "./types.ts";
 export * from "./base_classification_model.ts";
 export * from "./registry.ts";
 export * from "./resnet_models.ts";
+export * from "./pretrained.ts";
+export * from "./pretrained_names.ts";
+export * from "./freeze.ts";

@@ -10,3 +10,4 @@ export * from "./init.ts";
 export * from "./layers.ts";
 export * from "./resnet.ts";
 export * from "./safetensors.ts";
+export * from "./torch_file.ts";

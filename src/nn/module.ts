@@ -24,6 +24,11 @@ export interface LoadStateDictOptions {
 export abstract class Module {
   /** Training mode (BatchNorm uses batch statistics, …). */
   training = true;
+  /**
+   * Frozen: `train()` leaves this module in eval mode, so a frozen BatchNorm keeps using (and
+   * never updates) its running statistics. Set by `setFrozen` (models/freeze.ts).
+   */
+  frozen = false;
   #params = new Map<string, Tensor>();
   #buffers = new Map<string, Tensor>();
   #children = new Map<string, Module>();
@@ -157,9 +162,9 @@ export abstract class Module {
     return out;
   }
 
-  /** Sets training mode on this module and its descendants. */
+  /** Sets training mode on this module and its descendants (frozen ones stay in eval mode). */
   train(mode = true): this {
-    for (const [, m] of this.namedModules()) m.training = mode;
+    for (const [, m] of this.namedModules()) m.training = mode && !m.frozen;
     return this;
   }
 

@@ -19,6 +19,10 @@ export interface LrSchedulerState {
   baseLr: number;
   /** The lr set by the last step. */
   lastLr: number;
+  /** Every group's base lr; only with several parameter groups. */
+  baseLrs?: number[];
+  /** Every group's last lr; only with several parameter groups. */
+  lastLrs?: number[];
 }
 
 /** Serialisable `SequentialLR` state. */
@@ -29,6 +33,8 @@ export interface SequentialLrState {
   milestones: number[];
   /** The lr set by the last step. */
   lastLr: number;
+  /** Every group's last lr; only with several parameter groups. */
+  lastLrs?: number[];
   /** States of the wrapped schedulers, in order. */
   schedulers: LrSchedulerState[];
 }
@@ -38,34 +44,48 @@ function pyMod(a: number, b: number): number {
   return ((a % b) + b) % b;
 }
 
-/** Base of the epoch schedulers (PyTorch's `_LRScheduler` with one param group). */
+/** The groups a scheduler drives: the optimizer's parameter groups, or the optimizer itself. */
+export function lrGroups(o: LrOptimizer): readonly { lr: number; initialLr?: number }[] {
+  return o.paramGroups && o.paramGroups.length > 0 ? o.paramGroups : [o];
+}
+
+/**
+ * Base of the epoch schedulers (PyTorch's `_LRScheduler`): each parameter group is scheduled
+ * on its own, from its own `initial_lr` and current lr, as PyTorch does for `param_groups`.
+ */
 export abstract class LrScheduler {
-  /** The optimizer whose `lr` this scheduler sets. */
+  /** The optimizer whose `lr` (or groups' `lr`) this scheduler sets. */
   readonly optimizer: LrOptimizer;
-  /** The lr the schedule starts from. */
-  baseLr: number;
+  /** Every group's base lr (PyTorch's `base_lrs`). */
+  baseLrs: number[];
   /** Epoch index of the current lr. */
   lastEpoch: number = -1;
   /** Steps taken, the initial one included. */
   stepCount: number = 0;
-  #lastLr: number;
+  #lastLrs: number[];
 
   /**
-   * Records `initialLr` on the optimizer (first scheduler only). Subclasses end their
+   * Records `initialLr` on each group (first scheduler only). Subclasses end their
    * constructor with `initialStep()`, once their own fields are set (PyTorch's order).
    */
   constructor(optimizer: LrOptimizer) {
     this.optimizer = optimizer;
-    optimizer.initialLr ??= optimizer.lr;
-    this.baseLr = optimizer.initialLr;
-    this.#lastLr = optimizer.lr;
+    const groups = lrGroups(optimizer);
+    for (const g of groups) g.initialLr ??= g.lr;
+    this.baseLrs = groups.map((g) => g.initialLr!);
+    this.#lastLrs = groups.map((g) => g.lr);
   }
 
-  /** The recursive lr for `lastEpoch`, from the optimizer's current lr. */
-  protected abstract getLr(): number;
+  /** The first group's base lr. */
+  get baseLr(): number {
+    return this.baseLrs[0];
+  }
 
-  /** The closed-form lr for `lastEpoch`. */
-  protected abstract closedFormLr(): number;
+  /** The recursive lr for `lastEpoch`, from a group's current lr and base lr. */
+  protected abstract getLr(lr: number, baseLr: number): number;
+
+  /** The closed-form lr for `lastEpoch` of a group with base lr `baseLr`. */
+  protected abstract closedFormLr(baseLr: number): number;
 
   /** Resets the step count and takes one step (PyTorch's `_initial_step`). */
   initialStep(): void {
@@ -79,39 +99,51 @@ export abstract class LrScheduler {
    */
   step(epoch?: number): void {
     this.stepCount++;
-    let lr: number;
-    if (epoch === undefined) {
-      this.lastEpoch++;
-      lr = this.getLr();
-    } else {
-      this.lastEpoch = epoch;
-      lr = this.closedFormLr();
-    }
-    this.optimizer.lr = lr;
-    this.#lastLr = lr;
+    if (epoch === undefined) this.lastEpoch++;
+    else this.lastEpoch = epoch;
+    const groups = lrGroups(this.optimizer);
+    this.#lastLrs = groups.map((g, i) => {
+      g.lr = epoch === undefined
+        ? this.getLr(g.lr, this.baseLrs[i])
+        : this.closedFormLr(this.baseLrs[i]);
+      return g.lr;
+    });
   }
 
-  /** The lr set by the last step, as a one-element list (PyTorch's `get_last_lr()`). */
+  /** The lr set by the last step, one per group (PyTorch's `get_last_lr()`). */
   getLastLr(): number[] {
-    return [this.#lastLr];
+    return [...this.#lastLrs];
   }
 
-  /** Plain-JSON state. */
+  /** Plain-JSON state (with one group, the same fields as before groups existed). */
   stateDict(): LrSchedulerState {
-    return {
+    const d: LrSchedulerState = {
       lastEpoch: this.lastEpoch,
       stepCount: this.stepCount,
-      baseLr: this.baseLr,
-      lastLr: this.#lastLr,
+      baseLr: this.baseLrs[0],
+      lastLr: this.#lastLrs[0],
     };
+    if (this.baseLrs.length > 1) {
+      d.baseLrs = [...this.baseLrs];
+      d.lastLrs = [...this.#lastLrs];
+    }
+    return d;
   }
 
   /** Restores a state from `stateDict()` (does not touch the optimizer's lr). */
   loadStateDict(d: LrSchedulerState): void {
+    const n = this.baseLrs.length;
+    const base = d.baseLrs ?? [d.baseLr];
+    const last = d.lastLrs ?? [d.lastLr];
+    if (base.length !== n || last.length !== n) {
+      throw new RangeError(
+        `${this.constructor.name}.loadStateDict: state has ${base.length} parameter groups, expected ${n}`,
+      );
+    }
     this.lastEpoch = d.lastEpoch;
     this.stepCount = d.stepCount;
-    this.baseLr = d.baseLr;
-    this.#lastLr = d.lastLr;
+    this.baseLrs = [...base];
+    this.#lastLrs = [...last];
   }
 }
 
@@ -154,18 +186,17 @@ export class LinearLR extends LrScheduler {
   }
 
   /** The chainable lr for `lastEpoch` (PyTorch's `get_lr`). */
-  protected getLr(): number {
+  protected getLr(lr: number, _baseLr: number): number {
     const { startFactor: s, endFactor: e, totalIters: n } = this;
-    const lr = this.optimizer.lr;
     if (this.lastEpoch === 0) return lr * s;
     if (this.lastEpoch > n) return lr;
     return lr * (1 + (e - s) / (n * s + (this.lastEpoch - 1) * (e - s)));
   }
 
   /** The closed-form lr for `lastEpoch` (PyTorch's `_get_closed_form_lr`). */
-  protected closedFormLr(): number {
+  protected closedFormLr(baseLr: number): number {
     const { startFactor: s, endFactor: e, totalIters: n } = this;
-    return this.baseLr * (s + (e - s) * Math.min(n, this.lastEpoch) / n);
+    return baseLr * (s + (e - s) * Math.min(n, this.lastEpoch) / n);
   }
 }
 
@@ -197,11 +228,10 @@ export class CosineAnnealingLR extends LrScheduler {
   }
 
   /** The chainable lr for `lastEpoch` (PyTorch's `get_lr`). */
-  protected getLr(): number {
-    const lr = this.optimizer.lr;
+  protected getLr(lr: number, base: number): number {
     const e = this.lastEpoch;
     if (e === 0) return lr;
-    const { tMax: t, etaMin: eta, baseLr: base } = this;
+    const { tMax: t, etaMin: eta } = this;
     if (this.stepCount === 1 && e > 0) {
       return eta + (base - eta) * (1 + Math.cos(e * Math.PI / t)) / 2;
     }
@@ -213,8 +243,8 @@ export class CosineAnnealingLR extends LrScheduler {
   }
 
   /** The closed-form lr for `lastEpoch` (PyTorch's `_get_closed_form_lr`). */
-  protected closedFormLr(): number {
-    const { tMax: t, etaMin: eta, baseLr: base } = this;
+  protected closedFormLr(base: number): number {
+    const { tMax: t, etaMin: eta } = this;
     return eta + (base - eta) * (1 + Math.cos(Math.PI * this.lastEpoch / t)) / 2;
   }
 }
@@ -232,7 +262,7 @@ export class SequentialLR {
   readonly milestones: number[];
   /** Epoch index of the current lr. */
   lastEpoch: number;
-  #lastLr: number;
+  #lastLrs: number[];
 
   /** As PyTorch: resets the lr to `initialLr`, undoes the schedulers' initial steps, re-steps the first. */
   constructor(optimizer: LrOptimizer, schedulers: LrScheduler[], milestones: number[]) {
@@ -255,10 +285,10 @@ export class SequentialLR {
     this.schedulers = schedulers;
     this.milestones = [...milestones];
     this.lastEpoch = 0;
-    optimizer.lr = optimizer.initialLr ?? optimizer.lr;
+    for (const g of lrGroups(optimizer)) g.lr = g.initialLr ?? g.lr;
     for (const s of schedulers) s.lastEpoch -= 1;
     schedulers[0].initialStep();
-    this.#lastLr = schedulers[0].getLastLr()[0];
+    this.#lastLrs = schedulers[0].getLastLr();
   }
 
   /** Advances one epoch (call once after each epoch, including the last). */
@@ -269,12 +299,12 @@ export class SequentialLR {
     const s = this.schedulers[idx];
     if (idx > 0 && this.milestones[idx - 1] === this.lastEpoch) s.step(0);
     else s.step();
-    this.#lastLr = s.getLastLr()[0];
+    this.#lastLrs = s.getLastLr();
   }
 
-  /** The lr set by the last step, as a one-element list (PyTorch's `get_last_lr()`). */
+  /** The lr set by the last step, one per group (PyTorch's `get_last_lr()`). */
   getLastLr(): number[] {
-    return [this.#lastLr];
+    return [...this.#lastLrs];
   }
 
   /** Plain-JSON state, the wrapped schedulers' included. */
@@ -282,7 +312,8 @@ export class SequentialLR {
     return {
       lastEpoch: this.lastEpoch,
       milestones: [...this.milestones],
-      lastLr: this.#lastLr,
+      lastLr: this.#lastLrs[0],
+      ...(this.#lastLrs.length > 1 ? { lastLrs: [...this.#lastLrs] } : {}),
       schedulers: this.schedulers.map((s) => s.stateDict()),
     };
   }
@@ -294,8 +325,8 @@ export class SequentialLR {
         `SequentialLR.loadStateDict: ${d.schedulers.length} scheduler states, expected ${this.schedulers.length}`,
       );
     }
-    this.lastEpoch = d.lastEpoch;
-    this.#lastLr = d.lastLr;
     d.schedulers.forEach((s, i) => this.schedulers[i].loadStateDict(s));
+    this.lastEpoch = d.lastEpoch;
+    this.#lastLrs = d.lastLrs ? [...d.lastLrs] : [d.lastLr];
   }
 }

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { z } from "zod";
+import { z } from "zod";
 import { isMap, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument } from "yaml";
 import { stringify as stringifyYaml } from "yaml";
 import type { DataConfig } from "../data/config.ts";
@@ -28,6 +28,7 @@ import {
 import {
   anyInt,
   bool,
+  expect,
   type Fields,
   nonNegInt,
   nonNegNum,
@@ -51,12 +52,33 @@ export interface ModelConfig extends LossHparams {
   smallInput: boolean;
   /** Input channels of the first conv; null takes `data.channels`. */
   inChannels: number | null;
+  /**
+   * Weights to start from: a path (.pth, .ckpt, .safetensors, a checkpoint .json), an https
+   * URL or `imagenet`/`IMAGENET1K_V1`/`IMAGENET1K_V2`; null: seeded random init.
+   */
+  pretrained: string | null;
+  /** Missing/unexpected keys and shape mismatches of `pretrained` are errors (the head may differ). */
+  pretrainedStrict: boolean;
+  /** Parameter-name prefixes frozen for the whole run (`conv1`, `bn1`, `layer1`, …); frozen BN stays in eval mode. */
+  freeze: string[];
+}
+
+/** One `optimizer.paramGroups` entry: parameters whose name starts with `match`. */
+export interface ParamGroupConfig {
+  /** Parameter-name prefix (`fc`, `layer4`, …). */
+  match: string;
+  /** The group's learning rate (default: `optimizer.learningRate`). */
+  learningRate?: number;
+  /** The group's weight decay (default: `optimizer.weightDecay`). */
+  weightDecay?: number;
 }
 
 /** The `optimizer` section: AdamW (betas 0.9/0.999, eps 1e-8 as in PyTorch). */
 export interface AdamWConfig extends OptimizerHparams {
   /** The optimizer; only AdamW exists. */
   name: "adamw";
+  /** Parameter groups; parameters no entry matches use the base values. */
+  paramGroups: ParamGroupConfig[];
 }
 
 /**
@@ -103,6 +125,8 @@ export interface TrainerConfig {
   progress: ProgressMode;
   /** Test the best checkpoint after fitting. */
   test: boolean;
+  /** Epochs at the start that train the head (`fc`) only, the backbone frozen. */
+  freezeBackboneEpochs: number;
 }
 
 /** The `logging` section: where the run folder is and what is written there. */
@@ -200,6 +224,7 @@ const TRAINER_FIELDS: Fields<TrainerConfig> = {
   checkValEveryNEpoch: posInt().default(1),
   progress: oneOf(["auto", "bar", "lines", "none"] as const).default("auto"),
   test: bool().default(true),
+  freezeBackboneEpochs: nonNegInt().default(0),
 };
 
 const LOGGING_FIELDS: Fields<LoggingConfig> = {
@@ -235,10 +260,21 @@ function schema(models: readonly string[] | undefined): z.ZodType<TrainConfig> {
       smallInput: bool().default(true),
       inChannels: posInt().nullable().default(null),
       ...LOSS_HPARAMS,
+      pretrained: str().nullable().default(null),
+      pretrainedStrict: bool().default(true),
+      freeze: z.array(str(), { error: expect("a list of name prefixes") }).default([]),
     }),
     data: DATA_SCHEMA.prefault({}),
     optimizer: section<AdamWConfig>({
       name: oneOf(["adamw"] as const).default("adamw"),
+      paramGroups: z.array(
+        obj<ParamGroupConfig>({
+          match: str(),
+          learningRate: nonNegNum().optional(),
+          weightDecay: nonNegNum().optional(),
+        }),
+        { error: expect("a list of {match, learningRate?, weightDecay?}") },
+      ).default([]),
       ...OPTIMIZER_HPARAMS,
     }),
     scheduler: section(SCHEDULER_HPARAMS),

@@ -8,6 +8,8 @@
 
 import type { Tensor } from "../gpu/tensor.ts";
 import type { Batch, LogSink } from "../models/types.ts";
+import type { PretrainedReport } from "../models/pretrained.ts";
+import type { ParamGroupRule } from "../models/freeze.ts";
 
 /** The optimizer as the trainer drives it (AdamW satisfies it). */
 export interface TrainerOptimizer {
@@ -72,8 +74,10 @@ export interface TrainableModel {
   onValidationEpochEnd?(): Promise<EpochEndResult> | EpochEndResult;
   /** End of testing: logs epoch metrics; returns the confusion matrix if it keeps one. */
   onTestEpochEnd?(): Promise<EpochEndResult> | EpochEndResult;
-  /** The optimizer and its per-epoch schedule. */
-  configureOptimizers(maxEpochs: number): {
+  /** Loads pretrained weights (`model.pretrained`); see models/pretrained.ts. */
+  loadPretrained?(source: string, opts: { strict?: boolean }): Promise<PretrainedReport>;
+  /** The optimizer (with `optimizer.paramGroups`) and its per-epoch schedule. */
+  configureOptimizers(maxEpochs: number, opts?: { paramGroups?: readonly ParamGroupRule[] }): {
     optimizer: TrainerOptimizer;
     scheduler: TrainerScheduler;
   };

@@ -23,6 +23,9 @@ import { MetricFiles } from "./loggers.ts";
 import { TensorBoardWriter } from "./tensorboard.ts";
 import { formatDuration, formatValue, Progress, type TextSink } from "./progress.ts";
 import { renderReport } from "./report.ts";
+import { Module } from "../nn/module.ts";
+import { formatPretrainedReport } from "../models/pretrained.ts";
+import { freezeForEpoch } from "../models/freeze.ts";
 import {
   type CheckpointContents,
   loadCheckpoint,
@@ -249,6 +252,11 @@ export class Trainer {
     };
   }
 
+  /** Whether any parameters are frozen in some epoch (`model.freeze`, `freezeBackboneEpochs`). */
+  #freezing(): boolean {
+    return this.config.model.freeze.length > 0 || this.config.trainer.freezeBackboneEpochs > 0;
+  }
+
   /**
    * Lightning's setup: data, class weights, optimizers, the resume checkpoint; then (and only
    * then, so that a failed start leaves nothing behind) the run folder.
@@ -261,7 +269,22 @@ export class Trainer {
     this.#classNames = data.classNames;
     const weights = data.getClassWeights?.();
     if (weights && model.setClassWeights) model.setClassWeights(weights);
-    const { optimizer, scheduler } = model.configureOptimizers(t.maxEpochs);
+    // Fine-tuning: pretrained weights (a resumed run takes its checkpoint's instead).
+    if (cfg.model.pretrained && !cfg.resume) {
+      if (!model.loadPretrained) {
+        throw new Error("model.pretrained: this model cannot load weights");
+      }
+      const r = await model.loadPretrained(cfg.model.pretrained, {
+        strict: cfg.model.pretrainedStrict,
+      });
+      this.progress.message(formatPretrainedReport(r));
+    }
+    if (this.#freezing() && !(model instanceof Module)) {
+      throw new Error("model.freeze / trainer.freezeBackboneEpochs: the model is not a Module");
+    }
+    const { optimizer, scheduler } = model.configureOptimizers(t.maxEpochs, {
+      paramGroups: cfg.optimizer.paramGroups,
+    });
     let from: ResumePoint | null = null;
     try {
       if (cfg.resume) {
@@ -379,6 +402,12 @@ export class Trainer {
     const logger = this.#sink.logger("train");
     const capturing = this.#sink.logger("train", { captureStep: true });
     loader.setEpoch?.(epoch, start);
+    if (this.#freezing()) {
+      freezeForEpoch(model as unknown as Module, {
+        freeze: this.config.model.freeze,
+        freezeBackboneEpochs: t.freezeBackboneEpochs,
+      }, epoch);
+    }
     model.train();
     const t0 = performance.now();
     let win = { t0, images: 0 };

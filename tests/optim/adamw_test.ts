@@ -46,8 +46,8 @@ Deno.test("AdamW: 3-step trajectory with lr changed between steps matches PyTorc
   assert.equal(sd.step, 3);
   for (let i = 0; i < ps.length; i++) {
     assert.equal(sd.state[i].step, 3);
-    assertClose(await sd.state[i].expAvg.toArray(), k.expAvg[i], { msg: `m ${i}` });
-    assertClose(await sd.state[i].expAvgSq.toArray(), k.expAvgSq[i], { rtol: 1e-5, atol: 1e-12 });
+    assertClose(await sd.state[i].expAvg!.toArray(), k.expAvg[i], { msg: `m ${i}` });
+    assertClose(await sd.state[i].expAvgSq!.toArray(), k.expAvgSq[i], { rtol: 1e-5, atol: 1e-12 });
   }
   opt.zeroGrad();
   assert.equal(ps[0].grad, null);

@@ -112,7 +112,8 @@ Deno.test("config: unknown keys are errors", () => {
     err(BASE.replace("  maxEpochs: 3", "  maxEpochs: 3\n  maxEpoch: 4")),
     "configs/x.yaml:10 trainer.maxEpoch: unknown key (known: maxEpochs, limitTrainBatches, " +
       "limitValBatches, limitTestBatches, fastDevRun, gradientClipVal, gradientClipAlgorithm, " +
-      "accumulateGradBatches, logEveryNSteps, checkValEveryNEpoch, progress, test)",
+      "accumulateGradBatches, logEveryNSteps, checkValEveryNEpoch, progress, test, " +
+      "freezeBackboneEpochs)",
   );
   assert.match(
     err(BASE, ["data.foo=1"]),
@@ -157,7 +158,16 @@ Deno.test("config: the resolved YAML round-trips", () => {
 });
 
 Deno.test("config: the shipped configs are valid", () => {
-  for (const f of ["resnet18", "resnet18_fashion_mnist", "resnet18_imagefolder", "resnet50"]) {
+  for (
+    const f of [
+      "resnet18",
+      "resnet18_fashion_mnist",
+      "resnet18_imagefolder",
+      "resnet50",
+      "resnet18_finetune",
+      "resnet50_finetune",
+    ]
+  ) {
     const path = new URL(`../../configs/${f}.yaml`, import.meta.url).pathname;
     const c = loadConfig(path, [], { models: MODELS, checkPaths: false });
     assert.ok(c.trainer.maxEpochs >= 1, f);
