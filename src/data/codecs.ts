@@ -168,7 +168,7 @@ function instantiatePng(compiled: WebAssembly.Module): PngInstance {
     }
     return o;
   };
-  let ex: PngExports;
+  let ex = null as unknown as PngExports; // set right after instantiation
   const bytes = (ptr: number, len: number): Uint8Array =>
     new Uint8Array(ex.memory.buffer, ptr >>> 0, len >>> 0);
   const impl: Record<string, (...a: number[]) => unknown> = {
