@@ -5,7 +5,7 @@
  */
 
 import jpegJs from "jpeg-js";
-import { JpegDecoder, PngDecoder, type RgbaPixels } from "./codecs.ts";
+import { DecoderFault, JpegDecoder, PngDecoder, type RgbaPixels } from "./codecs.ts";
 import { DataError, reasonOf } from "./errors.ts";
 import { checkJpeg, checkPng, MAX_JPEG_PIXELS_PER_BYTE } from "./image_check.ts";
 
@@ -144,6 +144,9 @@ export async function decodeImage(
   try {
     return await decode(bytes, channels);
   } catch (e) {
+    // Our checks throw plain Errors and the decoders DecoderFaults; anything else (a TypeError,
+    // say) is a bug here and stays what it is.
+    if (!(e instanceof Error && (e.constructor === Error || e instanceof DecoderFault))) throw e;
     const reason = reasonOf(e);
     throw new DataError(name === undefined ? reason : `${name}: ${reason}`);
   }
@@ -178,13 +181,17 @@ async function decode(bytes: Uint8Array, channels: number): Promise<RawImage> {
     if (h.components === 4) {
       // CMYK/YCCK: MozJPEG's wasm build rejects these; jpeg-js converts. Strict mode, so that
       // missing blocks are an error rather than silently left blank.
-      img = jpegJs.decode(bytes, {
-        useTArray: true,
-        formatAsRGBA: true,
-        tolerantDecoding: false,
-        maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
-        maxMemoryUsageInMB: 1024,
-      });
+      try {
+        img = jpegJs.decode(bytes, {
+          useTArray: true,
+          formatAsRGBA: true,
+          tolerantDecoding: false,
+          maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+          maxMemoryUsageInMB: 1024,
+        });
+      } catch (e) {
+        throw new DecoderFault("corrupt CMYK JPEG", [`jpeg-js: ${reasonOf(e)}`]);
+      }
     } else {
       img = await jpegDecoder.decode(bytes);
     }

@@ -334,7 +334,8 @@ export class ConfigError extends Error {
   readonly path: string;
   /** Creates the error. */
   constructor(message: string, path: string) {
-    super(message);
+    // One line even when a key or an override quoted in it spans lines.
+    super(message.replace(/\s*\n\s*/g, " "));
     this.name = "ConfigError";
     this.path = path;
   }
