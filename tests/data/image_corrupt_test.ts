@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ClassificationDataModule, resolveDataConfig } from "../../src/data/data_module.ts";
 import { DataError } from "../../src/data/errors.ts";
 import { decodeImage, decoderInstances } from "../../src/data/image.ts";
-import { checkLabels, DataLoader, InlineExecutor } from "../../src/data/loader.ts";
+import { checkLabels, DataLoader, type InlineExecutor } from "../../src/data/loader.ts";
 import { Rng } from "../../src/data/rng.ts";
 import { mutate } from "../../tools/fuzz/mutate.ts";
 import { collect, grayPng, rgba, withTmp, writeImage } from "./fixtures.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Rng } from "../../src/data/rng.ts";
+import type { Rng } from "../../src/data/rng.ts";
 
 /** A length field of a seed: where it is and how it is stored. */
 export interface LengthField {

@@ -111,22 +111,25 @@ const images: Target = {
       const ref = await read("tests/data/fixtures/pil_420_q90.jpg");
       reference = { bytes: ref, pixels: (await data.decodeImage(ref, 3)).data };
     }
+    let thrown: unknown = null;
     try {
       await data.decodeImage(bytes, 3);
-    } finally {
-      // A fault must not leak into later decodes (it once did: a corrupt JPEG changed how
-      // every later JPEG decoded). Thrown as a plain Error, so it counts as a crash.
-      let again: Uint8Array;
-      try {
-        again = (await data.decodeImage(reference.bytes, 3)).data;
-      } catch (e) {
-        throw new Error(`decoder state leaked: the reference JPEG no longer decodes (${e})`);
-      }
-      const diff = again.findIndex((v, i) => v !== reference!.pixels[i]);
-      if (diff >= 0) {
-        throw new Error(`decoder state leaked: the reference JPEG changed at byte ${diff}`);
-      }
+    } catch (e) {
+      thrown = e;
     }
+    // A fault must not leak into later decodes (it once did: a corrupt JPEG changed how every
+    // later JPEG decoded). Reported as a plain Error, so it counts as a crash.
+    let again: Uint8Array;
+    try {
+      again = (await data.decodeImage(reference.bytes, 3)).data;
+    } catch (e) {
+      throw new Error(`decoder state leaked: the reference JPEG no longer decodes (${e})`);
+    }
+    const diff = again.findIndex((v, i) => v !== reference!.pixels[i]);
+    if (diff >= 0) {
+      throw new Error(`decoder state leaked: the reference JPEG changed at byte ${diff}`);
+    }
+    if (thrown !== null) throw thrown;
   },
 };
 
