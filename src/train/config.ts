@@ -450,7 +450,7 @@ export function parseOverride(arg: string): { path: string[]; value: unknown } {
   const text = arg.slice(eq + 1);
   let value: unknown;
   try {
-    value = text === "" ? "" : parseYaml(text);
+    value = text === "" ? "" : parseYaml(text, { logLevel: "error" });
   } catch {
     value = text;
   }
@@ -481,9 +481,11 @@ export function resolveConfig(
   options: LoadConfigOptions & { overrides?: readonly string[] } = {},
 ): TrainConfig {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length) {
-    const e = doc.errors[0];
+  // logLevel "error": the yaml package would print its warnings (an unresolved `!tag`, say)
+  // to stderr; here they are errors that name the line.
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, logLevel: "error" });
+  if (doc.errors.length || doc.warnings.length) {
+    const e = doc.errors[0] ?? doc.warnings[0];
     const line = lc.linePos(e.pos[0]).line;
     throw new ConfigError(`${file}:${line} ${e.message.split("\n")[0]}`, "");
   }

@@ -13,6 +13,7 @@
  * @module
  */
 
+import process from "node:process";
 import { TARGETS } from "./targets.ts";
 
 /** How one input ended. */
@@ -48,6 +49,9 @@ let printed: string[] = [];
 for (const k of ["log", "error", "warn", "info", "debug"] as const) {
   console[k] = (...args: unknown[]) => void printed.push(`console.${k}: ${args.join(" ")}`);
 }
+// npm packages warn through Node's process.emitWarning, which writes to stderr directly.
+process.emitWarning = (w: string | Error) =>
+  void printed.push(`process.emitWarning: ${w instanceof Error ? w.message : w}`);
 
 scope.onmessage = (e: MessageEvent) => {
   const { id, target, bytes, tmp } = e.data as {
