@@ -101,24 +101,40 @@ function inputOf(
 /** Runs inputs in a worker, one at a time, with a time limit each. */
 class Runner {
   #worker: Worker | null = null;
+  #ready: Promise<void> | null = null;
+  #loadError: string | null = null;
   #id = 0;
   #waiting: ((o: Outcome) => void) | null = null;
   #crash: ((e: string) => void) | null = null;
 
   #start(): Worker {
     const w = new Worker(new URL("./fuzz/worker.ts", import.meta.url).href, { type: "module" });
-    w.onmessage = (e: MessageEvent) => this.#waiting?.(e.data as Outcome);
+    let ready: () => void;
+    this.#ready = new Promise<void>((r) => (ready = r));
+    w.onmessage = (e: MessageEvent) => {
+      if ((e.data as { ready?: boolean }).ready) ready();
+      else this.#waiting?.(e.data as Outcome);
+    };
     w.onerror = (e: ErrorEvent) => {
       e.preventDefault();
-      this.#crash?.(`worker died: ${e.message}`);
+      ready();
+      if (this.#crash) this.#crash(`worker died: ${e.message}`);
+      else this.#loadError = `worker died: ${e.message}`; // fails the next input
     };
     return w;
   }
 
   /** Runs one input; a timeout or a dead worker comes back as a crash outcome. */
-  run(target: string, bytes: Uint8Array, tmp: string, timeoutMs: number): Promise<Outcome> {
+  async run(target: string, bytes: Uint8Array, tmp: string, timeoutMs: number): Promise<Outcome> {
     this.#worker ??= this.#start();
+    await this.#ready;
     const id = this.#id++;
+    if (this.#loadError !== null) {
+      const message = this.#loadError;
+      this.#loadError = null;
+      this.close();
+      return { id, kind: "crash", errorName: "Fuzz", message, ms: 0, memDelta: 0, printed: [] };
+    }
     return new Promise<Outcome>((resolve) => {
       const done = (o: Outcome): void => {
         clearTimeout(timer);

@@ -53,6 +53,10 @@ for (const k of ["log", "error", "warn", "info", "debug"] as const) {
 process.emitWarning = (w: string | Error) =>
   void printed.push(`process.emitWarning: ${w instanceof Error ? w.message : w}`);
 
+// Loading (and, under `deno test`, type-checking) the library can take seconds on a busy
+// machine; the driver starts each input's clock only after this.
+scope.postMessage({ ready: true });
+
 scope.onmessage = (e: MessageEvent) => {
   const { id, target, bytes, tmp } = e.data as {
     id: number;
