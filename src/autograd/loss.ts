@@ -32,6 +32,13 @@ export interface CrossEntropyOptions {
  * exactly as PyTorch's `CrossEntropyLoss(weight, ignore_index, reduction, label_smoothing)`:
  * `loss = (1−ε)·Σ w[y]·(−logp[y]) / W + (ε/C)·Σ_i Σ_c w[c]·(−logp[c]) / W`. Differentiable
  * with respect to the logits (one fused kernel each way).
+ *
+ * Targets must lie in `[0, C)` or equal `ignoreIndex`. They live on the GPU here, so they are not
+ * checked (a check would cost a readback every step): a row with any other target gets a NaN
+ * loss, which makes a "mean" or "sum" loss NaN. NOTE: unlike PyTorch, which raises. Labels that
+ * come from `ClassificationDataModule` / `DataLoader` are checked on the host when the loader is
+ * built (a `DataError` naming the file or sample); callers who build target tensors themselves
+ * should check them the same way (`data.checkLabels`).
  */
 export function crossEntropy(
   logits: Tensor,

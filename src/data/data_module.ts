@@ -403,11 +403,21 @@ export class ClassificationDataModule {
       prefetch: c.prefetch,
       sampleShape: [c.channels, c.imageSize, c.imageSize],
       executor: () => this.#exec(),
+      numClasses: this.numClasses,
+      sampleName: (i) => this.#sampleName(i),
       onCorrupt: (e) => e.forEach((x) => this.#corrupt.add(x)),
       onEnd: () => this.#reportCorrupt(),
     });
     this.#loaders.set(name, loader);
     return loader;
+  }
+
+  /** Names global sample `index` in errors: its file, or its place in the IDX/built-in data. */
+  #sampleName(index: number): string {
+    const src = this.#source;
+    if (src?.kind === "files") return src.paths[index];
+    if (src?.kind === "array") return `IDX image ${index} in ${this.config.root}`;
+    return `built-in sample ${index}`;
   }
 
   #reportCorrupt(): void {

@@ -72,10 +72,16 @@ async function readSized(
   }
   await file.seek(0, Deno.SeekMode.Start);
   let stream: ReadableStream<Uint8Array> = file.readable;
+  // A raw file's size is known up front; a gzip file's only as it decompresses.
+  let rawSize: number | null = null;
   if (got === 2 && isGzip(head)) {
     stream = stream.pipeThrough(
       new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
     );
+  } else {
+    try {
+      rawSize = (await file.stat()).size;
+    } catch { /* unknown: read and count */ }
   }
   const reader = stream.getReader();
   let out: Uint8Array | null = null;
@@ -100,7 +106,13 @@ async function readSized(
         if (pendingLen < headerBytes) continue;
         const joined = concat(pending, pendingLen);
         need = expect(joined.subarray(0, headerBytes));
-        out = new Uint8Array(need);
+        if (rawSize !== null && rawSize !== need) {
+          total = rawSize;
+          break; // reported below, before anything is allocated
+        }
+        // The buffer grows with the data actually received (up to what the header promises),
+        // so a header promising gigabytes in a small (or gzip-bomb) file allocates little.
+        out = new Uint8Array(rawSize ?? Math.min(need, Math.max(joined.length, 1 << 20)));
         const take = Math.min(joined.length, need);
         out.set(joined.subarray(0, take));
         total = joined.length;
@@ -110,6 +122,13 @@ async function readSized(
       if (total + chunk.length > need) {
         total += chunk.length;
         break;
+      }
+      if (total + chunk.length > out!.length) {
+        const grown: Uint8Array = new Uint8Array(
+          Math.min(need, Math.max(2 * out!.length, total + chunk.length)),
+        );
+        grown.set(out!.subarray(0, total));
+        out = grown;
       }
       out!.set(chunk, total);
       total += chunk.length;
@@ -126,13 +145,13 @@ async function readSized(
       `IDX file ${path}: truncated header (expected ${headerBytes} bytes, got ${pendingLen})`,
     );
   }
-  if (total !== need) {
+  if (total !== need || out === null) {
     throw new DataError(
       `IDX file ${path}: ${total < need ? "truncated" : "too long"} (header says ${need} bytes, ` +
         `file has ${total > need ? "more than " : ""}${total})`,
     );
   }
-  return out!;
+  return out!.subarray(0, total);
 }
 
 function concat(parts: Uint8Array[], len: number): Uint8Array {

@@ -4,9 +4,10 @@
  * @module
  */
 
-import { decode as decodePngWasm } from "@jsquash/png";
-import { decode as decodeJpegWasm } from "@jsquash/jpeg";
 import jpegJs from "jpeg-js";
+import { DecoderFault, JpegDecoder, PngDecoder, type RgbaPixels } from "./codecs.ts";
+import { DataError, reasonOf } from "./errors.ts";
+import { checkJpeg, checkPng, MAX_JPEG_PIXELS_PER_BYTE } from "./image_check.ts";
 
 /** An 8-bit image in height × width × channels order. */
 export interface RawImage {
@@ -18,10 +19,6 @@ export interface RawImage {
   channels: number;
   /** `height * width * channels` bytes, HWC. */
   data: Uint8Array;
-}
-
-function asPixels(d: ImageData): { width: number; height: number; data: Uint8ClampedArray } {
-  return { width: d.width, height: d.height, data: d.data as Uint8ClampedArray };
 }
 
 /** Largest accepted decoded image (pixels), checked from the header before decoding. */
@@ -119,47 +116,90 @@ export function convertChannels(
   return { width, height, channels, data: out };
 }
 
+const jpegDecoder = new JpegDecoder();
+const pngDecoder = new PngDecoder();
+
+/** The decoders' instance counts (a fault replaces the instance; for tests). */
+export function decoderInstances(): { jpeg: number; png: number } {
+  return { jpeg: jpegDecoder.instances, png: pngDecoder.instances };
+}
+
 /**
  * Decodes PNG or JPEG bytes (sniffed from the magic number, not the file name) into `channels`
- * channels. JPEGs the wasm decoder rejects (CMYK, for example) are retried with jpeg-js.
- * Throws an Error with a one-line reason; the caller adds the path.
+ * channels. Before decoding, the declared size is bounded ({@link MAX_IMAGE_PIXELS}) and the
+ * file structure is checked (see `image_check.ts`): a file cut short, with a damaged chunk or
+ * segment, or declaring far more pixels than its data can hold is refused. A decoder failure or
+ * warning (libjpeg's "Corrupt JPEG data: …", for example) is corruption too; its message is
+ * part of the error, and the decoder instance is replaced so later decodes are unaffected.
+ * CMYK/YCCK JPEGs (which MozJPEG's wasm build rejects) go through jpeg-js in strict mode.
+ *
+ * Throws a {@link DataError} with a one-line reason, prefixed by `name` when given (the data
+ * loader adds the path itself).
  */
-export async function decodeImage(bytes: Uint8Array, channels: number): Promise<RawImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  channels: number,
+  name?: string,
+): Promise<RawImage> {
+  try {
+    return await decode(bytes, channels);
+  } catch (e) {
+    // Our checks throw plain Errors and the decoders DecoderFaults; anything else (a TypeError,
+    // say) is a bug here and stays what it is.
+    if (!(e instanceof Error && (e.constructor === Error || e instanceof DecoderFault))) throw e;
+    const reason = reasonOf(e);
+    throw new DataError(name === undefined ? reason : `${name}: ${reason}`);
+  }
+}
+
+async function decode(bytes: Uint8Array, channels: number): Promise<RawImage> {
   const fmt = sniffFormat(bytes);
   if (fmt === null) throw new Error("not a PNG or JPEG (unknown magic number)");
   const size = headerSize(bytes);
-  if (size === null) throw new Error(`truncated ${fmt} header`);
+  if (size === null) {
+    // The structure check says precisely where the header breaks off.
+    if (fmt === "png") checkPng(bytes);
+    else checkJpeg(bytes);
+    throw new Error(`truncated ${fmt === "png" ? "PNG" : "JPEG"} header`);
+  }
   if (size.width < 1 || size.height < 1 || size.width * size.height > MAX_IMAGE_PIXELS) {
     throw new Error(
       `image size ${size.width}x${size.height} outside 1..${MAX_IMAGE_PIXELS} pixels`,
     );
   }
-  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-  let img: { width: number; height: number; data: Uint8Array | Uint8ClampedArray };
+  let img: RgbaPixels;
   if (fmt === "png") {
-    img = asPixels(await decodePngWasm(buf as ArrayBuffer));
+    checkPng(bytes);
+    img = await pngDecoder.decode(bytes);
   } else {
-    const viaJpegJs = () =>
-      jpegJs.decode(bytes, {
-        useTArray: true,
-        formatAsRGBA: true,
-        maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
-        maxMemoryUsageInMB: 1024,
-      });
-    if (size.components === 4) {
-      // CMYK/YCCK: MozJPEG's wasm build rejects these (and prints to stderr); jpeg-js converts.
-      img = viaJpegJs();
-    } else {
-      try {
-        img = asPixels(await decodeJpegWasm(buf as ArrayBuffer));
-      } catch (wasmErr) {
-        try {
-          img = viaJpegJs();
-        } catch {
-          throw wasmErr;
-        }
-      }
+    const h = checkJpeg(bytes);
+    if (h.width * h.height > MAX_JPEG_PIXELS_PER_BYTE * bytes.length) {
+      throw new Error(
+        `truncated JPEG: ${bytes.length} bytes cannot hold ${h.width}x${h.height} pixels`,
+      );
     }
+    if (h.components === 4) {
+      // CMYK/YCCK: MozJPEG's wasm build rejects these; jpeg-js converts. Strict mode, so that
+      // missing blocks are an error rather than silently left blank.
+      try {
+        img = jpegJs.decode(bytes, {
+          useTArray: true,
+          formatAsRGBA: true,
+          tolerantDecoding: false,
+          maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+          maxMemoryUsageInMB: 1024,
+        });
+      } catch (e) {
+        throw new DecoderFault("corrupt CMYK JPEG", [`jpeg-js: ${reasonOf(e)}`]);
+      }
+    } else {
+      img = await jpegDecoder.decode(bytes);
+    }
+  }
+  if (img.width !== size.width || img.height !== size.height) {
+    throw new Error(
+      `decoder returned ${img.width}x${img.height}, the header says ${size.width}x${size.height}`,
+    );
   }
   if (img.data.length < img.width * img.height * 4) {
     throw new Error(`decoder returned ${img.data.length} bytes for ${img.width}x${img.height}`);

@@ -153,8 +153,15 @@ export interface HostBatch {
 export interface DataLoaderOptions {
   /** Global sample indices of this split. */
   indices: Int32Array;
-  /** Label of each entry of `indices`. */
+  /** Label of each entry of `indices`; each must be in `[0, numClasses)` (checked here). */
   labels: Int32Array;
+  /**
+   * Number of classes. When given, every label must be below it; labels must be >= 0 in any
+   * case. A bad label is a {@link DataError} at construction, naming the sample (`sampleName`).
+   */
+  numClasses?: number;
+  /** Names global sample `index` in errors (a file path, say); default `sample <index>`. */
+  sampleName?: (index: number) => string;
   /** Images per batch. */
   batchSize: number;
   /** Drop the last incomplete batch. */
@@ -178,6 +185,36 @@ export interface DataLoaderOptions {
 }
 
 /**
+ * Throws a {@link DataError} naming the first sample whose label is negative or, when
+ * `numClasses` is given, not below it. Checked on the host once, so training never sees a label
+ * that the cross-entropy kernel would turn into a NaN loss.
+ */
+export function checkLabels(o: {
+  /** Global sample index of each label (for the error message). */
+  indices: ArrayLike<number>;
+  /** The labels. */
+  labels: ArrayLike<number>;
+  /** Number of classes (labels must be below it); omitted: only negatives are refused. */
+  numClasses?: number;
+  /** Names a global sample index in the error; default `sample <index>`. */
+  sampleName?: (index: number) => string;
+}): void {
+  const C = o.numClasses;
+  if (C !== undefined && !(Number.isInteger(C) && C >= 1)) {
+    throw new RangeError(`DataLoader: numClasses must be an integer >= 1, got ${C}`);
+  }
+  const hi = C ?? 0x7fffffff;
+  for (let i = 0; i < o.labels.length; i++) {
+    const l = o.labels[i];
+    if (Number.isInteger(l) && l >= 0 && l < hi) continue;
+    const idx = o.indices[i];
+    const name = o.sampleName ? o.sampleName(idx) : `sample ${idx}`;
+    const why = C === undefined ? "is negative" : `is outside [0, ${C}) (${C} classes)`;
+    throw new DataError(`${name}: label ${l} ${why} (position ${i} of the split)`);
+  }
+}
+
+/**
  * Batches of one split: `for await (const { images, labels } of loader)`. Each iteration is one
  * epoch; the order is a permutation derived from `(seed, epoch)` only, so the same seed and
  * epoch give the same order in any run, including one resumed at epoch k after `setEpoch(k)`.
@@ -196,6 +233,7 @@ export class DataLoader implements AsyncIterable<Batch> {
         `DataLoader: ${options.indices.length} indices but ${options.labels.length} labels`,
       );
     }
+    checkLabels(options);
     this.#o = options;
   }
 

@@ -15,7 +15,7 @@ export {
   resolveDataConfig,
   validateDataConfig,
 } from "./data_module.ts";
-export { DataLoader, type HostBatch } from "./loader.ts";
+export { checkLabels, DataLoader, type HostBatch } from "./loader.ts";
 export { BUILTIN_CLASSES, renderBuiltin } from "./builtin.ts";
 export { decodeImage, type RawImage } from "./image.ts";
 export {

@@ -300,7 +300,8 @@ export class ConfigError extends Error {
   readonly path: string;
   /** Creates the error. */
   constructor(message: string, path: string) {
-    super(message);
+    // One line even when a key or an override quoted in it spans lines.
+    super(message.replace(/\s*\n\s*/g, " "));
     this.name = "ConfigError";
     this.path = path;
   }
@@ -371,7 +372,7 @@ export function parseOverride(arg: string): { path: string[]; value: unknown } {
   const text = arg.slice(eq + 1);
   let value: unknown;
   try {
-    value = text === "" ? "" : parseYaml(text);
+    value = text === "" ? "" : parseYaml(text, { logLevel: "error" });
   } catch {
     value = text;
   }
@@ -402,9 +403,11 @@ export function resolveConfig(
   options: LoadConfigOptions & { overrides?: readonly string[] } = {},
 ): TrainConfig {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length) {
-    const e = doc.errors[0];
+  // logLevel "error": the yaml package would print its warnings (an unresolved `!tag`, say)
+  // to stderr; here they are errors that name the line.
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, logLevel: "error" });
+  if (doc.errors.length || doc.warnings.length) {
+    const e = doc.errors[0] ?? doc.warnings[0];
     const line = lc.linePos(e.pos[0]).line;
     throw new ConfigError(`${file}:${line} ${e.message.split("\n")[0]}`, "");
   }
