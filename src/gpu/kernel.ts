@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type ParamsLayout, type ParamType, params } from "./params.ts";
+import { params, type ParamsLayout, type ParamType } from "./params.ts";
 
 /** One shader with its uniform fields; `code` has `struct Params` injected. */
 export interface KernelDef<F extends Record<string, ParamType>> {

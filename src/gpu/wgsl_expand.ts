@@ -35,7 +35,7 @@ export function expandWgsl(
   constants: Readonly<Record<string, number>>,
   label = "shader",
 ): string {
-  const env = new Map<string, number>([["true", 1], ["false", 0]]);
+  const env = new Map<string, number>();
   const lines = specialiseOverrides(source.split("\n"), constants, env, label);
   const unrolled = unrollLoops(lines, env, label);
   return scalariseRegisters(unrolled, env, label).join("\n");
@@ -98,7 +98,11 @@ function blockEnd(lines: string[], open: number, label: string): number {
 
 function unrollLoops(lines: string[], env: Map<string, number>, label: string): string[] {
   let out = lines;
-  for (let i = out.findIndex((l) => UNROLL.test(l)); i >= 0; i = out.findIndex((l) => UNROLL.test(l))) {
+  for (
+    let i = out.findIndex((l) => UNROLL.test(l));
+    i >= 0;
+    i = out.findIndex((l) => UNROLL.test(l))
+  ) {
     const cond = UNROLL.exec(out[i])![1];
     const m = FOR.exec(out[i + 1] ?? "");
     if (!m) {
@@ -293,6 +297,7 @@ export function evaluate(expr: string, env: ReadonlyMap<string, number>, label =
     if (t === "-") return -atom();
     if (t === "!") return atom() ? 0 : 1;
     if (/^\d/.test(t)) return parseInt(t, 10);
+    if (t === "true" || t === "false") return t === "true" ? 1 : 0;
     if (t === "min" || t === "max") {
       take("(");
       const a = or();

@@ -10,7 +10,12 @@
 
 import { gpu } from "../gpu/device.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { checkDy, type Conv2dGeometry, conv2dGeometry, type Conv2dOptions } from "./conv_geometry.ts";
+import {
+  checkDy,
+  type Conv2dGeometry,
+  conv2dGeometry,
+  type Conv2dOptions,
+} from "./conv_geometry.ts";
 import { DIRECT_MAX_KW, directForward, directInputGrad, directWeightGrad } from "./conv_direct.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
 import { pointwiseForward, pointwiseInputGrad, pointwiseWeightGrad } from "./conv_pointwise.ts";

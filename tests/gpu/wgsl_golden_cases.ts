@@ -42,7 +42,13 @@ export const CONV_CASES: ConvGoldenCase[] = [
   },
   { name: "7x7 s2 p3 3→8 @21 (stem)", x: [2, 3, 21, 21], w: [8, 3, 7, 7], stride: 2, padding: 3 },
   { name: "5x3 s1 p(2,1) 3→6 @10", x: [2, 3, 10, 12], w: [6, 3, 5, 3], padding: [2, 1] },
-  { name: "3x5 s(1,2) p(1,2) 2→4 @9", x: [2, 2, 9, 15], w: [4, 2, 3, 5], stride: [1, 2], padding: [1, 2] },
+  {
+    name: "3x5 s(1,2) p(1,2) 2→4 @9",
+    x: [2, 2, 9, 15],
+    w: [4, 2, 3, 5],
+    stride: [1, 2],
+    padding: [1, 2],
+  },
 ];
 
 /** Matmul cases on the register kernel: [M, K, N], flags, batches. */
