@@ -1,20 +1,20 @@
 /**
  * The direct family of 2-D convolution: implicit GEMMs register-blocked for CPU adapters, with
  * no im2col buffer. Inputs are staged once into a zero-padded, vec4-aligned, stride-phase-split
- * copy (`shaders/conv2d_pad.wgsl`) so the hot loops read whole vec4 runs without bounds
+ * copy (`shaders/cpu/conv2d_pad.wgsl`) so the hot loops read whole vec4 runs without bounds
  * checks, and weights are packed so 4 output channels are one vec4
- * (`shaders/conv2d_weight_pack.wgsl`). The forward kernel also computes the input gradient
+ * (`shaders/cpu/conv2d_weight_pack.wgsl`). The forward kernel also computes the input gradient
  * (flipped, transposed weights; one pass per stride phase). All reductions run in a fixed
  * order: results are deterministic.
  *
  * @module
  */
 
-import padSrc from "../../shaders/conv2d_pad.wgsl" with { type: "text" };
-import packSrc from "../../shaders/conv2d_weight_pack.wgsl" with { type: "text" };
-import forwardSrc from "../../shaders/conv2d_forward.wgsl" with { type: "text" };
-import wgradSrc from "../../shaders/conv2d_wgrad.wgsl" with { type: "text" };
-import wgradNhwcSrc from "../../shaders/conv2d_wgrad_nhwc.wgsl" with { type: "text" };
+import padSrc from "../../shaders/cpu/conv2d_pad.wgsl" with { type: "text" };
+import packSrc from "../../shaders/cpu/conv2d_weight_pack.wgsl" with { type: "text" };
+import forwardSrc from "../../shaders/cpu/conv2d_forward.wgsl" with { type: "text" };
+import wgradSrc from "../../shaders/cpu/conv2d_wgrad.wgsl" with { type: "text" };
+import wgradNhwcSrc from "../../shaders/cpu/conv2d_wgrad_nhwc.wgsl" with { type: "text" };
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";

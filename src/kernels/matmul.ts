@@ -7,7 +7,7 @@
  * @module
  */
 
-import registerSrc from "../../shaders/matmul_register.wgsl" with { type: "text" };
+import registerSrc from "../../shaders/cpu/matmul_register.wgsl" with { type: "text" };
 import tiledSrc from "../../shaders/matmul_tiled.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
 import { dispatch } from "../gpu/dispatch.ts";
