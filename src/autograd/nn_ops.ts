@@ -10,8 +10,8 @@ import type { Tensor } from "../gpu/tensor.ts";
 import {
   conv2d as convForward,
   conv2dGeometry,
-  type Conv2dOptions,
   conv2dInputGrad,
+  type Conv2dOptions,
   conv2dWeightGrad,
 } from "../kernels/conv.ts";
 import {
