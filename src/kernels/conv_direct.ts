@@ -302,10 +302,9 @@ function stageInput(
 export function directForward(x: Tensor, weight: Tensor, g: Conv2dGeometry): Tensor {
   const tile = forwardTile(g.o, g.ow, g.n);
   const { xq, hp, wq, owned } = stageInput(x, g, Math.ceil(g.ow / tile.tn) * tile.tn);
+  using _staged = owned ? xq : null;
   using wp = packWeight(weight, roundTo(g.o, 4 * tile.tm4), null);
-  const y = convCore(xq, wp, { ...g, hp, wq }, tile);
-  if (owned) xq.dispose();
-  return y;
+  return convCore(xq, wp, { ...g, hp, wq }, tile);
 }
 
 /**
@@ -328,7 +327,8 @@ export function directInputGrad(dy: Tensor, weight: Tensor, g: Conv2dGeometry): 
   const dyq = passthrough
     ? dy
     : stage(dy, g.n * g.o, g.oh, g.ow, { hp, wq, top, left, dh: g.sh, dw: g.sw });
-  const dx = flippedConv(dyq, weight, g, {
+  using _staged = passthrough ? null : dyq;
+  return flippedConv(dyq, weight, g, {
     taps: { th: g.kh, tw: g.kw, ky0: g.kh - 1, kx0: g.kw - 1, sy: 1, sx: 1 },
     hp,
     wq,
@@ -338,8 +338,6 @@ export function directInputGrad(dy: Tensor, weight: Tensor, g: Conv2dGeometry): 
     ow: g.w,
     tile,
   });
-  if (!passthrough) dyq.dispose();
-  return dx;
 }
 
 /**
@@ -490,7 +488,9 @@ export function directWeightGrad(
   }
   const owp = round4(g.ow);
   const dyp = owp === g.ow ? dy : stage(dy, g.n * g.o, g.oh, g.ow, { hp: g.oh, wq: owp });
+  using _paddedDy = dyp === dy ? null : dyp;
   const { xq, hp, wq, owned } = stageInput(x, g, owp);
+  using _staged = owned ? xq : null;
   const tile = wgradTile(g);
   const out = Tensor.empty([tile.split, g.o, g.c, g.kh, g.kw]);
   const ob = Math.ceil(g.o / tile.to);
@@ -516,8 +516,6 @@ export function directWeightGrad(
     buffers: [xq.buffer, dyp.buffer, out.buffer],
     workgroups: [Math.ceil((ob * cb * g.kh) / wgX), tile.split, 1],
   });
-  if (owned) xq.dispose();
-  if (dyp !== dy) dyp.dispose();
   return sumSplits(out, weightShape);
 }
 
@@ -539,6 +537,7 @@ function weightGradNhwc(
   const tp = g.ow > 4 ? 8 : 4;
   using dyt = permute(dy, [0, 2, 3, 1]);
   const { xq, hp, wq, owned } = stageInput(x, g, Math.ceil(g.ow / tp) * tp);
+  using _staged = owned ? xq : null;
   const ob = Math.ceil(g.o / 4 / to4);
   const cb = Math.ceil(g.c / tc);
   const total = ob * cb;
@@ -566,6 +565,5 @@ function weightGradNhwc(
     buffers: [xq.buffer, dyt.buffer, out.buffer],
     workgroups: [Math.ceil(total / wgX), split, 1],
   });
-  if (owned) xq.dispose();
   return sumSplits(out, weightShape);
 }
