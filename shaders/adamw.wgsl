@@ -7,21 +7,6 @@
 // Bindings: 0 uniform Params, 1 p, 2 g, 3 m, 4 v.
 override WG: u32 = 256u;
 
-struct Params {
-  n: u32,
-  decay: f32,
-  beta1: f32,
-  beta2: f32,
-  omb1: f32,
-  omb2: f32,
-  stepSize: f32,
-  bc2Sqrt: f32,
-  eps: f32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
 @group(0) @binding(2) var<storage, read> g: array<f32>;
@@ -38,5 +23,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let vi = P.beta2 * v[i] + P.omb2 * gi * gi;
   m[i] = mi;
   v[i] = vi;
-  p[i] = pi - P.stepSize * (mi / (sqrt(vi) / P.bc2Sqrt + P.eps));
+  p[i] = pi - P.step_size * (mi / (sqrt(vi) / P.bc2_sqrt + P.eps));
 }

@@ -2,13 +2,6 @@
 // Layout: g [N·C], dx [N·C, HW]. Bindings: 0 uniform, 1 g, 2 dx.
 override WG: u32 = 256u;
 
-struct Params {
-  total: u32,
-  hw: u32,
-  _p0: u32,
-  _p1: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;

@@ -2,13 +2,6 @@
 // in index order (deterministic). Layout: x [N·C, HW], out [N·C]. Bindings: 0 uniform, 1 x, 2 out.
 override WG: u32 = 64u;
 
-struct Params {
-  planes: u32,
-  hw: u32,
-  _p0: u32,
-  _p1: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;

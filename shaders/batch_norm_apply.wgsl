@@ -9,13 +9,6 @@ override WG: u32 = 256u;
 override EVAL: u32 = 0u;
 override ALIGNED: u32 = 1u;
 
-struct Params {
-  total4: u32,
-  c: u32,
-  hw: u32,
-  eps: f32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> s1: array<f32>;

@@ -9,17 +9,6 @@ override WG: u32 = 256u;
 override EVAL: u32 = 0u;
 override ALIGNED: u32 = 1u;
 
-struct Params {
-  total4: u32,
-  c: u32,
-  hw: u32,
-  eps: f32,
-  inv_m: f32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;

@@ -11,17 +11,6 @@ override UPDATE: u32 = 1u;
 override TRACK: u32 = 1u;
 override ALIGNED: u32 = 1u;
 
-struct Params {
-  n: u32,
-  c: u32,
-  hw: u32,
-  eps: f32,
-  momentum: f32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> mean_out: array<f32>;

@@ -9,16 +9,6 @@ override OP: u32 = 0u;
 override WG: u32 = 256u;
 override BROADCAST: u32 = 1u;
 
-struct Params {
-  n: u32,
-  ndim: u32,
-  _p0: u32,
-  _p1: u32,
-  shape: array<vec4<u32>, 2>,
-  sa: array<vec4<u32>, 2>,
-  sb: array<vec4<u32>, 2>,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;

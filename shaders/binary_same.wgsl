@@ -9,13 +9,6 @@
 override OP: u32 = 0u;
 override WG: u32 = 256u;
 
-struct Params {
-  n4: u32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;

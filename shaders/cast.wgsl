@@ -4,13 +4,6 @@
 override TO_F32: u32 = 1u;
 override WG: u32 = 256u;
 
-struct Params {
-  n: u32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;

@@ -6,25 +6,6 @@
 // Layout: x [N, C, H, W], cols [N·P, C·KH·KW]; f32 row-major. Bindings: 0 uniform, 1 x, 2 cols.
 override WG: u32 = 256u;
 
-struct Params {
-  total: u32,
-  c: u32,
-  h: u32,
-  w: u32,
-  oh: u32,
-  ow: u32,
-  kh: u32,
-  kw: u32,
-  sh: u32,
-  sw: u32,
-  ph: u32,
-  pw: u32,
-  dh: u32,
-  dw: u32,
-  _p0: u32,
-  _p1: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> cols: array<f32>;

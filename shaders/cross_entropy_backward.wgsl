@@ -10,17 +10,6 @@ override WG: u32 = 256u;
 override HAS_W: u32 = 0u;
 override REDUCTION: u32 = 2u;
 
-struct Params {
-  n: u32,
-  c: u32,
-  ignore: i32,
-  _p0: u32,
-  eps: f32,
-  _p1: u32,
-  _p2: u32,
-  _p3: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> z: array<f32>;

@@ -9,17 +9,6 @@
 override WG: u32 = 64u;
 override HAS_W: u32 = 0u;
 
-struct Params {
-  n: u32,
-  c: u32,
-  ignore: i32,
-  _p0: u32,
-  eps: f32,
-  _p1: u32,
-  _p2: u32,
-  _p3: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
 @group(0) @binding(2) var<storage, read> y: array<i32>;
@@ -55,7 +44,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   if (yi < 0 || u32(yi) >= P.c) {
     // A constant NaN is a shader-creation error in WGSL: build it from a runtime value.
-    let nan = bitcast<f32>(0x7fc00000u | P._p0);
+    let nan = bitcast<f32>(0x7fc00000u | P.zero);
     loss[i] = nan;
     stats[i * 4u + 2u] = nan;
     return;

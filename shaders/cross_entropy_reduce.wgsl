@@ -7,13 +7,6 @@
 override WG: u32 = 256u;
 override MEAN: u32 = 1u;
 
-struct Params {
-  n: u32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> loss: array<f32>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;

@@ -2,13 +2,6 @@
 // Layout: any 4-byte element type. Bindings: 0 uniform Params, 1 out.
 override WG: u32 = 256u;
 
-struct Params {
-  n: u32,
-  bits: u32,
-  _p0: u32,
-  _p1: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 

@@ -20,17 +20,6 @@ const TN: u32 = 4u;
 const BK: u32 = 16u;
 const MAX_TILE: u32 = 64u; // WG * TM for the largest WG (16) the array sizes allow
 
-struct Params {
-  m: u32,
-  n: u32,
-  k: u32,
-  batch: u32,
-  stride_a: u32,
-  stride_b: u32,
-  stride_c: u32,
-  _p: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;

@@ -6,17 +6,6 @@
 // Layout: g / idx [N·C, OH, OW], dx [N·C, H, W]. Bindings: 0 uniform, 1 g, 2 idx (i32), 3 dx.
 override WG: u32 = 256u;
 
-struct Params {
-  total: u32,
-  h: u32,
-  w: u32,
-  oh: u32,
-  ow: u32,
-  k: u32,
-  s: u32,
-  pad: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read> idx: array<i32>;

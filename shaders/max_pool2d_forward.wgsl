@@ -5,17 +5,6 @@
 // Layout: x [N·C, H, W], out / idx [N·C, OH, OW]. Bindings: 0 uniform, 1 x, 2 out, 3 idx (i32).
 override WG: u32 = 256u;
 
-struct Params {
-  total: u32,
-  h: u32,
-  w: u32,
-  oh: u32,
-  ow: u32,
-  k: u32,
-  s: u32,
-  pad: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;

@@ -7,13 +7,6 @@
 override OP: u32 = 0u;
 override WG: u32 = 256u;
 
-struct Params {
-  outer: u32,
-  r: u32,
-  inner: u32,
-  _p: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;

@@ -5,16 +5,6 @@
 // Layout: 4-byte elements (f32 or i32 bits). Bindings: 0 uniform Params, 1 src, 2 dst.
 override WG: u32 = 256u;
 
-struct Params {
-  n: u32,
-  ndim: u32,
-  src_off: u32,
-  dst_off: u32,
-  shape: array<vec4<u32>, 2>,
-  ss: array<vec4<u32>, 2>,
-  ds: array<vec4<u32>, 2>,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;

@@ -1,21 +1,11 @@
-// Accumulates classification counters for one batch, one invocation per sample.
-// MODE 0 (top-k): rank = #{c : z[c] > z[y] or (z[c] == z[y] and c < y)} (ties: the lower class
-//   index wins, so K = 1 is argmax); hits[y] += (rank < K), support[y] += 1.
-// MODE 1 (confusion): pred = first maximum of z; counts[y * C + pred] += 1.
+// Accumulates top-k hit counters for one batch, one invocation per sample.
+// Formula: rank = #{c : z[c] > z[y] or (z[c] == z[y] and c < y)} (ties: the lower class
+//   index wins, so k = 1 is argmax); hits[y] += (rank < k), support[y] += 1.
 // Samples whose target is outside [0, C) are skipped. Counters are i32 atomics: integer sums
 // do not depend on the order, so results are deterministic (no float atomics).
-// Layout: z f32 [N, C] contiguous, y i32 [N]; counts i32 = hits [C] then support [C] (MODE 0)
-//   or the [C, C] matrix, rows = target (MODE 1).
-// Bindings: 0 uniform Params, 1 z, 2 y, 3 counts.
+// Layout: z f32 [N, C] contiguous, y i32 [N]; counts i32 = hits [C] then support [C].
+// Bindings: 0 uniform Params (struct injected from src/kernels/topk.ts), 1 z, 2 y, 3 counts.
 override WG: u32 = 64u;
-override MODE: u32 = 0u;
-
-struct Params {
-  n: u32,
-  c: u32,
-  k: u32,
-  _p: u32,
-}
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
@@ -30,16 +20,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (yi < 0 || u32(yi) >= P.c) { return; }
   let t = u32(yi);
   let base = i * P.c;
-  if (MODE == 1u) {
-    var best = z[base];
-    var pred = 0u;
-    for (var c = 1u; c < P.c; c++) {
-      let v = z[base + c];
-      if (v > best) { best = v; pred = c; }
-    }
-    atomicAdd(&counts[t * P.c + pred], 1);
-    return;
-  }
   let zy = z[base + t];
   var rank = 0u;
   for (var c = 0u; c < P.c; c++) {

@@ -9,13 +9,6 @@
 override OP: u32 = 0u;
 override WG: u32 = 256u;
 
-struct Params {
-  n4: u32,
-  alpha: f32,
-  beta: f32,
-  _p: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;

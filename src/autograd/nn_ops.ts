@@ -11,6 +11,7 @@ import {
   conv2d as convForward,
   conv2dGeometry,
   conv2dInputGrad,
+  type Conv2dOptions,
   conv2dWeightGrad,
 } from "../kernels/conv.ts";
 import {
@@ -29,15 +30,8 @@ import { fmt } from "../kernels/shape.ts";
 import { add, matmul, reshape } from "./ops.ts";
 import { isGradEnabled, record } from "./tape.ts";
 
-/** Stride, padding and dilation of `conv2d`: one number for both dims or (height, width). */
-export interface Conv2dOptions {
-  /** Step between output positions; default 1. */
-  stride?: number | [number, number];
-  /** Zero padding on each side; default 0. */
-  padding?: number | [number, number];
-  /** Spacing between kernel taps; default 1. */
-  dilation?: number | [number, number];
-}
+/** Stride, padding, dilation (and kernel family) of `conv2d`: the raw kernels' options. */
+export type { Conv2dOptions };
 
 /**
  * 2-D cross-correlation, NCHW: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] with

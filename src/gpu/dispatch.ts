@@ -270,7 +270,11 @@ export function gridFor(n: number, wgSize: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
-/** Builds a uniform block of 4-byte fields, padded to 16 bytes. */
+/**
+ * Builds a uniform block of 4-byte fields, padded to 16 bytes, for ad-hoc shaders (tests,
+ * experiments). Library kernels declare their fields once with `defineKernel` (kernel.ts), which
+ * yields both the WGSL struct and the packing.
+ */
 export class Uniforms {
   #view: DataView;
   #buf: ArrayBuffer;

@@ -1,11 +1,14 @@
 /**
  * Compute pipelines cached by kernel name, shader source and override constants, so each
- * (shader, tile shape) pair is compiled once per process.
+ * (shader, tile shape) pair is compiled once per process. A source with expansion marks
+ * (`// @unroll`, `// @registers`, see `wgsl_expand.ts`) is expanded for its override values
+ * when its pipeline is first created: the cache then holds the unrolled variant.
  *
  * @module
  */
 
 import { gpu } from "./device.ts";
+import { expandWgsl, hasExpansionMarks } from "./wgsl_expand.ts";
 
 const modules = new Map<string, GPUShaderModule>();
 // Keyed first by the source string itself: the module constant is the same string object on
@@ -25,15 +28,18 @@ export function getPipeline(
   let p = byCode.get(key);
   if (p) return p;
   const { device } = gpu();
-  let mod = modules.get(code);
+  // An expanded variant has its overrides folded in as constants.
+  const expand = hasExpansionMarks(code);
+  const wgsl = expand ? expandWgsl(code, overrides, kernel) : code;
+  let mod = modules.get(wgsl);
   if (!mod) {
-    mod = device.createShaderModule({ code, label: kernel });
-    modules.set(code, mod);
+    mod = device.createShaderModule({ code: wgsl, label: kernel });
+    modules.set(wgsl, mod);
   }
   p = device.createComputePipeline({
     label: kernel,
     layout: "auto",
-    compute: { module: mod, entryPoint: "main", constants: overrides },
+    compute: { module: mod, entryPoint: "main", constants: expand ? {} : overrides },
   });
   byCode.set(key, p);
   return p;

@@ -10,9 +10,37 @@ import statsSrc from "../../shaders/batch_norm_stats.wgsl" with { type: "text" }
 import applySrc from "../../shaders/batch_norm_apply.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/batch_norm_backward_reduce.wgsl" with { type: "text" };
 import backApplySrc from "../../shaders/batch_norm_backward_apply.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fmt } from "./shape.ts";
+
+const STATS = defineKernel("batch_norm_stats", statsSrc, {
+  n: "u32",
+  c: "u32",
+  hw: "u32",
+  eps: "f32",
+  momentum: "f32",
+});
+const APPLY = defineKernel("batch_norm_apply", applySrc, {
+  total4: "u32",
+  c: "u32",
+  hw: "u32",
+  eps: "f32",
+});
+const BACKWARD_REDUCE = defineKernel("batch_norm_backward_reduce", reduceSrc, {
+  n: "u32",
+  c: "u32",
+  hw: "u32",
+  eps: "f32",
+});
+const BACKWARD_APPLY = defineKernel("batch_norm_backward_apply", backApplySrc, {
+  total4: "u32",
+  c: "u32",
+  hw: "u32",
+  eps: "f32",
+  inv_m: "f32",
+});
 
 /** Per-channel statistics a normalisation used: batch (mean, invstd) or running (mean, var). */
 export interface BatchNormStats {
@@ -70,10 +98,10 @@ export function batchNormStats(
     return d.buffer;
   };
   dispatch({
-    kernel: "batch_norm_stats",
-    code: statsSrc,
+    kernel: STATS.name,
+    code: STATS.code,
     overrides: { UPDATE: update ? 1 : 0, TRACK: track ? 1 : 0, ALIGNED: hw % 4 === 0 ? 1 : 0 },
-    uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).f32(opts.momentum).bytes(),
+    uniform: STATS.params.pack({ n, c, hw, eps: opts.eps, momentum: opts.momentum }),
     buffers: [
       x.buffer,
       s1.buffer,
@@ -97,10 +125,10 @@ export function batchNormApply(
   const { c, hw } = dims(x, "batchNormApply");
   const y = Tensor.empty(x.shape);
   dispatch({
-    kernel: "batch_norm_apply",
-    code: applySrc,
+    kernel: APPLY.name,
+    code: APPLY.code,
     overrides: { EVAL: stats.running ? 1 : 0, ALIGNED: hw % 4 === 0 ? 1 : 0 },
-    uniform: new Uniforms().u32(Math.ceil(x.size / 4)).u32(c).u32(hw).f32(opts.eps).bytes(),
+    uniform: APPLY.params.pack({ total4: Math.ceil(x.size / 4), c, hw, eps: opts.eps }),
     buffers: [
       x.buffer,
       stats.s1.buffer,
@@ -126,10 +154,10 @@ export function batchNormBackward(
   const dbias = Tensor.empty([c]);
   const evalFlag = stats.running ? 1 : 0;
   dispatch({
-    kernel: "batch_norm_backward_reduce",
-    code: reduceSrc,
+    kernel: BACKWARD_REDUCE.name,
+    code: BACKWARD_REDUCE.code,
     overrides: { EVAL: evalFlag, ALIGNED: hw % 4 === 0 ? 1 : 0 },
-    uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).bytes(),
+    uniform: BACKWARD_REDUCE.params.pack({ n, c, hw, eps: opts.eps }),
     buffers: [x.buffer, g.buffer, stats.s1.buffer, stats.s2.buffer, dweight.buffer, dbias.buffer],
     workgroups: [c],
   });
@@ -137,11 +165,16 @@ export function batchNormBackward(
   if (opts.needInput ?? true) {
     dx = Tensor.empty(x.shape);
     dispatch({
-      kernel: "batch_norm_backward_apply",
-      code: backApplySrc,
+      kernel: BACKWARD_APPLY.name,
+      code: BACKWARD_APPLY.code,
       overrides: { EVAL: evalFlag, ALIGNED: hw % 4 === 0 ? 1 : 0 },
-      uniform: new Uniforms().u32(Math.ceil(x.size / 4)).u32(c).u32(hw).f32(opts.eps)
-        .f32(1 / (n * hw)).bytes(),
+      uniform: BACKWARD_APPLY.params.pack({
+        total4: Math.ceil(x.size / 4),
+        c,
+        hw,
+        eps: opts.eps,
+        inv_m: 1 / (n * hw),
+      }),
       buffers: [
         x.buffer,
         g.buffer,

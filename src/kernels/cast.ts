@@ -5,9 +5,12 @@
  */
 
 import src from "../../shaders/cast.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { type DType, Tensor } from "../gpu/tensor.ts";
 import { clone } from "./copy.ts";
+
+const CAST = defineKernel("cast", src, { n: "u32" });
 
 /** A copy of `x` converted to `dtype` (f32 → i32 truncates toward zero). */
 export function cast(x: Tensor, dtype: DType): Tensor {
@@ -15,9 +18,9 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   const out = Tensor.empty(x.shape, dtype);
   dispatch({
     kernel: `cast.${x.dtype}_to_${dtype}`,
-    code: src,
+    code: CAST.code,
     overrides: { TO_F32: dtype === "f32" ? 1 : 0 },
-    uniform: new Uniforms().u32(x.size).bytes(),
+    uniform: CAST.params.pack({ n: x.size }),
     buffers: [x.buffer, out.buffer],
     workgroups: gridFor(x.size, 256),
   });

@@ -5,7 +5,8 @@
  */
 
 import stridedSrc from "../../shaders/strided_copy.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import {
   broadcastShapes,
@@ -16,6 +17,16 @@ import {
   pad8,
   stridesOf,
 } from "./shape.ts";
+
+const STRIDED = defineKernel("strided_copy", stridedSrc, {
+  n: "u32",
+  ndim: "u32",
+  src_off: "u32",
+  dst_off: "u32",
+  shape: "u32x8",
+  ss: "u32x8",
+  ds: "u32x8",
+});
 
 /** Options of a raw strided copy; offsets and strides are in elements. */
 export interface StridedCopyOptions {
@@ -36,13 +47,18 @@ export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions):
   const n = opts.shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
   const c = collapseDims(opts.shape, [opts.srcStrides, opts.dstStrides]);
-  const u = new Uniforms().u32(n).u32(c.shape.length).u32(opts.srcOffset ?? 0)
-    .u32(opts.dstOffset ?? 0)
-    .u32s(pad8(c.shape)).u32s(pad8(c.strides[0])).u32s(pad8(c.strides[1]));
   dispatch({
-    kernel: "strided_copy",
-    code: stridedSrc,
-    uniform: u.bytes(),
+    kernel: STRIDED.name,
+    code: STRIDED.code,
+    uniform: STRIDED.params.pack({
+      n,
+      ndim: c.shape.length,
+      src_off: opts.srcOffset ?? 0,
+      dst_off: opts.dstOffset ?? 0,
+      shape: pad8(c.shape),
+      ss: pad8(c.strides[0]),
+      ds: pad8(c.strides[1]),
+    }),
     buffers: [src.buffer, dst.buffer],
     workgroups: gridFor(n, 256),
   });

@@ -10,9 +10,17 @@
 import fwdSrc from "../../shaders/cross_entropy_forward.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/cross_entropy_reduce.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/cross_entropy_backward.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fmt } from "./shape.ts";
+
+/** Forward and backward share one uniform block (`zero` builds a NaN at run time). */
+const CE_FIELDS = { n: "u32", c: "u32", ignore: "i32", zero: "u32", eps: "f32" } as const;
+const FORWARD = defineKernel("cross_entropy_forward", fwdSrc, CE_FIELDS);
+const BACKWARD = defineKernel("cross_entropy_backward", bwdSrc, CE_FIELDS);
+const PARAMS = FORWARD.params;
+const REDUCE = defineKernel("cross_entropy_reduce", reduceSrc, { n: "u32" });
 
 /** How per-row losses are combined. */
 export type LossReduction = "mean" | "sum" | "none";
@@ -68,8 +76,13 @@ function check(logits: Tensor, targets: Tensor, opts: CrossEntropyKernelOptions)
 }
 
 function params(n: number, c: number, opts: CrossEntropyKernelOptions): ArrayBuffer {
-  return new Uniforms().u32(n).u32(c).i32(opts.ignoreIndex ?? -100).u32(0)
-    .f32(opts.labelSmoothing ?? 0).u32(0).u32(0).u32(0).bytes();
+  return PARAMS.pack({
+    n,
+    c,
+    ignore: opts.ignoreIndex ?? -100,
+    zero: 0,
+    eps: opts.labelSmoothing ?? 0,
+  });
 }
 
 /**
@@ -90,7 +103,7 @@ export function crossEntropyForward(
   const stats = Tensor.empty([n, 4]);
   dispatch({
     kernel: "cross_entropy_forward",
-    code: fwdSrc,
+    code: FORWARD.code,
     overrides: { HAS_W: w ? 1 : 0 },
     uniform: params(n, c, opts),
     buffers: [logits.buffer, targets.buffer, (w ?? logits).buffer, rows.buffer, stats.buffer],
@@ -101,9 +114,9 @@ export function crossEntropyForward(
   const wsum = Tensor.empty([1]);
   dispatch({
     kernel: `cross_entropy_reduce.${red}`,
-    code: reduceSrc,
+    code: REDUCE.code,
     overrides: { MEAN: red === "mean" ? 1 : 0 },
-    uniform: new Uniforms().u32(n).bytes(),
+    uniform: REDUCE.params.pack({ n }),
     buffers: [rows.buffer, stats.buffer, loss.buffer, wsum.buffer],
     workgroups: [1],
   });
@@ -132,7 +145,7 @@ export function crossEntropyBackward(
   const dz = Tensor.empty([n, c]);
   dispatch({
     kernel: `cross_entropy_backward.${red}`,
-    code: bwdSrc,
+    code: BACKWARD.code,
     overrides: { HAS_W: w ? 1 : 0, REDUCTION: REDUCTIONS[red] },
     uniform: params(n, c, opts),
     buffers: [

@@ -8,9 +8,21 @@ import binarySrc from "../../shaders/binary.wgsl" with { type: "text" };
 import binarySameSrc from "../../shaders/binary_same.wgsl" with { type: "text" };
 import unarySrc from "../../shaders/unary.wgsl" with { type: "text" };
 import fillSrc from "../../shaders/fill.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { type DType, Tensor } from "../gpu/tensor.ts";
 import { broadcastShapes, broadcastStrides, collapseDims, fmt, pad8, stridesOf } from "./shape.ts";
+
+const BINARY = defineKernel("binary", binarySrc, {
+  n: "u32",
+  ndim: "u32",
+  shape: "u32x8",
+  sa: "u32x8",
+  sb: "u32x8",
+});
+const BINARY_SAME = defineKernel("binary_same", binarySameSrc, { n4: "u32" });
+const UNARY = defineKernel("unary", unarySrc, { n4: "u32", alpha: "f32", beta: "f32" });
+const FILL = defineKernel("fill", fillSrc, { n: "u32", bits: "u32" });
 
 /** Binary op codes of `shaders/binary.wgsl`. */
 export const BINARY_OPS = {
@@ -70,9 +82,9 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     const n4 = Math.ceil(out.size / 4);
     dispatch({
       kernel: `binary_same.${op}`,
-      code: binarySameSrc,
+      code: BINARY_SAME.code,
       overrides: { OP: BINARY_OPS[op] },
-      uniform: new Uniforms().u32(n4).bytes(),
+      uniform: BINARY_SAME.params.pack({ n4 }),
       buffers: [a.buffer, b.buffer, out.buffer],
       workgroups: gridFor(n4, 256),
     });
@@ -83,15 +95,17 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     broadcastStrides(a.shape, shape),
     broadcastStrides(b.shape, shape),
   ]);
-  const u = new Uniforms().u32(out.size).u32(c.shape.length).u32(0).u32(0)
-    .u32s(pad8(c.shape))
-    .u32s(pad8(c.strides[1]))
-    .u32s(pad8(c.strides[2]));
   dispatch({
     kernel: `binary.${op}`,
-    code: binarySrc,
+    code: BINARY.code,
     overrides: { OP: BINARY_OPS[op], BROADCAST: 1 },
-    uniform: u.bytes(),
+    uniform: BINARY.params.pack({
+      n: out.size,
+      ndim: c.shape.length,
+      shape: pad8(c.shape),
+      sa: pad8(c.strides[1]),
+      sb: pad8(c.strides[2]),
+    }),
     buffers: [a.buffer, b.buffer, out.buffer],
     workgroups: gridFor(out.size, 256),
   });
@@ -104,9 +118,9 @@ export function unary(op: UnaryOp, x: Tensor, alpha = 0, beta = 0): Tensor {
   const out = Tensor.empty(x.shape);
   dispatch({
     kernel: `unary.${op}`,
-    code: unarySrc,
+    code: UNARY.code,
     overrides: { OP: UNARY_OPS[op] },
-    uniform: new Uniforms().u32(Math.ceil(x.size / 4)).f32(alpha).f32(beta).bytes(),
+    uniform: UNARY.params.pack({ n4: Math.ceil(x.size / 4), alpha, beta }),
     buffers: [x.buffer, out.buffer],
     workgroups: gridFor(Math.ceil(x.size / 4), 256),
   });
@@ -120,8 +134,8 @@ export function fillInPlace(t: Tensor, value: number): Tensor {
   else bits.setInt32(0, value, true);
   dispatch({
     kernel: "fill",
-    code: fillSrc,
-    uniform: new Uniforms().u32(t.size).u32(bits.getUint32(0, true)).bytes(),
+    code: FILL.code,
+    uniform: FILL.params.pack({ n: t.size, bits: bits.getUint32(0, true) }),
     buffers: [t.buffer],
     workgroups: gridFor(t.size, 256),
   });

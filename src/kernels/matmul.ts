@@ -7,10 +7,11 @@
  * @module
  */
 
-import registerSrc from "../../shaders/matmul_register.wgsl" with { type: "text" };
+import registerSrc from "../../shaders/cpu/matmul_register.wgsl" with { type: "text" };
 import tiledSrc from "../../shaders/matmul_tiled.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
-import { dispatch, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { stridedCopy } from "./copy.ts";
@@ -31,10 +32,30 @@ export interface MatmulOptions {
   variant?: MatmulVariant;
 }
 
-/** Rows of C per invocation of `matmul_register` (const in the shader). */
+const TILED = defineKernel("matmul_tiled", tiledSrc, {
+  m: "u32",
+  n: "u32",
+  k: "u32",
+  batch: "u32",
+  stride_a: "u32",
+  stride_b: "u32",
+  stride_c: "u32",
+});
+const REGISTER = defineKernel("matmul_register", registerSrc, {
+  m: "u32",
+  n4: "u32",
+  k4: "u32",
+  batch: "u32",
+  stride_a: "u32",
+  stride_b: "u32",
+  stride_c: "u32",
+  m4: "u32",
+});
+
+/** Rows of C per invocation of `matmul_register` (override TM). */
 const REG_TM = 32;
-/** Columns of C per invocation of `matmul_register` (const in the shader). */
-const REG_TN = 16;
+/** Columns of C per invocation of `matmul_register` (override TN4, in vec4s). */
+const REG_TN4 = 4;
 /** Workgroup width of `matmul_register` (override). */
 const REG_WG_X = 8;
 /** Workgroup side of `matmul_tiled` (override; TM = TN = 4 in the shader). */
@@ -121,14 +142,21 @@ function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptio
   const { m, n, k, batch } = g;
   const tile = TILED_WG * TILED_T;
   dispatch({
-    kernel: "matmul_tiled",
-    code: tiledSrc,
+    kernel: TILED.name,
+    code: TILED.code,
     overrides: {
       ...flagOverrides(opts),
       WG: TILED_WG,
     },
-    uniform: new Uniforms().u32(m).u32(n).u32(k).u32(batch)
-      .u32(g.ba === 1 ? 0 : m * k).u32(g.bb === 1 ? 0 : k * n).u32(m * n).bytes(),
+    uniform: TILED.params.pack({
+      m,
+      n,
+      k,
+      batch,
+      stride_a: g.ba === 1 ? 0 : m * k,
+      stride_b: g.bb === 1 ? 0 : k * n,
+      stride_c: m * n,
+    }),
     buffers: [a.buffer, b.buffer, out.buffer],
     workgroups: [Math.ceil(n / tile), Math.ceil(m / tile), batch],
   });
@@ -184,18 +212,27 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
   }
   const c = cP ?? out;
   dispatch({
-    kernel: "matmul_register",
-    code: registerSrc,
+    kernel: REGISTER.name,
+    code: REGISTER.code,
     overrides: {
       ...flagOverrides(opts),
+      TM: REG_TM,
+      TN4: REG_TN4,
       WG_X: REG_WG_X,
       WG_Y: 1,
     },
-    uniform: new Uniforms().u32(m).u32(nP / 4).u32(kP / 4).u32(batch)
-      .u32(g.ba === 1 ? 0 : (mP * kP) / 4).u32(g.bb === 1 ? 0 : (kP * nP) / 4)
-      .u32((m * nP) / 4).u32(mP / 4).bytes(),
+    uniform: REGISTER.params.pack({
+      m,
+      n4: nP / 4,
+      k4: kP / 4,
+      batch,
+      stride_a: g.ba === 1 ? 0 : (mP * kP) / 4,
+      stride_b: g.bb === 1 ? 0 : (kP * nP) / 4,
+      stride_c: (m * nP) / 4,
+      m4: mP / 4,
+    }),
     buffers: [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer],
-    workgroups: [Math.ceil(nP / (REG_TN * REG_WG_X)), Math.ceil(m / REG_TM), batch],
+    workgroups: [Math.ceil(nP / (4 * REG_TN4 * REG_WG_X)), Math.ceil(m / REG_TM), batch],
   });
   if (cP) {
     copyBlocks(cP, out, { shape: [batch, m, n], from: [m, nP], to: [m, n] });

@@ -9,9 +9,26 @@ import maxFwdSrc from "../../shaders/max_pool2d_forward.wgsl" with { type: "text
 import maxBwdSrc from "../../shaders/max_pool2d_backward.wgsl" with { type: "text" };
 import avgFwdSrc from "../../shaders/avg_pool_forward.wgsl" with { type: "text" };
 import avgBwdSrc from "../../shaders/avg_pool_backward.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fmt } from "./shape.ts";
+
+/** Both max-pool shaders read the invocation count, then the plane geometry. */
+const MAX_POOL_FIELDS = {
+  total: "u32",
+  h: "u32",
+  w: "u32",
+  oh: "u32",
+  ow: "u32",
+  k: "u32",
+  s: "u32",
+  pad: "u32",
+} as const;
+const MAX_FORWARD = defineKernel("max_pool2d_forward", maxFwdSrc, MAX_POOL_FIELDS);
+const MAX_BACKWARD = defineKernel("max_pool2d_backward", maxBwdSrc, MAX_POOL_FIELDS);
+const AVG_FORWARD = defineKernel("avg_pool_forward", avgFwdSrc, { planes: "u32", hw: "u32" });
+const AVG_BACKWARD = defineKernel("avg_pool_backward", avgBwdSrc, { total: "u32", hw: "u32" });
 
 /** Max-pooling window: square kernel, stride (default = kernel size), zero-sized padding by default. */
 export interface MaxPoolOptions {
@@ -51,8 +68,7 @@ function poolGeometry(x: Tensor, opts: MaxPoolOptions) {
 
 /** The max-pool shaders' uniform: invocation count, then the plane geometry. */
 function poolUniform(total: number, g: ReturnType<typeof poolGeometry>): ArrayBuffer {
-  return new Uniforms().u32(total).u32(g.h).u32(g.w).u32(g.oh).u32(g.ow).u32(g.k).u32(g.s)
-    .u32(g.p).bytes();
+  return MAX_FORWARD.params.pack({ ...g, total, pad: g.p });
 }
 
 /** Max pooling: values [N, C, OH, OW] and i32 argmax indices (ih·W + iw within the plane). */
@@ -66,7 +82,7 @@ export function maxPool2dForward(
   const indices = Tensor.empty([g.n, g.c, g.oh, g.ow], "i32");
   dispatch({
     kernel: "max_pool2d_forward",
-    code: maxFwdSrc,
+    code: MAX_FORWARD.code,
     uniform: poolUniform(values.size, g),
     buffers: [x.buffer, values.buffer, indices.buffer],
     workgroups: gridFor(values.size, 256),
@@ -85,7 +101,7 @@ export function maxPool2dBackward(
   const geo = poolGeometry(dx, opts);
   dispatch({
     kernel: "max_pool2d_backward",
-    code: maxBwdSrc,
+    code: MAX_BACKWARD.code,
     uniform: poolUniform(dx.size, geo),
     buffers: [g.buffer, indices.buffer, dx.buffer],
     workgroups: gridFor(dx.size, 256),
@@ -100,8 +116,8 @@ export function adaptiveAvgPool2dForward(x: Tensor): Tensor {
   const out = Tensor.empty([n, c, 1, 1]);
   dispatch({
     kernel: "avg_pool_forward",
-    code: avgFwdSrc,
-    uniform: new Uniforms().u32(n * c).u32(h * w).bytes(),
+    code: AVG_FORWARD.code,
+    uniform: AVG_FORWARD.params.pack({ planes: n * c, hw: h * w }),
     buffers: [x.buffer, out.buffer],
     workgroups: gridFor(n * c, 64),
   });
@@ -114,8 +130,8 @@ export function adaptiveAvgPool2dBackward(g: Tensor, inputShape: readonly number
   const hw = inputShape[2] * inputShape[3];
   dispatch({
     kernel: "avg_pool_backward",
-    code: avgBwdSrc,
-    uniform: new Uniforms().u32(dx.size).u32(hw).bytes(),
+    code: AVG_BACKWARD.code,
+    uniform: AVG_BACKWARD.params.pack({ total: dx.size, hw }),
     buffers: [g.buffer, dx.buffer],
     workgroups: gridFor(dx.size, 256),
   });

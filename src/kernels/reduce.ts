@@ -6,9 +6,15 @@
 
 import serialSrc from "../../shaders/reduce_serial.wgsl" with { type: "text" };
 import treeSrc from "../../shaders/reduce_tree.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { normAxis } from "./shape.ts";
+
+/** Both reductions read [outer, r, inner]: r reduced, outer and inner kept. */
+const REDUCE_FIELDS = { outer: "u32", r: "u32", inner: "u32" } as const;
+const SERIAL = defineKernel("reduce_serial", serialSrc, REDUCE_FIELDS);
+const TREE = defineKernel("reduce_tree", treeSrc, REDUCE_FIELDS);
 
 /** Reduction kind. */
 export type ReduceOp = "sum" | "mean" | "max";
@@ -48,9 +54,9 @@ export function reduce(
   const tree = r > 64 && outputs < 4096;
   dispatch({
     kernel: `reduce_${tree ? "tree" : "serial"}.${op}`,
-    code: tree ? treeSrc : serialSrc,
+    code: tree ? TREE.code : SERIAL.code,
     overrides: { OP: OPS[op] },
-    uniform: new Uniforms().u32(outer).u32(r).u32(inner).bytes(),
+    uniform: SERIAL.params.pack({ outer, r, inner }),
     buffers: [x.buffer, values.buffer, scratch.buffer],
     workgroups: tree ? gridFor(outputs, 1) : gridFor(outputs, 64),
   });

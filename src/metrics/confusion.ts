@@ -6,7 +6,7 @@
 
 import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "../kernels/elementwise.ts";
-import { confusionUpdate } from "../kernels/topk.ts";
+import { confusionUpdate } from "../kernels/confusion.ts";
 import { fmt } from "../kernels/shape.ts";
 
 /** Options of `ConfusionMatrix`. */

@@ -6,11 +6,24 @@
  */
 
 import adamwSrc from "../../shaders/adamw.wgsl" with { type: "text" };
-import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "../kernels/elementwise.ts";
 import { stridedCopy } from "../kernels/copy.ts";
 import { fmt, stridesOf } from "../kernels/shape.ts";
+
+const ADAMW = defineKernel("adamw", adamwSrc, {
+  n: "u32",
+  decay: "f32",
+  beta1: "f32",
+  beta2: "f32",
+  omb1: "f32",
+  omb2: "f32",
+  step_size: "f32",
+  bc2_sqrt: "f32",
+  eps: "f32",
+});
 
 /** Options of `AdamW` (PyTorch's names and defaults). */
 export interface AdamWOptions {
@@ -206,13 +219,20 @@ export class AdamW implements LrOptimizer {
         s.step++;
         const bc1 = 1 - b1 ** s.step;
         const bc2 = 1 - b2 ** s.step;
-        const u = new Uniforms().u32(p.size).f32(1 - group.lr * group.weightDecay)
-          .f32(b1).f32(b2).f32(1 - b1).f32(1 - b2)
-          .f32(group.lr / bc1).f32(Math.sqrt(bc2)).f32(this.eps);
         dispatch({
-          kernel: "adamw",
-          code: adamwSrc,
-          uniform: u.bytes(),
+          kernel: ADAMW.name,
+          code: ADAMW.code,
+          uniform: ADAMW.params.pack({
+            n: p.size,
+            decay: 1 - group.lr * group.weightDecay,
+            beta1: b1,
+            beta2: b2,
+            omb1: 1 - b1,
+            omb2: 1 - b2,
+            step_size: group.lr / bc1,
+            bc2_sqrt: Math.sqrt(bc2),
+            eps: this.eps,
+          }),
           buffers: [p.buffer, g.buffer, s.expAvg.buffer, s.expAvgSq.buffer],
           workgroups: gridFor(p.size, 256),
         });

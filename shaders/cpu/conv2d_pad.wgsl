@@ -10,21 +10,6 @@
 // Bindings: 0 uniform Params, 1 in, 2 out.
 override WG: u32 = 64u;
 
-struct Params {
-  rows: u32,
-  h: u32,
-  w: u32,
-  hp: u32,
-  phs: u32,
-  wq4: u32,
-  top: i32,
-  left: i32,
-  dh: i32,
-  dw: i32,
-  _p0: u32,
-  _p1: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;

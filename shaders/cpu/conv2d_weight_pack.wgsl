@@ -9,21 +9,6 @@
 override WG: u32 = 256u;
 override FLIP: u32 = 0u;
 
-struct Params {
-  total: u32,
-  a: u32,
-  b: u32,
-  kh: u32,
-  kw: u32,
-  cols: u32,
-  th: u32,
-  tw: u32,
-  ky0: u32,
-  kx0: u32,
-  sy: u32,
-  sx: u32,
-}
-
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;

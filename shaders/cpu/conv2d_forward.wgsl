@@ -1,0 +1,113 @@
+// Conv2d forward as implicit GEMM, register-blocked, vec4 loads, no workgroup memory and no
+// im2col buffer. Also runs the input gradient: stride-1 convs of the output gradient with
+// transposed, flipped weights, one per stride phase of dx (see src/kernels/conv_direct.ts).
+// Formula: y[n, o, oh, ow] = Σ_{c, ky, kx} x[n, c, oh·SH − ph + ky·DH, ow·SW − pw + kx·DW] · w[o, c, ky, kx]
+// Inputs are staged (conv2d_pad.wgsl): xq [N, C, HP, SW, 4·WQ4] holds the zero-padded input
+//   with its columns split by phase, xq[.., r, b, j] = xpad[.., r, j·SW + b], so tap kx reads
+//   phase b = kx·DW mod SW at column ow + ⌊kx·DW / SW⌋: consecutive outputs are consecutive
+//   floats for every stride. Weights are packed (conv2d_weight_pack.wgsl) as
+//   wp [C·KH·KW, 4·OP4] so 4 output channels are one vec4.
+// Tiling: each invocation computes 4·TM4 output channels × TN consecutive output columns of
+//   one output row of NB images (n0 … n0 + NB − 1; NB > 1 keeps small planes busy), in
+//   TM4·NB·TN vec4 accumulators acc[i][j] (channels 4i..4i+3, image j / TN, column j % TN).
+//   Per (c, ky, kx) it loads TM4 weight vec4s and NB·(TN/4 + 1) input vec4s for
+//   4·TM4·NB·TN FMAs: lavapipe pays ~50 FMAs per storage load.
+// Expanded by src/gpu/wgsl_expand.ts for each variant: `@unroll` loops are repeated and
+//   `@registers` arrays become one variable per element (lavapipe unrolls neither).
+// Output: y[n, o, yr0 + oh·ysr, yc0 + ow·ysc] of a [N, O, yh, yw] tensor (ysr = ysc = 1, yr0 =
+//   yc0 = 0 for a plain conv; one stride phase of the input gradient otherwise).
+// Grid: x = output-row blocks (OH·OWB) / WG_X, y = OP4 / (TM4·WG_Y), z = ⌈N / NB⌉.
+// Bindings: 0 uniform Params (struct injected from src/kernels/conv_direct.ts), 1 xq,
+//   2 wp (array<vec4<f32>>), 3 y (array<f32>).
+override KH: u32 = 3u;
+override KW: u32 = 3u;
+override SH: u32 = 1u;
+override SW: u32 = 1u;
+override DH: u32 = 1u;
+override DW: u32 = 1u;
+override TM4: u32 = 4u;
+override TN: u32 = 8u; // a multiple of 4
+override NB: u32 = 1u;
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 1u;
+// Input vec4s one image's tap row touches (TN columns from any offset within a vec4).
+override VPI: u32 = TN / 4u + 1u;
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wp: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let pb = gid.x;
+  let ob = gid.y;
+  let n0 = gid.z * NB;
+  if (pb >= P.oh * P.owb || ob * TM4 >= P.op4) { return; }
+  let orow = pb / P.owb;
+  let ow0 = (pb % P.owb) * TN;
+  let rstride = SW * P.wq4;
+  let plane = P.hp * rstride;
+  let cplane = P.c * plane;
+  var xrow = orow * SH * rstride + ow0 / 4u;
+  var wrow = ob * TM4;
+  var acc: array<array<vec4<f32>, NB * TN>, TM4>; // @registers
+  for (var c = 0u; c < P.c; c++) {
+    // Kernels up to 3×3 unroll their rows too: bigger loop bodies, ~10 % faster; larger
+    // ones keep the loop (lavapipe compiles them ~2× faster).
+    // @unroll if KH <= 3u && KW <= 3u
+    for (var ky = 0u; ky < KH; ky++) {
+      let rb = xrow + ky * DH * rstride;
+      // @unroll
+      for (var kx = 0u; kx < KW; kx++) {
+        // Tap kx reads phase (kx·DW) mod SW, `a` columns on, from lane `s` of a vec4.
+        const a = (kx * DW) / SW;
+        const s = a % 4u;
+        const last = (s + TN - 1u) / 4u;
+        let base = rb + ((kx * DW) % SW) * P.wq4 + a / 4u;
+        // Image starts are clamped, so a partial last image block reads image N − 1 again
+        // (and stores nothing for it).
+        var xv: array<vec4<f32>, NB * VPI>; // @registers
+        // @unroll
+        for (var v = 0u; v < NB * VPI; v++) {
+          xv[v] = xq[min(n0 + v / VPI, P.n - 1u) * cplane + base + min(v % VPI, last)];
+        }
+        var xs: array<f32, NB * TN>; // @registers
+        // @unroll
+        for (var j = 0u; j < NB * TN; j++) {
+          xs[j] = xv[(j / TN) * VPI + (s + j % TN) / 4u][(s + j % TN) % 4u];
+        }
+        let wb = wrow + kx * P.op4;
+        // @unroll
+        for (var i = 0u; i < TM4; i++) {
+          let w = wp[wb + i];
+          // @unroll
+          for (var j = 0u; j < NB * TN; j++) {
+            acc[i][j] = fma(w, vec4<f32>(xs[j]), acc[i][j]);
+          }
+        }
+      }
+      wrow += KW * P.op4;
+    }
+    xrow += plane;
+  }
+  // Output (orow, ow) lands at y[n, o, yr0 + orow·ysr, yc0 + ow·ysc] of a [N, O, yh, yw]
+  // tensor: the identity for a plain conv, one stride phase of the input gradient otherwise.
+  let ych = P.yh * P.yw;
+  let yrow = (P.yr0 + orow * P.ysr) * P.yw + P.yc0;
+  // @unroll
+  for (var i = 0u; i < TM4; i++) {
+    // @unroll
+    for (var j = 0u; j < NB * TN; j++) {
+      if (ow0 + j % TN < P.ow && n0 + j / TN < P.n) {
+        let yb = (n0 + j / TN) * P.o * ych + yrow + (ow0 + j % TN) * P.ysc;
+        for (var l = 0u; l < 4u; l++) {
+          let o = (ob * TM4 + i) * 4u + l;
+          if (o < P.o) {
+            y[yb + o * ych] = acc[i][j][l];
+          }
+        }
+      }
+    }
+  }
+}

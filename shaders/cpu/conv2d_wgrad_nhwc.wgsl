@@ -1,0 +1,122 @@
+// Conv2d weight gradient for kernels up to 3×3, register-blocked, deterministic (no atomics).
+// Formula: dw[s, o, c, ky, kx] = Σ_{n in chunk s, oh, ow} dy[n, o, oh, ow] · x[n, c, oh·SH − ph + ky·DH, ow·SW − pw + kx·DW]
+//   read from the staged input xq [N, C, HP, SW, 4·WQ4] (see conv2d_forward.wgsl) and dy
+//   transposed to dyt [N, OH, OW, O] (O % 4 == 0) so 4 output channels are one vec4, the
+//   forward kernel's trick with dy in the weights' role; the caller sums the batch chunks s in a
+//   fixed order.
+// Tiling: each invocation owns 4·TO4 output channels × TC input channels × all KH·KW taps in
+//   vec4 accumulators acc[i][c][ky][kx] (channels 4i..4i+3). Per TP output columns it loads
+//   TO4·TP dy vec4s and TP/4 + 1 input vec4s per (input channel, tap) for
+//   4·TO4·TC·KH·KW·TP FMAs.
+// Expanded by src/gpu/wgsl_expand.ts for each variant: `@unroll` loops are repeated and
+//   `@registers` arrays become one variable per element (lavapipe unrolls neither).
+// Grid: x = ⌈O/(4·TO4)⌉·⌈C/TC⌉ / WG_X, y = batch chunks.
+// Bindings: 0 uniform Params (struct injected from src/kernels/conv_direct.ts), 1 xq,
+//   2 dyt (array<vec4<f32>>), 3 dw (array<f32>).
+override KH: u32 = 3u;
+override KW: u32 = 3u;
+override SH: u32 = 1u;
+override SW: u32 = 1u;
+override DH: u32 = 1u;
+override DW: u32 = 1u;
+override TO4: u32 = 2u;
+override TC: u32 = 2u;
+override TP: u32 = 8u; // a multiple of 4
+override WG_X: u32 = 8u;
+// Input vec4s one tap row of TP columns touches (from any offset within a vec4).
+override XV: u32 = TP / 4u + 1u;
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> dyt: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+
+@compute @workgroup_size(WG_X, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = gid.x;
+  if (idx >= P.total) { return; }
+  let split = gid.y;
+  let c0 = (idx % P.cb) * TC;
+  let ob = (idx / P.cb) * TO4;
+  let n0 = split * P.nper;
+  let n1 = min(n0 + P.nper, P.n);
+  let rstride = SW * P.wq4;
+  var acc: array<array<array<array<vec4<f32>, KW>, KH>, TC>, TO4>; // @registers
+  for (var n = n0; n < n1; n++) {
+    for (var r = 0u; r < P.oh; r++) {
+      let drow = (n * P.oh + r) * P.ow;
+      // Row starts in xq per input channel (clamped at the edge).
+      var xr: array<u32, TC>; // @registers
+      // @unroll
+      for (var c = 0u; c < TC; c++) {
+        xr[c] = ((n * P.c + min(c0 + c, P.c - 1u)) * P.hp + r * SH) * rstride;
+      }
+      for (var p0 = 0u; p0 < P.ow; p0 += TP) {
+        // dy of TP columns × 4·TO4 channels; zero past the row end.
+        var g: array<array<vec4<f32>, TP>, TO4>; // @registers
+        // @unroll
+        for (var j = 0u; j < TP; j++) {
+          if (p0 + j < P.ow) {
+            let d = (drow + min(p0 + j, P.ow - 1u)) * P.o4 + ob;
+            // @unroll
+            for (var i = 0u; i < TO4; i++) {
+              g[i][j] = dyt[d + min(i, P.o4 - 1u - ob)];
+            }
+          }
+        }
+        // @unroll
+        for (var c = 0u; c < TC; c++) {
+          // @unroll
+          for (var y = 0u; y < KH; y++) {
+            let rb = xr[c] + y * DH * rstride + p0 / 4u;
+            // @unroll
+            for (var k = 0u; k < KW; k++) {
+              const a = (k * DW) / SW;
+              const s = a % 4u;
+              const last = (s + TP - 1u) / 4u;
+              let base = rb + ((k * DW) % SW) * P.wq4 + a / 4u;
+              var xv: array<vec4<f32>, XV>; // @registers
+              // @unroll
+              for (var v = 0u; v < XV; v++) {
+                xv[v] = xq[base + min(v, last)];
+              }
+              var xs: array<f32, TP>; // @registers
+              // @unroll
+              for (var j = 0u; j < TP; j++) {
+                xs[j] = xv[(s + j) / 4u][(s + j) % 4u];
+              }
+              // @unroll
+              for (var i = 0u; i < TO4; i++) {
+                // @unroll
+                for (var j = 0u; j < TP; j++) {
+                  acc[i][c][y][k] = fma(g[i][j], vec4<f32>(xs[j]), acc[i][c][y][k]);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  // @unroll
+  for (var i = 0u; i < TO4; i++) {
+    // @unroll
+    for (var c = 0u; c < TC; c++) {
+      if (c0 + c < P.c) {
+        for (var l = 0u; l < 4u; l++) {
+          let o = (ob + i) * 4u + l;
+          if (o < P.o) {
+            let b = ((split * P.o + o) * P.c + c0 + c) * P.kk;
+            // @unroll
+            for (var y = 0u; y < KH; y++) {
+              // @unroll
+              for (var k = 0u; k < KW; k++) {
+                dw[b + y * KW + k] = acc[i][c][y][k][l];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Geometry of a 2-D convolution (NCHW, groups = 1): the options every conv layer takes, their
+ * checks and the resolved sizes the kernels work from.
+ *
+ * @module
+ */
+
+import { fmt } from "./shape.ts";
+
+/** Stride, padding and dilation of a 2-D convolution, as (height, width) pairs. */
+export interface Conv2dOptions {
+  /** Step between output positions; default 1. */
+  stride?: number | readonly [number, number];
+  /** Zero padding on each side; default 0. */
+  padding?: number | readonly [number, number];
+  /** Spacing between kernel taps; default 1. */
+  dilation?: number | readonly [number, number];
+  /**
+   * Kernel family: `direct` (the row-blocked implicit GEMMs), `im2col` (an im2col matrix times
+   * the weight on the matmul kernel) or `auto` (default: unpadded 1×1 convs with output planes
+   * of 64+ pixels as a batched matmul straight on NCHW; otherwise on CPU adapters im2col for
+   * outputs narrower than 8 columns and kernels wider than 7 taps, direct for the rest; on
+   * GPUs im2col unless its matrix would exceed 1 GiB).
+   */
+  algorithm?: "auto" | "direct" | "im2col";
+}
+
+/** Resolved conv geometry. */
+export interface Conv2dGeometry {
+  /** Batch size. */
+  n: number;
+  /** Input channels. */
+  c: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+  /** Output channels. */
+  o: number;
+  /** Kernel height. */
+  kh: number;
+  /** Kernel width. */
+  kw: number;
+  /** Stride height. */
+  sh: number;
+  /** Stride width. */
+  sw: number;
+  /** Padding height. */
+  ph: number;
+  /** Padding width. */
+  pw: number;
+  /** Dilation height. */
+  dh: number;
+  /** Dilation width. */
+  dw: number;
+  /** Output height. */
+  oh: number;
+  /** Output width. */
+  ow: number;
+}
+
+function pair(
+  v: number | readonly [number, number] | undefined,
+  dflt: number,
+  name: string,
+): [number, number] {
+  const p: [number, number] = v === undefined
+    ? [dflt, dflt]
+    : typeof v === "number"
+    ? [v, v]
+    : [v[0], v[1]];
+  if (!p.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new RangeError(`conv2d: ${name} must be non-negative integers, got ${p}`);
+  }
+  return p;
+}
+
+/** Output size ⌊(in + 2p − d·(k − 1) − 1)/s⌋ + 1, as PyTorch computes it. */
+export function convOutputSize(inSize: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((inSize + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
+/** Checks shapes and resolves the geometry of `conv2d(x [N,C,H,W], w [O,C,kh,kw])`. */
+export function conv2dGeometry(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  opts: Conv2dOptions = {},
+): Conv2dGeometry {
+  if (xShape.length !== 4 || wShape.length !== 4 || xShape[1] !== wShape[1]) {
+    throw new RangeError(
+      `conv2d: expected x [N, C, H, W] and weight [O, C, kh, kw], got ${fmt(xShape)} and ${
+        fmt(wShape)
+      }`,
+    );
+  }
+  const [n, c, h, w] = xShape;
+  const [o, , kh, kw] = wShape;
+  const [sh, sw] = pair(opts.stride, 1, "stride");
+  const [ph, pw] = pair(opts.padding, 0, "padding");
+  const [dh, dw] = pair(opts.dilation, 1, "dilation");
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1) {
+    throw new RangeError(`conv2d: stride and dilation must be ≥ 1, got ${[sh, sw]}, ${[dh, dw]}`);
+  }
+  const oh = convOutputSize(h, kh, sh, ph, dh);
+  const ow = convOutputSize(w, kw, sw, pw, dw);
+  if (oh < 1 || ow < 1) {
+    throw new RangeError(
+      `conv2d: output size ${oh}×${ow} < 1 for input ${fmt(xShape)}, kernel ${kh}×${kw}`,
+    );
+  }
+  return { n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
+}
+
+/** Throws unless `dy` has the output shape [N, O, OH, OW] of `g`. */
+export function checkDy(fn: string, dy: { shape: readonly number[] }, g: Conv2dGeometry): void {
+  if (fmt(dy.shape) !== fmt([g.n, g.o, g.oh, g.ow])) {
+    throw new RangeError(
+      `${fn}: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
+    );
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The im2col family of 2-D convolution: the input unfolded into an [N·OH·OW, C·kh·kw] matrix
+ * (`shaders/conv2d_im2col.wgsl`) times the weight on the matmul kernel, and the input gradient
+ * folded back (`shaders/conv2d_col2im.wgsl`). It serves small output planes on CPU adapters
+ * and most convs on GPUs, where the tiled matmul is at home.
+ *
+ * @module
+ */
+
+import im2colSrc from "../../shaders/conv2d_im2col.wgsl" with { type: "text" };
+import col2imSrc from "../../shaders/conv2d_col2im.wgsl" with { type: "text" };
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { matmul } from "./matmul.ts";
+import { permute } from "./copy.ts";
+import type { Conv2dGeometry } from "./conv_geometry.ts";
+
+/** The conv geometry as both shaders read it. */
+const COLS_PARAMS = {
+  total: "u32",
+  c: "u32",
+  h: "u32",
+  w: "u32",
+  oh: "u32",
+  ow: "u32",
+  kh: "u32",
+  kw: "u32",
+  sh: "u32",
+  sw: "u32",
+  ph: "u32",
+  pw: "u32",
+  dh: "u32",
+  dw: "u32",
+} as const;
+const IM2COL = defineKernel("conv2d_im2col", im2colSrc, COLS_PARAMS);
+const COL2IM = defineKernel("conv2d_col2im", col2imSrc, COLS_PARAMS);
+
+/** Fills `out` from `src` with conv2d_im2col or conv2d_col2im, one invocation per output. */
+function colsPass(kernel: typeof IM2COL, src: Tensor, out: Tensor, g: Conv2dGeometry): Tensor {
+  dispatch({
+    kernel: kernel.name,
+    code: kernel.code,
+    uniform: kernel.params.pack({ ...g, total: out.size }),
+    buffers: [src.buffer, out.buffer],
+    workgroups: gridFor(out.size, 256),
+  });
+  return out;
+}
+
+/** The im2col matrix [N·OH·OW, C·kh·kw] of `x` (see conv2d_im2col.wgsl). */
+function im2col(x: Tensor, g: Conv2dGeometry): Tensor {
+  return colsPass(IM2COL, x, Tensor.empty([g.n * g.oh * g.ow, g.c * g.kh * g.kw]), g);
+}
+
+/** dy [N, O, OH, OW] as the [N·OH·OW, O] matrix the im2col path multiplies. */
+function pixelsByChannel(dy: Tensor, g: Conv2dGeometry): Tensor {
+  using v = dy.view([g.n, g.o, g.oh * g.ow]);
+  using t = permute(v, [0, 2, 1]);
+  return t.view([g.n * g.oh * g.ow, g.o]);
+}
+
+/** Conv2d forward as im2col(x) · weightᵀ. */
+export function im2colForward(x: Tensor, weight: Tensor, g: Conv2dGeometry): Tensor {
+  using cols = im2col(x, g);
+  using w2 = weight.view([g.o, g.c * g.kh * g.kw]);
+  using yt = matmul(cols, w2, { transB: true });
+  using y3 = yt.view([g.n, g.oh * g.ow, g.o]);
+  using yp = permute(y3, [0, 2, 1]);
+  return yp.view([g.n, g.o, g.oh, g.ow]);
+}
+
+/** Input gradient: col2im(dy as pixels × channels · weight). */
+export function im2colInputGrad(dy: Tensor, weight: Tensor, g: Conv2dGeometry): Tensor {
+  using dyt = pixelsByChannel(dy, g);
+  using w2 = weight.view([g.o, g.c * g.kh * g.kw]);
+  using dcols = matmul(dyt, w2);
+  return colsPass(COL2IM, dcols, Tensor.empty([g.n, g.c, g.h, g.w]), g);
+}
+
+/** Weight gradient: (dy as pixels × channels)ᵀ · im2col(x), shaped as `weightShape`. */
+export function im2colWeightGrad(
+  x: Tensor,
+  dy: Tensor,
+  g: Conv2dGeometry,
+  weightShape: readonly number[],
+): Tensor {
+  using cols = im2col(x, g);
+  using dyt = pixelsByChannel(dy, g);
+  using dw = matmul(dyt, cols, { transA: true });
+  return dw.view(weightShape);
+}
