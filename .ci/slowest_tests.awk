@@ -1,0 +1,12 @@
+# Prints the ten slowest tests of a `deno test` log: "<seconds>s  <file>: <test name>".
+/^running [0-9]+ tests? from / { file = $NF; sub(/^\.\//, "", file); next }
+/ \.\.\. .*(ok|FAILED|ignored) \([0-9hms]+\)$/ {
+  d = $NF; gsub(/[()]/, "", d); ms = 0
+  while (match(d, /^[0-9]+(ms|h|m|s)/)) {
+    tok = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
+    n = tok + 0; u = tok; sub(/^[0-9]+/, "", u)
+    ms += (u == "ms") ? n : (u == "s") ? n * 1000 : (u == "m") ? n * 60000 : n * 3600000
+  }
+  name = $0; sub(/ \.\.\. .*$/, "", name); sub(/^ +/, "", name)
+  printf "%d\t%s: %s\n", ms, file, name
+}
