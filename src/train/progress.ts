@@ -7,6 +7,7 @@
  */
 
 import type { ProgressMode } from "./config.ts";
+import { host, type HostStream } from "../platform/host.ts";
 
 /** Where progress text goes (tests capture it). */
 export interface TextSink {
@@ -16,26 +17,18 @@ export interface TextSink {
   isTerminal: boolean;
 }
 
-function streamSink(stream: typeof Deno.stdout | typeof Deno.stderr): TextSink {
-  const enc = new TextEncoder();
-  return {
-    write(text: string): void {
-      const b = enc.encode(text);
-      let off = 0;
-      while (off < b.length) off += stream.writeSync(b.subarray(off));
-    },
-    isTerminal: stream.isTerminal(),
-  };
+function streamSink(stream: HostStream): TextSink {
+  return { write: (text) => stream.write(text), isTerminal: stream.isTerminal };
 }
 
 /** Standard output as a `TextSink`. */
 export function stdoutSink(): TextSink {
-  return streamSink(Deno.stdout);
+  return streamSink(host.stdout);
 }
 
 /** Standard error as a `TextSink` (progress beside a machine-readable stdout). */
 export function stderrSink(): TextSink {
-  return streamSink(Deno.stderr);
+  return streamSink(host.stderr);
 }
 
 /** Formats seconds as `1h02m`, `3m05s` or `12s`. */
