@@ -15,6 +15,8 @@ export interface TextSink {
   write(text: string): void;
   /** Whether this is a terminal (bar mode in `auto`). */
   isTerminal: boolean;
+  /** Receives every progress snapshot, whatever the mode (a web page draws its own bar). */
+  state?(s: ProgressState): void;
 }
 
 function streamSink(stream: HostStream): TextSink {
@@ -97,6 +99,7 @@ export class Progress {
 
   /** Redraws the bar (throttled to 10 Hz) in bar mode; nothing in lines mode. */
   tick(s: ProgressState): void {
+    this.#out.state?.(s);
     if (this.#mode !== "bar") return;
     const now = performance.now();
     if (now - this.#lastDraw < 100 && s.batch < s.batches) return;
@@ -110,8 +113,10 @@ export class Progress {
 
   /** A periodic plain line (at each logging interval) in lines mode. */
   periodic(s: ProgressState): void {
-    if (this.#mode === "lines") this.#out.write(this.#line(s) + "\n");
-    else this.tick(s);
+    if (this.#mode === "lines") {
+      this.#out.state?.(s);
+      this.#out.write(this.#line(s) + "\n");
+    } else this.tick(s);
   }
 
   /** A message on its own line (epoch summaries, warnings); shown in every mode but none. */
