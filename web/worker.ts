@@ -194,7 +194,8 @@ async function run(cfg: TrainConfig): Promise<void> {
     wall_sec: wall,
     adapter: gpu.adapter.description,
     class_names: data.classNames,
-    test_predictions: predictions,
+    test_predictions: predictions.classes,
+    test_logits: predictions.logits,
   };
   const perClass = data.classNames.map((_, c) => m[`test/acc_class_${c}`]);
   post({

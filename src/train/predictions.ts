@@ -1,5 +1,5 @@
 /**
- * Class predictions (argmax of the logits) of a model over a loader, in loader order: the
+ * Class predictions (logits and their argmax) of a model over a loader, in loader order: the
  * web app publishes them and its test compares them with a checkpoint loaded in Deno.
  *
  * @module
@@ -18,13 +18,22 @@ export interface ForwardModel {
   eval(): void;
 }
 
-/** The argmax class of every image the loader yields (the lower index wins ties). */
+/** Predictions over a loader: each image's logits and argmax class. */
+export interface Predictions {
+  /** Argmax class of each image (the lower index wins ties). */
+  classes: number[];
+  /** Logits of each image. */
+  logits: number[][];
+}
+
+/** The logits and argmax class of every image the loader yields, in order. */
 export async function predictClasses(
   model: ForwardModel,
   loader: AsyncIterable<Batch>,
-): Promise<number[]> {
+): Promise<Predictions> {
   model.eval();
   const out: number[] = [];
+  const rows: number[][] = [];
   for await (const batch of loader) {
     let logits: Tensor;
     try {
@@ -40,10 +49,11 @@ export async function predictClasses(
         let best = 0;
         for (let j = 1; j < c; j++) if (v[i * c + j] > v[i * c + best]) best = j;
         out.push(best);
+        rows.push(Array.from(v.subarray(i * c, (i + 1) * c)));
       }
     } finally {
       logits.dispose();
     }
   }
-  return out;
+  return { classes: out, logits: rows };
 }
