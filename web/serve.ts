@@ -19,7 +19,7 @@ const TYPES: Record<string, string> = {
 export function serveStatic(
   dir: string,
   options: { port: number; hostname: string; onListen?: (url: string) => void },
-): Deno.HttpServer {
+): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve({
     port: options.port,
     hostname: options.hostname,

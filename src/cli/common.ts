@@ -5,12 +5,8 @@
  * @module
  */
 
-import { createModel, listModels, type ModelOptions } from "../models/mod.ts";
-import { hparamsOf } from "../models/hparams.ts";
-import type {
-  BaseClassificationModel,
-  BaseClassificationModelOptions,
-} from "../models/base_classification_model.ts";
+import { createModel, type ModelOptions } from "../models/mod.ts";
+import type { BaseClassificationModel } from "../models/base_classification_model.ts";
 import { ConfigError, configToYaml, resolveConfig, type TrainConfig } from "../train/config.ts";
 import { loadCheckpoint, resolveCheckpointPath } from "../train/checkpoint.ts";
 import { NonFiniteLossError } from "../train/trainer.ts";

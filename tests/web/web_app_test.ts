@@ -1,0 +1,197 @@
+/**
+ * The web app end to end in headless Chromium (WebGPU on SwiftShader), driven through the
+ * DevTools protocol: a built-in run started from the URL reaches `done` above chance; its
+ * downloaded checkpoint loads in Deno and gives the page's test predictions; a folder run
+ * (PNG and JPEG, one corrupt file, picked with DOM.setFileInputFiles) trains and names the
+ * corrupt file; a screenshot of the finished page is saved.
+ *
+ * Skipped (with the reason printed) only where Chromium is not installed.
+ */
+import assert from "node:assert/strict";
+import { CHROMIUM, hasChromium, launch } from "./cdp.ts";
+import { buildWeb } from "../../web/build.ts";
+import { serveStatic } from "../../web/serve.ts";
+import { getDevice } from "../../src/gpu/device.ts";
+import { loadTrained } from "../../src/cli/common.ts";
+import { buildData } from "../../src/train/build.ts";
+import { predictClasses } from "../../src/train/predictions.ts";
+import { rgba, writeImage } from "../data/fixtures.ts";
+
+const chromium = Deno.env.get("CHROMIUM") ?? CHROMIUM;
+const available = hasChromium(chromium);
+if (!available) console.log(`skipping the web app tests: ${chromium} is not installed`);
+
+/** Small enough for SwiftShader: 16 px images, 4 steps of 16, full learning rate at once. */
+const BUILTIN_QUERY = "?data=builtin&epochs=1&trainSize=64&valSize=32&testSize=32&seed=1" +
+  "&imageSize=16&batchSize=16&scheduler.warmupEpochs=0&autostart=1";
+
+const MINUTE = 60_000;
+
+/** Writes `root/{train,val,test}/{red,blue}/*` as PNG and JPEG, plus one corrupt PNG. */
+async function writeFolder(root: string): Promise<string[]> {
+  const files: string[] = [];
+  const counts = { train: 8, val: 4, test: 4 };
+  for (const [split, n] of Object.entries(counts)) {
+    for (const cls of ["blue", "red"]) {
+      for (let i = 0; i < n; i++) {
+        const p = `${root}/${split}/${cls}/${i}.${i % 2 ? "jpg" : "png"}`;
+        const base = cls === "red" ? [200, 40, 40] : [40, 40, 200];
+        await writeImage(
+          p,
+          rgba(20, 20, (x, y) => base.map((c) => (c + ((x * 7 + y * 13 + i * 31) % 50)) % 256)),
+        );
+        files.push(p);
+      }
+    }
+  }
+  const bad = `${root}/train/red/broken.png`;
+  await Deno.writeFile(bad, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 5]));
+  files.push(bad);
+  return files;
+}
+
+Deno.test({
+  name: "web app in Chromium: built-in run, checkpoint in Deno, folder run, screenshot",
+  ignore: !available,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "web_app_test_" });
+    console.log(`web app test folder: ${tmp}`);
+    await buildWeb(`${tmp}/site`);
+    const server = serveStatic(`${tmp}/site`, { port: 0, hostname: "127.0.0.1" });
+    const url = `http://127.0.0.1:${server.addr.port}/${BUILTIN_QUERY}`;
+    const b = await launch(url, `${tmp}/profile`, chromium);
+    try {
+      // ---- built-in run from the URL ----
+      await b.waitFor(`document.readyState === "complete" && document.body.dataset.state`, MINUTE);
+      const seen = new Set<string>();
+      const t0 = Date.now();
+      let state = "";
+      while (Date.now() - t0 < 10 * MINUTE) {
+        state = await b.evaluate<string>("document.body.dataset.state");
+        seen.add(state);
+        if (state === "done" || state === "error") break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const error = await b.evaluate<string>(`document.getElementById("error").textContent`);
+      assert.equal(state, "done", `page state ${state}: ${error}\n${b.console.join("\n")}`);
+      assert.ok(seen.has("training"), `states seen: ${[...seen]}`);
+      const summary = JSON.parse(
+        await b.evaluate<string>(`document.getElementById("summary").textContent`),
+      );
+      const chance = 1 / summary.class_names.length;
+      console.log(
+        `built-in run: val/acc_top1 ${summary["val/acc_top1"]}, test/acc_top1 ${
+          summary["test/acc_top1"]
+        }, ${summary.images_per_sec.toFixed(2)} img/s, ${summary.wall_sec.toFixed(0)} s, adapter ${summary.adapter}`,
+      );
+      assert.ok(
+        summary["val/acc_top1"] > chance,
+        `val/acc_top1 ${summary["val/acc_top1"]} not above chance ${chance}`,
+      );
+      assert.ok(Number.isFinite(summary["test/acc_top1"]) && summary.images_per_sec > 0);
+      // The figures are drawn by report.ts's functions.
+      assert.ok(await b.evaluate<boolean>(`!!document.querySelector("#confusion svg")`));
+      assert.ok(await b.evaluate<number>(`document.querySelectorAll("#curves svg").length`) >= 4);
+
+      // ---- downloads: the checkpoint files, loaded in Deno ----
+      const dl = `${tmp}/downloads`;
+      await Deno.mkdir(dl);
+      await b.send("Page.setDownloadBehavior", { behavior: "allow", downloadPath: dl });
+      const names = await b.evaluate<string[]>(
+        `[...document.querySelectorAll("a[data-kind=checkpoint], a[data-kind=report], a[data-kind=onnx]")].map((a) => { a.click(); return a.download; })`,
+      );
+      assert.ok(names.some((n) => n.endsWith(".json")), `downloads offered: ${names}`);
+      await waitForFiles(dl, names, MINUTE);
+      const json = names.find((n) => n.endsWith(".json"))!;
+      await getDevice();
+      const trained = await loadTrained(`${dl}/${json}`);
+      const data = buildData(trained.config);
+      try {
+        await data.setup();
+        const mine = await predictClasses(trained.model, data.testLoader());
+        const page = summary.test_logits as number[][];
+        assert.equal(mine.logits.length, page.length);
+        let maxDiff = 0;
+        for (let i = 0; i < page.length; i++) {
+          for (let j = 0; j < page[i].length; j++) {
+            maxDiff = Math.max(maxDiff, Math.abs(page[i][j] - mine.logits[i][j]));
+          }
+        }
+        console.log(`page vs Deno test logits: max |diff| ${maxDiff.toExponential(2)}`);
+        assert.ok(maxDiff < 1e-3, `test logits differ by ${maxDiff}`);
+        // Same predictions, except where the page's top two logits are within that difference.
+        for (let i = 0; i < page.length; i++) {
+          if (mine.classes[i] === summary.test_predictions[i]) continue;
+          const sorted = [...page[i]].sort((a, c) => c - a);
+          assert.ok(sorted[0] - sorted[1] <= 2 * maxDiff, `image ${i}: prediction differs`);
+        }
+      } finally {
+        data.dispose();
+        trained.model.dispose();
+      }
+      const report = await Deno.readTextFile(`${dl}/report.html`);
+      assert.match(report, /Confusion matrix/);
+
+      // ---- screenshot of the finished page ----
+      const shot = await b.send<{ data: string }>("Page.captureScreenshot", {
+        format: "png",
+        captureBeyondViewport: true,
+      });
+      const shotPath = `${tmp}/screenshot.png`;
+      await Deno.writeFile(shotPath, Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0)));
+      console.log(`screenshot: ${shotPath}`);
+
+      // ---- folder run: picked files, one corrupt ----
+      const folder = `${tmp}/shapes`;
+      const files = await writeFolder(folder);
+      const doc = await b.send<{ root: { nodeId: number } }>("DOM.getDocument");
+      const input = await b.send<{ nodeId: number }>("DOM.querySelector", {
+        nodeId: doc.root.nodeId,
+        selector: "#folder",
+      });
+      // A directory path gives the files their webkitRelativePath, as a picked folder does.
+      await b.send("DOM.setFileInputFiles", { nodeId: input.nodeId, files: [folder] });
+      assert.equal(files.length, 33);
+      await b.waitFor(`/\\/picked\\/shapes/.test(document.getElementById("yaml").value)`, 10_000);
+      // Skip corrupt images instead of failing (data.onCorrupt), through the settings YAML.
+      await b.evaluate(`(() => {
+        const y = document.getElementById("yaml");
+        y.value = y.value.replace(/^data:\\n/m, "data:\\n  onCorrupt: skip\\n");
+        y.dispatchEvent(new Event("change"));
+      })()`);
+      await b.evaluate(`document.getElementById("start").click()`);
+      await b.waitFor(`document.body.dataset.state === "training"`, 10_000);
+      const end = await b.waitFor<string>(
+        `["done", "error"].includes(document.body.dataset.state) && document.body.dataset.state`,
+        10 * MINUTE,
+      );
+      const err2 = await b.evaluate<string>(`document.getElementById("error").textContent`);
+      assert.equal(end, "done", `folder run: ${err2}`);
+      const corrupt = await b.evaluate<string>(`document.getElementById("corrupt").textContent`);
+      assert.match(corrupt, /broken\.png/);
+      const s2 = JSON.parse(
+        await b.evaluate<string>(`document.getElementById("summary").textContent`),
+      );
+      assert.deepEqual(s2.class_names, ["blue", "red"]);
+      console.log(`folder run: test/acc_top1 ${s2["test/acc_top1"]}; corrupt listed: ${corrupt}`);
+    } finally {
+      await b.close();
+      await server.shutdown();
+    }
+  },
+});
+
+async function waitForFiles(dir: string, names: string[], timeoutMs: number): Promise<void> {
+  const t0 = Date.now();
+  while (true) {
+    const have = new Set<string>();
+    for await (const e of Deno.readDir(dir)) have.add(e.name);
+    if (names.every((n) => have.has(n))) return;
+    if (Date.now() - t0 > timeoutMs) {
+      throw new Error(`downloads: expected ${names.join(", ")} in ${dir}, got ${[...have]}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
