@@ -47,6 +47,12 @@ let current: {
 
 const RUN_ROOT = "/runs";
 
+/**
+ * Stop was pressed: the trainer is asked at its next step (a message may arrive while it
+ * sets up, before `fit` starts listening).
+ */
+let stopWanted = false;
+
 /** The run folder's checkpoint (of `jsonPath`) and report, as files to download. */
 function resultFiles(runDir: string | null, jsonPath: string | null): ResultFile[] {
   const out: ResultFile[] = [];
@@ -95,8 +101,13 @@ function webConfig(yaml: string, overrides: string[], resumeFrom: string | null)
 }
 
 async function run(cfg: TrainConfig): Promise<void> {
+  stopWanted = false;
   const gpu = await getDevice();
-  post({ type: "adapter", description: gpu.adapter.description || "WebGPU adapter" });
+  const a = gpu.adapter;
+  // Chrome leaves the description empty for SwiftShader and names it in the architecture.
+  const adapter = a.description || [a.vendor, a.architecture].filter(Boolean).join(" ") ||
+    "WebGPU adapter";
+  post({ type: "adapter", description: adapter });
   const t0 = performance.now();
   const data = buildData(cfg, { warn: (m) => post({ type: "log", text: m }) });
   let sent = 0;
@@ -106,6 +117,7 @@ async function run(cfg: TrainConfig): Promise<void> {
       isTerminal: false,
       write: (text) => post({ type: "log", text }),
       state: (state) => {
+        if (stopWanted) trainer.requestStop();
         post({ type: "progress", state });
         const recs = trainer.files?.records ?? [];
         if (recs.length > sent) {
@@ -167,7 +179,7 @@ async function run(cfg: TrainConfig): Promise<void> {
     "best checkpoint": fit.bestPath ?? "none",
     "train images/s": Number(fit.imagesPerSec.toFixed(1)),
     "wall time": formatDuration(wall),
-    adapter: gpu.adapter.description || "WebGPU",
+    adapter,
   };
   for (const [k, v] of Object.entries(test?.metrics ?? {})) {
     if (!/acc_class_/.test(k)) facts[k] = v;
@@ -192,7 +204,7 @@ async function run(cfg: TrainConfig): Promise<void> {
     best_score: fit.bestScore,
     best_checkpoint: fit.bestPath,
     wall_sec: wall,
-    adapter: gpu.adapter.description,
+    adapter,
     class_names: data.classNames,
     test_predictions: predictions.classes,
     test_logits: predictions.logits,
@@ -302,6 +314,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
     }
     run(cfg).catch(fail);
   } else if (m.type === "stop") {
+    stopWanted = true;
     current?.trainer?.requestStop();
   } else if (m.type === "resume") {
     const from = current?.lastPath;

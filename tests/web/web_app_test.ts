@@ -1,6 +1,7 @@
 /**
  * The web app end to end in headless Chromium (WebGPU on SwiftShader), driven through the
- * DevTools protocol: a built-in run started from the URL reaches `done` above chance; its
+ * DevTools protocol: a built-in run started from the URL, stopped and resumed, reaches `done`
+ * above chance; its
  * downloaded checkpoint loads in Deno and gives the page's test predictions; a folder run
  * (PNG and JPEG, one corrupt file, picked with DOM.setFileInputFiles) trains and names the
  * corrupt file; a screenshot of the finished page is saved.
@@ -65,6 +66,23 @@ Deno.test({
     try {
       // ---- built-in run from the URL ----
       await b.waitFor(`document.readyState === "complete" && document.body.dataset.state`, MINUTE);
+      // Stop after the first step, then Resume from the in-memory `last` checkpoint.
+      await b.waitFor(
+        `/step [1-3]\\/4/.test(document.getElementById("status").textContent)`,
+        10 * MINUTE,
+      );
+      await b.evaluate(`document.getElementById("stop").click()`);
+      const stopped = await b.waitFor<string>(
+        `["stopped", "done", "error"].includes(document.body.dataset.state) && document.body.dataset.state`,
+        10 * MINUTE,
+      );
+      assert.equal(
+        stopped,
+        "stopped",
+        await b.evaluate(`document.getElementById("error").textContent`),
+      );
+      assert.ok(await b.evaluate<boolean>(`!!document.querySelector("a[download='last.json']")`));
+      await b.evaluate(`document.getElementById("resume").click()`);
       const seen = new Set<string>();
       const t0 = Date.now();
       let state = "";
@@ -84,13 +102,21 @@ Deno.test({
       console.log(
         `built-in run: val/acc_top1 ${summary["val/acc_top1"]}, test/acc_top1 ${
           summary["test/acc_top1"]
-        }, ${summary.images_per_sec.toFixed(2)} img/s, ${summary.wall_sec.toFixed(0)} s, adapter ${summary.adapter}`,
+        }, ${summary.images_per_sec.toFixed(2)} img/s, ${
+          summary.wall_sec.toFixed(0)
+        } s, adapter ${summary.adapter}`,
       );
       assert.ok(
         summary["val/acc_top1"] > chance,
         `val/acc_top1 ${summary["val/acc_top1"]} not above chance ${chance}`,
       );
       assert.ok(Number.isFinite(summary["test/acc_top1"]) && summary.images_per_sec > 0);
+      // The resumed run ends where an uninterrupted one does: 64 images / 16 = 4 steps.
+      assert.equal(summary.global_step, 4);
+      assert.match(
+        await b.evaluate<string>(`document.getElementById("log").textContent`),
+        /resumed from \/runs\/web\/version_0\/checkpoints\/last\.json/,
+      );
       // The figures are drawn by report.ts's functions.
       assert.ok(await b.evaluate<boolean>(`!!document.querySelector("#confusion svg")`));
       assert.ok(await b.evaluate<number>(`document.querySelectorAll("#curves svg").length`) >= 4);
@@ -155,10 +181,11 @@ Deno.test({
       await b.send("DOM.setFileInputFiles", { nodeId: input.nodeId, files: [folder] });
       assert.equal(files.length, 33);
       await b.waitFor(`/\\/picked\\/shapes/.test(document.getElementById("yaml").value)`, 10_000);
-      // Skip corrupt images instead of failing (data.onCorrupt), through the settings YAML.
+      // Skip corrupt images instead of failing (data.onCorrupt), and keep the last partial batch
+      // so that every image is read, through the settings YAML.
       await b.evaluate(`(() => {
         const y = document.getElementById("yaml");
-        y.value = y.value.replace(/^data:\\n/m, "data:\\n  onCorrupt: skip\\n");
+        y.value = y.value.replace(/^data:\\n/m, "data:\\n  onCorrupt: skip\\n  dropLast: false\\n");
         y.dispatchEvent(new Event("change"));
       })()`);
       await b.evaluate(`document.getElementById("start").click()`);
