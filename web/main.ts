@@ -232,10 +232,11 @@ function useFolder(files: { path: string; file: Blob }[]): void {
 }
 
 function useIdx(files: File[]): void {
-  picked = files.map((f) => ({ path: `/picked/idx/${f.name}`, file: f }));
+  // The IDX source names the classes as Fashion-MNIST's when its folder says "fashion".
+  picked = files.map((f) => ({ path: `/picked/fashion-mnist/${f.name}`, file: f }));
   $("data-info").textContent = `IDX files: ${files.map((f) => f.name).join(", ")}`;
   setSource("idx");
-  setYaml("data.root", "/picked/idx");
+  setYaml("data.root", "/picked/fashion-mnist");
   // Fashion-MNIST is grayscale at 28 px.
   setYaml("data.channels", 1);
   setYaml("data.imageSize", 28);

@@ -4,7 +4,8 @@
  * above chance; its
  * downloaded checkpoint loads in Deno and gives the page's test predictions; a folder run
  * (PNG and JPEG, one corrupt file, picked with DOM.setFileInputFiles) trains and names the
- * corrupt file; a screenshot of the finished page is saved.
+ * corrupt file; the predict panel names the top classes; picked Fashion-MNIST IDX files
+ * train; a screenshot of the finished page is saved.
  *
  * Skipped (with the reason printed) only where Chromium is not installed.
  */
@@ -17,6 +18,7 @@ import { loadTrained } from "../../src/cli/common.ts";
 import { buildData } from "../../src/train/build.ts";
 import { predictClasses } from "../../src/train/predictions.ts";
 import { rgba, writeImage } from "../data/fixtures.ts";
+import { FASHION_MNIST_CLASSES } from "../../src/data/idx.ts";
 
 const chromium = Deno.env.get("CHROMIUM") ?? CHROMIUM;
 const available = hasChromium(chromium);
@@ -203,12 +205,85 @@ Deno.test({
       );
       assert.deepEqual(s2.class_names, ["blue", "red"]);
       console.log(`folder run: test/acc_top1 ${s2["test/acc_top1"]}; corrupt listed: ${corrupt}`);
+
+      // ---- predict panel: a picked image gets its top classes by name ----
+      const predictInput = await b.send<{ nodeId: number }>("DOM.querySelector", {
+        nodeId: doc.root.nodeId,
+        selector: "#predict-file",
+      });
+      await b.send("DOM.setFileInputFiles", {
+        nodeId: predictInput.nodeId,
+        files: [`${folder}/test/red/0.png`],
+      });
+      const top = await b.waitFor<string[]>(
+        `document.querySelectorAll("#predictions li").length === 2 &&
+          [...document.querySelectorAll("#predictions li")].map((li) => li.textContent)`,
+        MINUTE,
+      );
+      console.log(`predict test/red/0.png: ${top.join(", ")}`);
+      assert.equal(new Set(top.map((t) => t.split(" ")[0])).size, 2);
+      if (s2["test/acc_top1"] === 1) assert.match(top[0], /^red /);
+
+      // ---- Fashion-MNIST IDX files picked ----
+      const idxFiles = await writeIdx(`${tmp}/idx`, 40, 20);
+      const idxInput = await b.send<{ nodeId: number }>("DOM.querySelector", {
+        nodeId: doc.root.nodeId,
+        selector: "#idx",
+      });
+      await b.send("DOM.setFileInputFiles", { nodeId: idxInput.nodeId, files: idxFiles });
+      await b.waitFor(`/fashion-mnist/.test(document.getElementById("yaml").value)`, 10_000);
+      // 16 px keeps SwiftShader quick (the page set Fashion-MNIST's native 28).
+      await b.evaluate(`(() => {
+        const y = document.getElementById("yaml");
+        y.value = y.value.replace(/^  imageSize: 28$/m, "  imageSize: 16");
+        y.dispatchEvent(new Event("change"));
+      })()`);
+      await b.evaluate(`document.getElementById("start").click()`);
+      await b.waitFor(`document.body.dataset.state === "training"`, 10_000);
+      const end3 = await b.waitFor<string>(
+        `["done", "error"].includes(document.body.dataset.state) && document.body.dataset.state`,
+        10 * MINUTE,
+      );
+      const err3 = await b.evaluate<string>(`document.getElementById("error").textContent`);
+      assert.equal(end3, "done", `IDX run: ${err3}`);
+      const s3 = JSON.parse(
+        await b.evaluate<string>(`document.getElementById("summary").textContent`),
+      );
+      assert.deepEqual(s3.class_names, [...FASHION_MNIST_CLASSES]);
+      assert.equal(s3.test_predictions.length, 20);
+      console.log(`IDX run: test/acc_top1 ${s3["test/acc_top1"]}`);
     } finally {
       await b.close();
       await server.shutdown();
     }
   },
 });
+
+/** Writes Fashion-MNIST-shaped IDX files (28x28, labels 0..9) with `n` train and `m` test images. */
+async function writeIdx(dir: string, n: number, m: number): Promise<string[]> {
+  await Deno.mkdir(dir, { recursive: true });
+  const header = (magic: number, dims: number[]) => {
+    const h = new DataView(new ArrayBuffer(4 + 4 * dims.length));
+    h.setUint32(0, magic);
+    dims.forEach((d, i) => h.setUint32(4 + 4 * i, d));
+    return new Uint8Array(h.buffer);
+  };
+  const out: string[] = [];
+  for (const [prefix, count] of [["train", n], ["t10k", m]] as const) {
+    const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
+    // Class c: a bright horizontal band at row 2c (a pattern a ResNet can tell apart).
+    const pixels = new Uint8Array(count * 784);
+    for (let i = 0; i < count; i++) {
+      for (let x = 0; x < 28; x++) pixels[i * 784 + (2 * labels[i] + 4) * 28 + x] = 255;
+    }
+    const img = `${dir}/${prefix}-images-idx3-ubyte`;
+    const lab = `${dir}/${prefix}-labels-idx1-ubyte`;
+    await Deno.writeFile(img, new Uint8Array([...header(0x803, [count, 28, 28]), ...pixels]));
+    await Deno.writeFile(lab, new Uint8Array([...header(0x801, [count]), ...labels]));
+    out.push(img, lab);
+  }
+  return out;
+}
 
 async function waitForFiles(dir: string, names: string[], timeoutMs: number): Promise<void> {
   const t0 = Date.now();
