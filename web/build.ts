@@ -2,8 +2,8 @@
  * Builds the web app into a static folder (default `dist/web/`): `index.html`, `app.js` (the
  * page), `worker.js` (training) and the image decoders' wasm files. Both scripts are bundled
  * from the same `src/` modules as the CLI with `deno bundle --platform=browser`; the import
- * map puts the browser host seam (`src/platform/host_browser.ts`) in place of `host.ts`, so
- * nothing Deno-specific is bundled. Nothing is fetched from a CDN.
+ * map puts the browser host seam (`src/platform/host_browser.ts`) in place of `host.ts` (see
+ * `BROWSER_SWAPS`), so nothing Deno-specific is bundled. Nothing is fetched from a CDN.
  *
  *   deno task web:build [--out=dist/web]
  *
@@ -12,18 +12,23 @@
 
 const root = new URL("../", import.meta.url);
 
-/** The import map of the browser build: the project's imports plus the host seam swap. */
+/**
+ * The platform modules the browser build replaces (repository paths): the host seam, and the
+ * pretrained-weights reader `src/models/pretrained.ts` imports lazily (once that has landed).
+ */
+export const BROWSER_SWAPS: Readonly<Record<string, string>> = {
+  "src/platform/host.ts": "src/platform/host_browser.ts",
+  "src/models/pretrained_source_deno.ts": "src/platform/pretrained_source_browser.ts",
+};
+
+/** The import map of the browser build: the project's imports plus `BROWSER_SWAPS`. */
 export async function browserImportMap(): Promise<{ imports: Record<string, string> }> {
   const denoJson = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
-  return {
-    imports: {
-      ...denoJson.imports,
-      [new URL("src/platform/host.ts", root).href]: new URL(
-        "src/platform/host_browser.ts",
-        root,
-      ).href,
-    },
-  };
+  const swaps = Object.entries(BROWSER_SWAPS).map(([from, to]) => [
+    new URL(from, root).href,
+    new URL(to, root).href,
+  ]);
+  return { imports: { ...denoJson.imports, ...Object.fromEntries(swaps) } };
 }
 
 /** Bundles `entry` (a path relative to the repository root) for the browser into `out`. */

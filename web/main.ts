@@ -107,6 +107,8 @@ const yamlBox = $<HTMLTextAreaElement>("yaml");
 const errorBox = $("error");
 let worker: Worker | null = null;
 let picked: PickedFile[] = [];
+/** A picked pretrained weights file (mounted with the data). */
+let weights: PickedFile | null = null;
 let records: MetricRecord[] = [];
 let drawPending = false;
 const startedAt = { t: 0 };
@@ -433,7 +435,7 @@ async function start(resume = false): Promise<void> {
     type: "start",
     yaml: yamlBox.value,
     overrides: [],
-    files: source() === "builtin" ? [] : picked,
+    files: [...(source() === "builtin" ? [] : picked), ...(weights ? [weights] : [])],
   };
   worker.postMessage(msg);
 }
@@ -464,6 +466,13 @@ function init(): void {
   $<HTMLInputElement>("folder").addEventListener("change", (e) => {
     const files = [...((e.target as HTMLInputElement).files ?? [])];
     useFolder(files.map((f) => ({ path: f.webkitRelativePath || f.name, file: f })));
+  });
+  $<HTMLInputElement>("pretrained").addEventListener("change", (e) => {
+    const f = (e.target as HTMLInputElement).files?.[0];
+    if (!f) return;
+    weights = { path: `/picked/weights/${f.name}`, file: f };
+    setYaml("model.pretrained", weights.path);
+    checkSettings();
   });
   $<HTMLInputElement>("idx").addEventListener("change", (e) => {
     useIdx([...((e.target as HTMLInputElement).files ?? [])]);
