@@ -29,6 +29,7 @@ import { formatDuration, formatValue } from "../src/train/progress.ts";
 import type { MetricRecord } from "../src/train/loggers.ts";
 import { IMAGE_EXTENSIONS } from "../src/data/image.ts";
 import type { FromWorker, PickedFile, ResultFile, ToWorker } from "./protocol.ts";
+import { WEB_DEFAULT_YAML } from "./defaults.ts";
 
 /** URL short names for common config fields (any dot path works too). */
 export const SHORT_NAMES: Record<string, string> = {
@@ -44,44 +45,6 @@ export const SHORT_NAMES: Record<string, string> = {
   model: "model.name",
   smallInput: "model.smallInput",
 };
-
-/** The page's starting settings: small enough for a laptop GPU to train in about a minute. */
-const DEFAULT_YAML = `# Settings in the format \`deno task train\` reads.
-seed: 42
-model:
-  name: resnet18
-  smallInput: false
-  labelSmoothing: 0.1
-data:
-  source: builtin
-  imageSize: 32
-  channels: 3
-  batchSize: 32
-  builtin:
-    numClasses: 4
-    trainSize: 1024
-    valSize: 256
-    testSize: 256
-  augment:
-    randomCrop: { padding: 4 }
-    hflip: 0.5
-optimizer:
-  name: adamw
-  learningRate: 0.001
-  weightDecay: 0.0001
-scheduler:
-  warmupEpochs: 1
-  warmupStartFactor: 0.1
-trainer:
-  maxEpochs: 4
-  logEveryNSteps: 2
-  gradientClipVal: 5.0
-checkpoint:
-  monitor: val/acc_top1
-  mode: max
-logging:
-  name: web
-`;
 
 /** The settings shown as form fields (dot path, label, input kind). */
 const FIELDS: [string, string, "number" | "text" | "checkbox" | "model"][] = [
@@ -441,7 +404,7 @@ async function start(resume = false): Promise<void> {
 }
 
 function init(): void {
-  yamlBox.value = DEFAULT_YAML;
+  yamlBox.value = WEB_DEFAULT_YAML;
   buildFields();
   const params = new URLSearchParams(location.search);
   const problems: string[] = [];

@@ -10,15 +10,18 @@
  * Skipped (with the reason printed) only where Chromium is not installed.
  */
 import assert from "node:assert/strict";
+import { parseDocument } from "yaml";
 import { CHROMIUM, hasChromium, launch } from "./cdp.ts";
 import { buildWeb } from "../../web/build.ts";
 import { serveStatic } from "../../web/serve.ts";
 import { getDevice } from "../../src/gpu/device.ts";
 import { loadTrained } from "../../src/cli/common.ts";
-import { buildData } from "../../src/train/build.ts";
+import { buildData, modelNames } from "../../src/train/build.ts";
 import { predictClasses } from "../../src/train/predictions.ts";
 import { rgba, writeImage } from "../data/fixtures.ts";
 import { FASHION_MNIST_CLASSES } from "../../src/data/idx.ts";
+import { resolveConfig } from "../../src/train/config.ts";
+import { WEB_DEFAULT_YAML } from "../../web/defaults.ts";
 
 const chromium = Deno.env.get("CHROMIUM") ?? CHROMIUM;
 const available = hasChromium(chromium);
@@ -297,3 +300,55 @@ async function waitForFiles(dir: string, names: string[], timeoutMs: number): Pr
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+Deno.test({
+  name: "web app in Chromium: bad settings and a browser without WebGPU give their messages",
+  ignore: !available,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "web_app_errors_" });
+    await buildWeb(`${tmp}/site`);
+    const server = serveStatic(`${tmp}/site`, { port: 0, hostname: "127.0.0.1" });
+    const base = `http://127.0.0.1:${server.addr.port}/`;
+    const b = await launch("about:blank", `${tmp}/profile`, chromium);
+    try {
+      await b.send("Page.enable");
+      const open = async (query: string) => {
+        await b.send("Page.navigate", { url: base + query });
+        await b.waitFor(
+          `document.readyState === "complete" && document.body?.dataset.state`,
+          MINUTE,
+        );
+        return await b.waitFor<string>(
+          `document.body.dataset.state === "error" && document.getElementById("error").textContent`,
+          MINUTE,
+        );
+      };
+      // Bad settings: the config validator's own message.
+      let expected = "";
+      try {
+        // The page writes URL settings into its YAML, as here, so the message locates the line.
+        const doc = parseDocument(WEB_DEFAULT_YAML);
+        doc.setIn(["trainer", "maxEpochs"], 0);
+        resolveConfig(doc.toString(), "settings", { models: modelNames(), checkPaths: false });
+      } catch (e) {
+        expected = (e as Error).message;
+      }
+      assert.match(expected, /^settings:\d+ trainer\.maxEpochs: expected a positive integer/);
+      const bad = await open("?epochs=0&autostart=1");
+      assert.equal(bad, `config error: ${expected}`);
+      // No WebGPU (navigator.gpu removed before the page's scripts run).
+      await b.send("Page.addScriptToEvaluateOnNewDocument", {
+        source: "delete Navigator.prototype.gpu;",
+      });
+      const none = await open("?autostart=1");
+      assert.match(none, /WebGPU is not available/);
+      assert.match(none, /Chrome/);
+      assert.match(none, /--enable-unsafe-webgpu/);
+    } finally {
+      await b.close();
+      await server.shutdown();
+    }
+  },
+});
