@@ -13,6 +13,9 @@ import { decodeImage } from "../data/image.ts";
 import { IMAGE_EXTENSIONS } from "../data/image.ts";
 import { evalTransform } from "../data/transforms.ts";
 import { loadTrained, runMain } from "./common.ts";
+import { topK } from "../metrics/top_k.ts";
+
+export { topK } from "../metrics/top_k.ts";
 
 const HELP = `Usage: deno task predict <checkpoint> <image-or-folder> [more ...] [options]
 
@@ -45,30 +48,6 @@ function collect(path: string, out: string[]): void {
       else if (IMAGE_EXTENSIONS.some((e) => n.toLowerCase().endsWith(e))) out.push(p);
     }
   } else out.push(path);
-}
-
-/** Softmax of each row and its top-k, the lower index winning ties. */
-export function topK(
-  logits: Float32Array,
-  options: { rows: number; k: number },
-): [number, number][][] {
-  const { rows, k } = options;
-  const c = logits.length / rows;
-  const out: [number, number][][] = [];
-  for (let r = 0; r < rows; r++) {
-    const row = logits.subarray(r * c, (r + 1) * c);
-    let max = -Infinity;
-    for (const v of row) max = Math.max(max, v);
-    let sum = 0;
-    const p = Array.from(row, (v) => {
-      const e = Math.exp(v - max);
-      sum += e;
-      return e;
-    });
-    const idx = p.map((_, i) => i).sort((a, b) => p[b] - p[a] || a - b).slice(0, k);
-    out.push(idx.map((i) => [i, p[i] / sum]));
-  }
-  return out;
 }
 
 /** Renders predictions as CSV: `path,top1,p1,…,topK,pK`. */

@@ -224,8 +224,13 @@ export class ClassificationDataModule {
       : Array.from({ length: numClasses }, (_, i) => String(i));
     const total = trImg.count + (teImg?.count ?? 0);
     const n = trImg.width * trImg.height;
-    // Shared so workers read the pixels without a copy.
-    const data = new Uint8Array(new SharedArrayBuffer(total * n));
+    // Shared so workers read the pixels without a copy (a page that is not cross-origin
+    // isolated has no SharedArrayBuffer; it decodes inline anyway).
+    const data = new Uint8Array(
+      typeof SharedArrayBuffer === "function"
+        ? new SharedArrayBuffer(total * n)
+        : new ArrayBuffer(total * n),
+    );
     data.set(trImg.data);
     if (teImg) data.set(teImg.data, trImg.count * n);
     this.#source = { kind: "array", data, width: trImg.width, height: trImg.height };

@@ -8,6 +8,7 @@
  */
 
 import { DataError, reasonOf } from "./errors.ts";
+import { host } from "../platform/host.ts";
 
 /** Magic number of an IDX file of unsigned bytes with 3 dimensions (images). */
 export const IDX_IMAGES_MAGIC = 0x803;
@@ -57,30 +58,23 @@ async function readSized(
       header.what,
     );
   };
-  let file: Deno.FsFile;
+  let opened: { head: Uint8Array; stream: ReadableStream<Uint8Array> };
   try {
-    file = await Deno.open(path, { read: true });
+    opened = await host.openRead(path, 2);
   } catch (e) {
     throw new DataError(`IDX file ${path}: cannot open (${reasonOf(e)})`);
   }
-  const head = new Uint8Array(2);
-  let got = 0;
-  while (got < 2) {
-    const n = await file.read(head.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  await file.seek(0, Deno.SeekMode.Start);
-  let stream: ReadableStream<Uint8Array> = file.readable;
+  const head = opened.head;
+  let stream = opened.stream;
   // A raw file's size is known up front; a gzip file's only as it decompresses.
   let rawSize: number | null = null;
-  if (got === 2 && isGzip(head)) {
+  if (head.length === 2 && isGzip(head)) {
     stream = stream.pipeThrough(
       new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
     );
   } else {
     try {
-      rawSize = (await file.stat()).size;
+      rawSize = (await host.stat(path)).size;
     } catch { /* unknown: read and count */ }
   }
   const reader = stream.getReader();
@@ -134,10 +128,8 @@ async function readSized(
       total += chunk.length;
     }
   } finally {
+    // Cancelling the stream also closes the file behind it.
     await reader.cancel().catch(() => {});
-    try {
-      file.close();
-    } catch { /* already closed by the stream */ }
   }
   if (need < 0) {
     magicOf(pending);
@@ -264,7 +256,7 @@ export async function findIdxFile(
   for (const name of [`${prefix}-${kind}-ubyte.gz`, `${prefix}-${kind}-ubyte`]) {
     const p = `${root.replace(/\/+$/, "")}/${name}`;
     try {
-      const st = await Deno.stat(p);
+      const st = await host.stat(p);
       if (st.isFile) return p;
     } catch { /* try the next name */ }
   }

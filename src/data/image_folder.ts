@@ -6,6 +6,7 @@
 
 import { DataError, reasonOf } from "./errors.ts";
 import { IMAGE_EXTENSIONS } from "./image.ts";
+import { host } from "../platform/host.ts";
 
 /** One split's classes and their image paths (both sorted). */
 export interface ScannedSplit {
@@ -19,12 +20,12 @@ const isImage = (name: string): boolean =>
 async function entries(dir: string): Promise<{ name: string; isDir: boolean; isFile: boolean }[]> {
   const out: { name: string; isDir: boolean; isFile: boolean }[] = [];
   try {
-    for await (const e of Deno.readDir(dir)) {
+    for await (const e of host.readDir(dir)) {
       let isDir = e.isDirectory;
       let isFile = e.isFile;
       if (e.isSymlink) {
         try {
-          const st = await Deno.stat(`${dir}/${e.name}`);
+          const st = await host.stat(`${dir}/${e.name}`);
           isDir = st.isDirectory;
           isFile = st.isFile;
         } catch { /* dangling link: reported as a non-image file below */ }
@@ -50,7 +51,7 @@ async function walk(dir: string, images: string[], others: string[]): Promise<vo
 /** Whether `path` is an existing folder. */
 export async function isDir(path: string): Promise<boolean> {
   try {
-    return (await Deno.stat(path)).isDirectory;
+    return (await host.stat(path)).isDirectory;
   } catch {
     return false;
   }

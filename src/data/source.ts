@@ -11,6 +11,7 @@ import { DataError, reasonOf } from "./errors.ts";
 import { convertChannels, decodeImage, type RawImage } from "./image.ts";
 import { Rng } from "./rng.ts";
 import { evalTransform, type PipelineSpec, trainTransform } from "./transforms.ts";
+import { host } from "../platform/host.ts";
 
 /** A serialisable description of a sample source (sent to each worker once). */
 export type SourceSpec =
@@ -118,7 +119,7 @@ export class SampleProcessor {
     } else {
       const path = src.paths[index];
       try {
-        img = await decodeImage(await Deno.readFile(path), channels);
+        img = await decodeImage(await host.readFile(path), channels);
       } catch (e) {
         img = `${path}: ${reasonOf(e)}`;
       }

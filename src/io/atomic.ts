@@ -5,6 +5,8 @@
  * @module
  */
 
+import { host } from "../platform/host.ts";
+
 let tmpCounter = 0;
 
 /** Options of `atomicWrite`. */
@@ -34,32 +36,16 @@ export function atomicWrite(
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const dir = dirOf(path);
   const base = path.slice(path.lastIndexOf("/") + 1);
-  const tmp = `${dir}/.${base}.tmp-${Deno.pid}-${tmpCounter++}`;
+  const tmp = `${dir}/.${base}.tmp-${host.pid}-${tmpCounter++}`;
   try {
-    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
-    try {
-      let off = 0;
-      while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
-      f.syncSync();
-    } finally {
-      f.close();
-    }
+    host.writeFileSync(tmp, bytes, { sync: true });
     options.beforeRename?.(tmp);
-    Deno.renameSync(tmp, path);
+    host.renameSync(tmp, path);
   } catch (e) {
     try {
-      Deno.removeSync(tmp);
+      host.removeSync(tmp);
     } catch { /* already gone */ }
     throw e;
   }
-  try {
-    const d = Deno.openSync(dir, { read: true });
-    try {
-      d.syncSync();
-    } finally {
-      d.close();
-    }
-  } catch {
-    // Directory fsync is best effort (not every platform allows opening a folder).
-  }
+  host.syncDirSync(dir); // best effort
 }

@@ -17,6 +17,7 @@
 import { Tensor } from "../gpu/tensor.ts";
 import { readBackAll } from "../gpu/readback.ts";
 import { atomicWrite } from "./atomic.ts";
+import { host as osHost } from "../platform/host.ts";
 
 /** Element types this reader and writer know. */
 export type SafetensorsDType = "F32" | "F16" | "BF16" | "I64" | "I32";
@@ -419,7 +420,7 @@ export async function loadSafetensors(
   if (typeof pathOrBytes === "string") {
     source = pathOrBytes;
     try {
-      bytes = await Deno.readFile(pathOrBytes);
+      bytes = await osHost.readFile(pathOrBytes);
     } catch (e) {
       throw new SafetensorsError(
         `safetensors "${pathOrBytes}": cannot read (${(e as Error).message})`,

@@ -1,12 +1,13 @@
 /**
  * The file-system seam of the training loop: the few file operations the trainer needs,
- * behind an interface, so that the loop can run where `Deno.*` does not exist (a browser
- * Web Worker supplies its own implementation). `denoFs` is the implementation for Deno.
+ * behind an interface. `denoFs` implements it on the host seam (`host.ts`: Deno's file API,
+ * or the in-memory file system of `host_browser.ts` in the web build).
  *
  * @module
  */
 
 import { atomicWrite, type AtomicWriteOptions } from "../io/atomic.ts";
+import { host } from "./host.ts";
 
 /** The file operations the trainer uses. Paths use `/`. */
 export interface PlatformFs {
@@ -31,17 +32,20 @@ export interface PlatformFs {
   removeFile(path: string): void;
 }
 
-/** `PlatformFs` on Deno's synchronous file API. */
+/**
+ * `PlatformFs` on the host's synchronous file API (Deno's; in the web build, the in-memory
+ * file system). The name predates the web build.
+ */
 export const denoFs: PlatformFs = {
   mkdirp(path) {
-    Deno.mkdirSync(path, { recursive: true });
+    host.mkdirSync(path, { recursive: true });
   },
   createDirExclusive(path) {
     try {
-      Deno.mkdirSync(path);
+      host.mkdirSync(path);
       return true;
     } catch (e) {
-      if (e instanceof Deno.errors.AlreadyExists) return false;
+      if (host.isAlreadyExists(e)) return false;
       throw e;
     }
   },
@@ -55,30 +59,30 @@ export const denoFs: PlatformFs = {
     atomicWrite(path, data, options);
   },
   appendText(path, text) {
-    Deno.writeTextFileSync(path, text, { append: true });
+    host.writeFileSync(path, new TextEncoder().encode(text), { append: true });
   },
   readText(path) {
     try {
-      return Deno.readTextFileSync(path);
+      return host.readTextFileSync(path);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
+      if (host.isNotFound(e)) return null;
       throw e;
     }
   },
   removeFile(path) {
     try {
-      Deno.removeSync(path);
+      host.removeSync(path);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (!host.isNotFound(e)) throw e;
     }
   },
 };
 
-function entries(path: string): Deno.DirEntry[] {
+function entries(path: string): { name: string; isFile: boolean; isDirectory: boolean }[] {
   try {
-    return [...Deno.readDirSync(path)];
+    return [...host.readDirSync(path)];
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
+    if (host.isNotFound(e)) return [];
     throw e;
   }
 }

@@ -1,9 +1,11 @@
 /**
- * The interrupt seam: Ctrl-C (SIGINT) and SIGTERM on Deno. A browser worker has no
+ * The interrupt seam: Ctrl-C (SIGINT) and SIGTERM, through the host seam. A browser worker has no
  * signals; its host would call the returned handler's equivalent through a message.
  *
  * @module
  */
+
+import { host } from "./host.ts";
 
 /** The signals that ask a run to stop. */
 const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
@@ -22,13 +24,11 @@ export function onStopSignal(handler: (signal: string) => void): () => void {
   let seen = 0;
   for (const sig of STOP_SIGNALS) {
     const fn = () => {
-      if (seen++ > 0) Deno.exit(INTERRUPTED_EXIT_CODE);
+      if (seen++ > 0) host.exit(INTERRUPTED_EXIT_CODE);
       handler(sig);
     };
-    try {
-      Deno.addSignalListener(sig, fn);
-      removers.push(() => Deno.removeSignalListener(sig, fn));
-    } catch { /* not supported on this platform */ }
+    const remove = host.onSignal(sig, fn);
+    if (remove) removers.push(remove);
   }
   return () => {
     for (const r of removers) r();

@@ -18,6 +18,7 @@ import { Tensor } from "../gpu/tensor.ts";
 import { loadSafetensors, serializeSafetensors, toHostTensors } from "../io/safetensors.ts";
 import type { AtomicWriteOptions } from "../io/atomic.ts";
 import { denoFs, type PlatformFs } from "../platform/fs.ts";
+import { host } from "../platform/host.ts";
 
 export { readBackAll } from "../gpu/readback.ts";
 
@@ -214,7 +215,7 @@ export async function writeCheckpoint(
 
 function existsSync(p: string): boolean {
   try {
-    Deno.statSync(p);
+    host.statSync(p);
     return true;
   } catch {
     return false;
@@ -266,7 +267,7 @@ export async function loadCheckpoint(
   const jsonPath = resolveCheckpointPath(path);
   let state: CheckpointState;
   try {
-    state = JSON.parse(Deno.readTextFileSync(jsonPath));
+    state = JSON.parse(host.readTextFileSync(jsonPath));
   } catch (e) {
     throw new Error(
       `checkpoint "${jsonPath}": cannot read its JSON state (${(e as Error).message})`,

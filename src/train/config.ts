@@ -43,6 +43,7 @@ import {
   str,
 } from "../config/field.ts";
 import { checkValidationMonitors } from "./config_checks.ts";
+import { host } from "../platform/host.ts";
 
 /** The `model` section (its hyperparameters are declared in `models/hparams.ts`). */
 export interface ModelConfig extends LossHparams {
@@ -349,7 +350,7 @@ function validate(raw: unknown, locate: LocateAny, opts: LoadConfigOptions): Tra
   if (d.source !== "builtin" && d.root !== null && (opts.checkPaths ?? true)) {
     let ok = false;
     try {
-      ok = Deno.statSync(d.root).isDirectory;
+      ok = host.statSync(d.root).isDirectory;
     } catch { /* reported below */ }
     if (!ok) {
       const p = ["data", "root"];
@@ -485,7 +486,7 @@ export function loadConfig(
 ): TrainConfig {
   let text: string;
   try {
-    text = Deno.readTextFileSync(file);
+    text = host.readTextFileSync(file);
   } catch (e) {
     throw new ConfigError(
       `${file}: cannot read the config (${e instanceof Error ? e.message : e})`,

@@ -7,6 +7,7 @@
  */
 
 import type { ProgressMode } from "./config.ts";
+import { host, type HostStream } from "../platform/host.ts";
 
 /** Where progress text goes (tests capture it). */
 export interface TextSink {
@@ -14,28 +15,22 @@ export interface TextSink {
   write(text: string): void;
   /** Whether this is a terminal (bar mode in `auto`). */
   isTerminal: boolean;
+  /** Receives every progress snapshot, whatever the mode (a web page draws its own bar). */
+  state?(s: ProgressState): void;
 }
 
-function streamSink(stream: typeof Deno.stdout | typeof Deno.stderr): TextSink {
-  const enc = new TextEncoder();
-  return {
-    write(text: string): void {
-      const b = enc.encode(text);
-      let off = 0;
-      while (off < b.length) off += stream.writeSync(b.subarray(off));
-    },
-    isTerminal: stream.isTerminal(),
-  };
+function streamSink(stream: HostStream): TextSink {
+  return { write: (text) => stream.write(text), isTerminal: stream.isTerminal };
 }
 
 /** Standard output as a `TextSink`. */
 export function stdoutSink(): TextSink {
-  return streamSink(Deno.stdout);
+  return streamSink(host.stdout);
 }
 
 /** Standard error as a `TextSink` (progress beside a machine-readable stdout). */
 export function stderrSink(): TextSink {
-  return streamSink(Deno.stderr);
+  return streamSink(host.stderr);
 }
 
 /** Formats seconds as `1h02m`, `3m05s` or `12s`. */
@@ -104,6 +99,7 @@ export class Progress {
 
   /** Redraws the bar (throttled to 10 Hz) in bar mode; nothing in lines mode. */
   tick(s: ProgressState): void {
+    this.#out.state?.(s);
     if (this.#mode !== "bar") return;
     const now = performance.now();
     if (now - this.#lastDraw < 100 && s.batch < s.batches) return;
@@ -117,8 +113,10 @@ export class Progress {
 
   /** A periodic plain line (at each logging interval) in lines mode. */
   periodic(s: ProgressState): void {
-    if (this.#mode === "lines") this.#out.write(this.#line(s) + "\n");
-    else this.tick(s);
+    if (this.#mode === "lines") {
+      this.#out.state?.(s);
+      this.#out.write(this.#line(s) + "\n");
+    } else this.tick(s);
   }
 
   /** A message on its own line (epoch summaries, warnings); shown in every mode but none. */

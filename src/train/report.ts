@@ -121,7 +121,8 @@ function lineChart(
   }</svg>`;
 }
 
-function barChart(title: string, names: readonly string[], values: number[]): string {
+/** A horizontal bar chart of values in [0, 1] (per-class accuracy), as inline SVG. */
+export function barChart(title: string, names: readonly string[], values: number[]): string {
   const rowH = 18;
   const L = 140;
   const W = 460;
@@ -147,7 +148,8 @@ function barChart(title: string, names: readonly string[], values: number[]): st
   }</svg>`;
 }
 
-function confusionChart(names: readonly string[], m: number[][]): string {
+/** The confusion matrix (rows: true class, columns: predicted) as inline SVG. */
+export function confusionChart(names: readonly string[], m: number[][]): string {
   const n = m.length;
   const cell = Math.max(14, Math.min(48, Math.floor(520 / Math.max(1, n))));
   const L = 130;
@@ -210,9 +212,11 @@ function series(
   return { name: label, points };
 }
 
-/** Renders the report page. */
-export function renderReport(input: ReportInput): string {
-  const r = input.records;
+/**
+ * The curves of a run as inline SVG charts: loss per epoch, loss per logged step, accuracy
+ * per epoch and the learning rate (the report page and the web app's live view).
+ */
+export function curveCharts(r: readonly MetricRecord[]): string[] {
   const lrName =
     [...new Set(r.flatMap((x) => Object.keys(x.metrics)))].find((k) => k.startsWith("lr-")) ??
       "lr-AdamW";
@@ -231,6 +235,12 @@ export function renderReport(input: ReportInput): string {
     ], [0, 1]),
     lineChart(`Learning rate (${lrName})`, "epoch", [series(r, lrName, "epoch", lrName)]),
   ];
+  return charts;
+}
+
+/** Renders the report page. */
+export function renderReport(input: ReportInput): string {
+  const charts = curveCharts(input.records);
   if (input.perClass) {
     charts.push(
       barChart(`Per-class accuracy, ${input.evalLabel}`, input.classNames, input.perClass),

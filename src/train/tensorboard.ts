@@ -10,6 +10,8 @@
  * @module
  */
 
+import { host } from "../platform/host.ts";
+
 const CRC32C_TABLE = (() => {
   const t = new Uint32Array(256);
   for (let i = 0; i < 256; i++) {
@@ -137,21 +139,18 @@ export interface TensorBoardWriterOptions {
 export class TensorBoardWriter {
   /** The event file path. */
   readonly path: string;
-  #file: Deno.FsFile;
 
   /** Creates the event file and writes the version record. */
   constructor(dir: string, options: TensorBoardWriterOptions = {}) {
     const t = options.wallTime ?? Date.now() / 1000;
-    Deno.mkdirSync(dir, { recursive: true });
-    this.path = `${dir}/events.out.tfevents.${Math.floor(t)}.classifier-training.${Deno.pid}`;
-    this.#file = Deno.openSync(this.path, { create: true, append: true });
+    host.mkdirSync(dir, { recursive: true });
+    this.path = `${dir}/events.out.tfevents.${Math.floor(t)}.classifier-training.${host.pid}`;
     this.#write(encodeVersionEvent(t));
   }
 
   #write(event: Uint8Array): void {
     const rec = frameRecord(event);
-    let off = 0;
-    while (off < rec.length) off += this.#file.writeSync(rec.subarray(off));
+    host.writeFileSync(this.path, rec, { append: true });
   }
 
   /** Writes scalars at a step (one Event with one Summary.Value per tag). */
@@ -166,19 +165,11 @@ export class TensorBoardWriter {
     );
   }
 
-  /** Flushes to disk. */
-  flush(): void {
-    this.#file.syncSync();
-  }
+  /** Flushes to disk (each record is appended as it is written, so nothing is pending). */
+  flush(): void {}
 
-  /** Closes the file. */
-  close(): void {
-    try {
-      this.#file.syncSync();
-    } finally {
-      this.#file.close();
-    }
-  }
+  /** Closes the file (nothing stays open between records). */
+  close(): void {}
 }
 
 /** A decoded event (the fields this module writes). */
@@ -281,5 +272,5 @@ export function readRecords(bytes: Uint8Array): Uint8Array[] {
 
 /** Reads every event of an event file. */
 export function readEventFile(path: string): TensorBoardEvent[] {
-  return readRecords(Deno.readFileSync(path)).map(decodeEvent);
+  return readRecords(host.readFileSync(path)).map(decodeEvent);
 }
