@@ -21,6 +21,7 @@ export {
   keep,
   type MemoryStats,
   memoryStats,
+  resetPeak,
   scope,
   Tensor,
 } from "./src/gpu/tensor.ts";

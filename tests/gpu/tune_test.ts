@@ -1,0 +1,177 @@
+/**
+ * Autotuning: off by default (tests see the heuristics), cache files round-trip and corrupt
+ * ones are ignored with a warning, a tuned choice is one of the candidates and is the one
+ * matmul then runs, and the peak-memory counter.
+ */
+import assert from "node:assert/strict";
+import "../helpers.ts";
+import { gpu } from "../../src/gpu/device.ts";
+import { memoryStats, resetPeak, scope, Tensor } from "../../src/gpu/tensor.ts";
+import {
+  adapterIdentity,
+  choiceTable,
+  disableTuning,
+  KERNELS_VERSION,
+  parseTuneCache,
+  pendingBuckets,
+  serializeTuneCache,
+  shapeBucket,
+  tunedChoice,
+  tunePending,
+  tuningEnabled,
+} from "../../src/gpu/tune.ts";
+import { enableKernelTuning, MATMUL_CANDIDATES } from "../../src/kernels/tuning.ts";
+import { matmul, matmulVariant } from "../../src/kernels/matmul.ts";
+import {
+  loadRunChoices,
+  loadTuneCache,
+  saveRunChoices,
+  saveTuneCache,
+  tuneCacheFileName,
+  tuneWanted,
+} from "../../src/train/tune_cache.ts";
+
+const ADAPTER = "vendor | arch | dev | desc";
+
+Deno.test("tuning is off unless a test turns it on: heuristics decide", () => {
+  assert.equal(tuningEnabled(), false);
+  assert.equal(tunedChoice("matmul", [64, 64, 64], "register"), "register");
+  assert.equal(tunedChoice("matmul", [64, 64, 64], "tiled"), "tiled");
+  assert.deepEqual(pendingBuckets(), [], "nothing is noted while off");
+  assert.equal(matmulVariant("auto", [64, 64, 64]), gpu().adapter.isCpu ? "register" : "tiled");
+});
+
+Deno.test("CT_TUNE=0 turns tuning off", () => {
+  const old = Deno.env.get("CT_TUNE");
+  try {
+    Deno.env.set("CT_TUNE", "0");
+    assert.equal(tuneWanted(), false);
+    Deno.env.set("CT_TUNE", "1");
+    assert.equal(tuneWanted(), true);
+  } finally {
+    if (old === undefined) Deno.env.delete("CT_TUNE");
+    else Deno.env.set("CT_TUNE", old);
+  }
+});
+
+Deno.test("shape buckets round each dim up to a power of two", () => {
+  assert.deepEqual(shapeBucket([1, 3, 64, 65, 1000]), [1, 4, 64, 128, 1024]);
+});
+
+Deno.test("cache file round-trips through the user cache folder, per adapter", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const choices = { "matmul/64x64x64": "tiled", "matmul/1024x8x512": "register" };
+    const path = saveTuneCache(dir, ADAPTER, choices);
+    assert.ok(path.endsWith(tuneCacheFileName(ADAPTER)));
+    assert.deepEqual(
+      loadTuneCache(dir, ADAPTER, () => assert.fail("no warning expected")),
+      choices,
+    );
+    // Another adapter has its own file: nothing cached for it yet, and no warning.
+    assert.notEqual(tuneCacheFileName(ADAPTER), tuneCacheFileName(`${ADAPTER}2`));
+    assert.deepEqual(
+      loadTuneCache(dir, `${ADAPTER}2`, () => assert.fail("no file, no warning")),
+      {},
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a corrupt, foreign or outdated cache is ignored with a warning naming it", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/${tuneCacheFileName(ADAPTER)}`;
+    const cases: [string, RegExp][] = [
+      ["{not json", /not JSON/],
+      ['{"format":"other"}', /expected an object with format/],
+      [
+        serializeTuneCache(ADAPTER, { a: "b" }).replace(
+          `"kernelsVersion": ${KERNELS_VERSION}`,
+          `"kernelsVersion": ${KERNELS_VERSION + 1}`,
+        ),
+        new RegExp(`kernelsVersion ${KERNELS_VERSION + 1}, expected ${KERNELS_VERSION}`),
+      ],
+      [serializeTuneCache("someone else", { a: "b" }), /adapter "someone else"/],
+      [serializeTuneCache(ADAPTER, { a: 3 } as unknown as Record<string, string>), /short string/],
+    ];
+    for (const [text, re] of cases) {
+      Deno.writeTextFileSync(path, text);
+      const warnings: string[] = [];
+      assert.deepEqual(loadTuneCache(dir, ADAPTER, (m) => warnings.push(m)), {});
+      assert.equal(warnings.length, 1, text);
+      assert.match(warnings[0], re);
+      assert.ok(warnings[0].includes(path), "the warning names the file");
+    }
+    assert.equal(parseTuneCache("[]", ADAPTER), null);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("measured choice: one of the candidates, recorded, reused on resume, and used", async () => {
+  const identity = adapterIdentity(gpu().adapter);
+  const a = Tensor.fromArray(Float32Array.from({ length: 40 * 24 }, (_, i) => (i % 7) - 3), [
+    40,
+    24,
+  ]);
+  const b = Tensor.fromArray(Float32Array.from({ length: 24 * 36 }, (_, i) => (i % 5) - 2), [
+    24,
+    36,
+  ]);
+  const product = async (variant?: "register" | "tiled") => {
+    const c = scope(() => matmul(a, b, { variant }));
+    const out = await c.toArray();
+    c.dispose();
+    return [...out];
+  };
+  const expected = await product("register");
+  const dir = Deno.makeTempDirSync();
+  try {
+    enableKernelTuning();
+    scope(() => matmul(a, b)).dispose();
+    assert.deepEqual(pendingBuckets(), ["matmul/64x64x32"], "the fallback ran and was noted");
+    const [r] = await tunePending({ reps: 1 });
+    assert.equal(r.key, "matmul/64x64x32");
+    assert.ok((MATMUL_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
+    assert.deepEqual(Object.keys(r.ms).sort(), [...MATMUL_CANDIDATES].sort());
+    assert.equal(r.ms[r.choice], Math.min(...Object.values(r.ms)));
+    assert.deepEqual(choiceTable(), { "matmul/64x64x32": r.choice });
+    assert.deepEqual(pendingBuckets(), []);
+    // The run folder records the table; a resumed run gets the same choices back.
+    saveRunChoices(dir, identity, choiceTable());
+    assert.deepEqual(loadRunChoices(dir, identity), { "matmul/64x64x32": r.choice });
+    // Whatever the table says is what runs, for every shape in the bucket, with equal results.
+    for (const forced of MATMUL_CANDIDATES) {
+      enableKernelTuning({ "matmul/64x64x32": forced });
+      assert.equal(matmulVariant("auto", [40, 36, 24]), forced);
+      assert.equal(matmulVariant("auto", [33, 64, 17]), forced);
+      assert.deepEqual(await product(), expected, forced);
+    }
+    // An entry naming no candidate falls back to the heuristic.
+    enableKernelTuning({ "matmul/64x64x32": "bogus" });
+    assert.equal(matmulVariant("auto", [40, 36, 24]), gpu().adapter.isCpu ? "register" : "tiled");
+  } finally {
+    disableTuning();
+    a.dispose();
+    b.dispose();
+    Deno.removeSync(dir, { recursive: true });
+  }
+  assert.equal(tuningEnabled(), false);
+});
+
+Deno.test("peakBytes tracks the high-water mark since resetPeak", () => {
+  const base = memoryStats();
+  resetPeak();
+  assert.equal(memoryStats().peakBytes, base.liveBytes);
+  const big = Tensor.empty([1 << 16]);
+  const small = Tensor.empty([16]);
+  const high = memoryStats().liveBytes;
+  big.dispose();
+  assert.equal(memoryStats().peakBytes, high, "the peak outlives the buffer");
+  resetPeak();
+  assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
+  small.dispose();
+  assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
+});
