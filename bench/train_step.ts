@@ -41,7 +41,10 @@ export interface StepResult extends StepSpec {
    * where unknown. On a shared CPU this is steadier than wall time.
    */
   cpuMs: number | null;
-  /** Highest GPU bytes in use during one (warm) step, parameters and optimizer state included. */
+  /**
+   * Highest GPU bytes in use during one step, parameters and optimizer state included (the
+   * timed steps', or the first step's when none is timed).
+   */
   peakBytes: number;
   /** GPU bytes in use between steps (parameters, moments). */
   residentBytes: number;
@@ -82,17 +85,22 @@ export function makeStep(spec: StepSpec): { step: () => void; dispose: () => voi
   return { step, dispose };
 }
 
-/** Runs `warm` untimed steps after the first, then `steps` timed ones; reports the median. */
+/**
+ * Runs `warm` untimed steps after the first, then `steps` timed ones; reports the median.
+ * With `steps: 0` the first step stands for all (time and peak).
+ */
 export async function measureStep(
   spec: StepSpec,
   opts: { steps?: number; warm?: number } = {},
 ): Promise<StepResult> {
   const { step, dispose } = makeStep(spec);
   try {
+    resetPeak();
     let t0 = performance.now();
     step();
     await sync();
     const firstStepMs = performance.now() - t0;
+    const firstPeakBytes = memoryStats().peakBytes;
     for (let i = 0; i < (opts.warm ?? 1); i++) {
       step();
       await sync();
@@ -111,9 +119,9 @@ export async function measureStep(
       if (c0 !== null && c1 !== null) cpu.push(c1 - c0);
     }
     cpu.sort((a, b) => a - b);
-    const peakBytes = memoryStats().peakBytes;
+    const peakBytes = times.length ? memoryStats().peakBytes : firstPeakBytes;
     times.sort((a, b) => a - b);
-    const stepMs = times[Math.floor(times.length / 2)];
+    const stepMs = times.length ? times[Math.floor(times.length / 2)] : firstStepMs;
     return {
       ...spec,
       firstStepMs,
