@@ -35,6 +35,22 @@ function dims(x: Tensor, op: string): { n: number; c: number; hw: number } {
 }
 
 /**
+ * Workgroup size of the per-channel reductions (a power of two, 8..256): about 8 values per
+ * invocation. Late ResNet stages have few values per channel (32 at 1×1, batch 32), and a
+ * 256-wide tree there costs more in barriers than the sums themselves (on lavapipe every
+ * barrier switches between all the invocations of the workgroup).
+ */
+export function channelReduceWorkgroup(valuesPerChannel: number): number {
+  const want = Math.ceil(valuesPerChannel / 8);
+  return Math.min(256, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, want)))));
+}
+
+/** Values each invocation of a per-channel reduction reads: vec4s when aligned. */
+function channelItems(n: number, hw: number): number {
+  return hw % 4 === 0 ? n * hw / 4 : n * hw;
+}
+
+/**
  * Batch mean and invstd of `x` [N, C, ...] per channel; updates `runningMean` /
  * `runningVar` in place (momentum, unbiased variance) and adds 1 to `numBatchesTracked`
  * when given.
@@ -72,7 +88,12 @@ export function batchNormStats(
   dispatch({
     kernel: "batch_norm_stats",
     code: statsSrc,
-    overrides: { UPDATE: update ? 1 : 0, TRACK: track ? 1 : 0, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+    overrides: {
+      UPDATE: update ? 1 : 0,
+      TRACK: track ? 1 : 0,
+      ALIGNED: hw % 4 === 0 ? 1 : 0,
+      WG: channelReduceWorkgroup(channelItems(n, hw)),
+    },
     uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).f32(opts.momentum).bytes(),
     buffers: [
       x.buffer,
@@ -128,7 +149,11 @@ export function batchNormBackward(
   dispatch({
     kernel: "batch_norm_backward_reduce",
     code: reduceSrc,
-    overrides: { EVAL: evalFlag, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+    overrides: {
+      EVAL: evalFlag,
+      ALIGNED: hw % 4 === 0 ? 1 : 0,
+      WG: channelReduceWorkgroup(channelItems(n, hw)),
+    },
     uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).bytes(),
     buffers: [x.buffer, g.buffer, stats.s1.buffer, stats.s2.buffer, dweight.buffer, dbias.buffer],
     workgroups: [c],
