@@ -5,13 +5,21 @@
  *
  * `LP_NUM_THREADS=1 deno run --allow-read --allow-env bench/train_step_bench.ts [steps]`
  *
- * NOTE: figures on this 2-core machine (lavapipe `llvmpipe`, LP_NUM_THREADS=1, shared with
- * other jobs, so ±15 %), ResNet-18, batch 32, 10 classes:
+ * NOTE: figures on this 2-core machine (lavapipe `llvmpipe`, LP_NUM_THREADS=1), ResNet-18,
+ * batch 32, 10 classes. The machine was shared with up to 7 other jobs (load average 10–27),
+ * so wall-clock images/s swing 2× between runs; images per CPU-second of this process (all
+ * threads, lavapipe's included; `process.cpuUsage()`) are the comparable figure.
  *
- * | date       | commit  | 32×32 ImageNet stem | 32×32 smallInput | first step (ImageNet) |
- * | ---------- | ------- | ------------------- | ---------------- | --------------------- |
- * | 2026-11-30 | 249b73f | BASELINE_IN img/s   | BASELINE_SM img/s | BASELINE_FIRST s     |
+ * | commit  | change                         | ImageNet stem 32×32 | smallInput 32×32 | peak MiB (ImageNet) |
+ * | ------- | ------------------------------ | ------------------- | ---------------- | ------------------- |
+ * | 249b73f | baseline (issue 12: 25 img/s)  | 22.8 img/CPU-s      | 2.5 img/CPU-s    | 214.4               |
+ * | ef703e8 | fused BN + ReLU, BN + add + ReLU | 23.3 img/CPU-s    |                  | 208.6               |
+ * | e1d66fc | BN reductions sized per channel | 28.1 img/CPU-s     | SMALL_AFTER      | 208.6               |
  *
+ * Wall clock at the baseline: 4.2–5.8 img/s (ImageNet stem), 0.3–0.7 img/s (smallInput),
+ * first step 35–41 s (ImageNet stem) under that load; `bench/compile_probe.ts` puts the first
+ * step at 9.0 s of CPU, 5.1 s of it in 35 `createComputePipeline` calls and 1.1 s in 27
+ * `createShaderModule` calls. Resident (parameters + AdamW moments): 142.4 MiB.
  * PyTorch 1.13 CPU on one thread runs the ImageNet-stem step at about 256 img/s (issue 12).
  */
 import { getDevice } from "../src/gpu/device.ts";
