@@ -26,6 +26,8 @@ export interface StepSpec {
   smallInput: boolean;
   /** Classes of the classifier head. */
   numClasses?: number;
+  /** `backward(…, { releaseGraph: true })`: activations freed as backward passes them. */
+  releaseGraph?: boolean;
 }
 
 /** A measured training step. */
@@ -70,7 +72,9 @@ export function makeStep(spec: StepSpec): { step: () => void; dispose: () => voi
   const opt = new AdamW(net.parameters(), { lr: 1e-3 });
   const step = () =>
     scope(() => {
-      backward(crossEntropy(net.forward(x), y, { weight: w }));
+      backward(crossEntropy(net.forward(x), y, { weight: w }), undefined, {
+        releaseGraph: spec.releaseGraph ?? false,
+      });
       opt.step();
       opt.zeroGrad();
     });
