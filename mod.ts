@@ -26,7 +26,13 @@ export {
   Tensor,
 } from "./src/gpu/tensor.ts";
 export { dispatchStats, flush, sync } from "./src/gpu/dispatch.ts";
-export { backward, isGradEnabled, noGrad, zeroGrad } from "./src/autograd/tape.ts";
+export {
+  backward,
+  type BackwardOptions,
+  isGradEnabled,
+  noGrad,
+  zeroGrad,
+} from "./src/autograd/tape.ts";
 export * as ops from "./src/autograd/ops.ts";
 export * as F from "./src/autograd/nn_ops.ts";
 export { type LoadStateDictOptions, Module, type StateDict } from "./src/nn/module.ts";

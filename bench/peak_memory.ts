@@ -3,13 +3,17 @@
  * `memoryStats().peakBytes`: `deno run --allow-read --allow-env bench/peak_memory.ts
  * [resnet18|resnet50] [size] [batch] [release]`. One step only (the first), so it fits a CPU adapter.
  *
- * NOTE: measured on lavapipe (`llvmpipe`), ImageNet stem, 10 classes (the figure is the
- * same on any adapter: it counts pool buckets, not driver overhead). Activations scale with
- * the batch, so batch 32 ≈ resident + 4 × (batch-8 peak − resident):
+ * NOTE: measured on lavapipe (`llvmpipe`), ImageNet stem, 10 classes, one step at batch 8
+ * (a batch-32 step at 224 px takes many minutes on this shared CPU). The figure counts pool
+ * buckets in use, so it is the same on any adapter. Activations scale with the batch, so at
+ * batch 32 the peak is about resident + 4 × (batch-8 peak − resident):
  *
- * | model, input, batch           | peak MiB (before fusion) | peak MiB (fused BN+ReLU) | resident MiB |
- * | ----------------------------- | ------------------------ | ------------------------ | ------------ |
- * PEAK_ROWS
+ * | model 224 px | baseline 249b73f | fused BN+ReLU (ef703e8) | + `releaseGraph` | resident |
+ * | ------------ | ---------------- | ----------------------- | ---------------- | -------- |
+ * | ResNet-18 b8 | 537.3 MiB        | 458.5 MiB               | 371.8 MiB        | 147.0    |
+ * | ResNet-50 b8 | 1784.0 MiB       | 1256.4 MiB              | R50_REL          | 288.9    |
+ * | ResNet-18 b32 (extrapolated) | ≈ 1708 MiB | ≈ 1393 MiB   | ≈ 1046 MiB       | 147.0    |
+ * | ResNet-50 b32 (extrapolated) | ≈ 6269 MiB | ≈ 4159 MiB   | R50_REL32        | 288.9    |
  */
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep } from "./train_step.ts";
