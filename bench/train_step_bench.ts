@@ -14,7 +14,7 @@
  * | ------- | ------------------------------ | ------------------- | ---------------- | ------------------- |
  * | 249b73f | baseline (issue 12: 25 img/s)  | 22.8 img/CPU-s      | 2.5 img/CPU-s    | 214.4               |
  * | ef703e8 | fused BN + ReLU, BN + add + ReLU | 23.3 img/CPU-s    |                  | 208.6               |
- * | e1d66fc | BN reductions sized per channel | 28.1 img/CPU-s     | SMALL_AFTER      | 208.6               |
+ * | e1d66fc | BN reductions sized per channel | 28.1 img/CPU-s     | 2.6 img/CPU-s    | 208.6               |
  *
  * Wall clock at the baseline: 4.2–5.8 img/s (ImageNet stem), 0.3–0.7 img/s (smallInput),
  * first step 35–41 s (ImageNet stem) under that load; `bench/compile_probe.ts` puts the first
