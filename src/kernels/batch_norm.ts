@@ -12,6 +12,7 @@ import reduceSrc from "../../shaders/batch_norm_backward_reduce.wgsl" with { typ
 import backApplySrc from "../../shaders/batch_norm_backward_apply.wgsl" with { type: "text" };
 import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { tunedChoice } from "../gpu/tune.ts";
 import { fmt } from "./shape.ts";
 
 /** Per-channel statistics a normalisation used: batch (mean, invstd) or running (mean, var). */
@@ -50,6 +51,19 @@ function channelItems(n: number, hw: number): number {
   return hw % 4 === 0 ? n * hw / 4 : n * hw;
 }
 
+/** Candidate workgroup sizes of the per-channel reductions (the `bn_reduce` tuning family). */
+export const BN_REDUCE_WORKGROUPS = ["8", "16", "32", "64", "128", "256"] as const;
+
+/**
+ * Workgroup size of the reductions over x [N, C, HW]: `wg` when given (the tuner's bench),
+ * else the measured choice for the shape's bucket when tuning is on, else the heuristic.
+ */
+function reduceWorkgroup(n: number, c: number, hw: number, wg?: number): number {
+  if (wg) return wg;
+  const heuristic = String(channelReduceWorkgroup(channelItems(n, hw)));
+  return Number(tunedChoice("bn_reduce", [n, c, hw], heuristic));
+}
+
 /**
  * Batch mean and invstd of `x` [N, C, ...] per channel; updates `runningMean` /
  * `runningVar` in place (momentum, unbiased variance) and adds 1 to `numBatchesTracked`
@@ -63,6 +77,8 @@ export function batchNormStats(
     runningMean?: Tensor;
     runningVar?: Tensor;
     numBatchesTracked?: Tensor;
+    /** Workgroup size of the reduction (default: tuned or heuristic). */
+    workgroup?: number;
   },
 ): BatchNormStats {
   const { n, c, hw } = dims(x, "batchNormStats");
@@ -92,7 +108,7 @@ export function batchNormStats(
       UPDATE: update ? 1 : 0,
       TRACK: track ? 1 : 0,
       ALIGNED: hw % 4 === 0 ? 1 : 0,
-      WG: channelReduceWorkgroup(channelItems(n, hw)),
+      WG: reduceWorkgroup(n, c, hw, opts.workgroup),
     },
     uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).f32(opts.momentum).bytes(),
     buffers: [
@@ -139,7 +155,14 @@ export function batchNormApply(
 export function batchNormBackward(
   x: Tensor,
   g: Tensor,
-  opts: { stats: BatchNormStats; weight: Tensor; eps: number; needInput?: boolean },
+  opts: {
+    stats: BatchNormStats;
+    weight: Tensor;
+    eps: number;
+    needInput?: boolean;
+    /** Workgroup size of the reduction (default: tuned or heuristic). */
+    workgroup?: number;
+  },
 ): { dx: Tensor | null; dweight: Tensor; dbias: Tensor } {
   const { n, c, hw } = dims(x, "batchNormBackward");
   const { stats } = opts;
@@ -152,7 +175,7 @@ export function batchNormBackward(
     overrides: {
       EVAL: evalFlag,
       ALIGNED: hw % 4 === 0 ? 1 : 0,
-      WG: channelReduceWorkgroup(channelItems(n, hw)),
+      WG: reduceWorkgroup(n, c, hw, opts.workgroup),
     },
     uniform: new Uniforms().u32(n).u32(c).u32(hw).f32(opts.eps).bytes(),
     buffers: [x.buffer, g.buffer, stats.s1.buffer, stats.s2.buffer, dweight.buffer, dbias.buffer],

@@ -21,6 +21,9 @@ import {
   tuningEnabled,
 } from "../../src/gpu/tune.ts";
 import { enableKernelTuning, MATMUL_CANDIDATES } from "../../src/kernels/tuning.ts";
+import { batchNormStats, BN_REDUCE_WORKGROUPS } from "../../src/kernels/batch_norm.ts";
+import { assertClose, rand } from "../helpers.ts";
+import { pipelineCount } from "../../src/gpu/pipeline_cache.ts";
 import { matmul, matmulVariant } from "../../src/kernels/matmul.ts";
 import {
   loadRunChoices,
@@ -159,6 +162,48 @@ Deno.test("measured choice: one of the candidates, recorded, reused on resume, a
     Deno.removeSync(dir, { recursive: true });
   }
   assert.equal(tuningEnabled(), false);
+});
+
+Deno.test("bn_reduce: every workgroup candidate gives the batch statistics; the tuned one runs", async () => {
+  const [n, c, hw] = [3, 2, 10]; // HW % 4 != 0: the element-by-element path
+  const data = rand(n * c * hw, 9);
+  const x = Tensor.fromArray(data, [n, c, hw]);
+  const mean: number[] = [];
+  const invstd: number[] = [];
+  for (let ch = 0; ch < c; ch++) {
+    const v: number[] = [];
+    for (let i = 0; i < n; i++) for (let j = 0; j < hw; j++) v.push(data[(i * c + ch) * hw + j]);
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    mean.push(m);
+    invstd.push(1 / Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length + 1e-5));
+  }
+  const statsNow = async () => {
+    const s = batchNormStats(x, { eps: 1e-5, momentum: 0.1 });
+    const out = { mean: await s.s1.toArray(), invstd: await s.s2.toArray() };
+    s.s1.dispose();
+    s.s2.dispose();
+    return out;
+  };
+  try {
+    enableKernelTuning();
+    await statsNow();
+    assert.deepEqual(pendingBuckets(), ["bn_reduce/4x2x16"]);
+    const [r] = await tunePending({ reps: 1 });
+    assert.ok((BN_REDUCE_WORKGROUPS as readonly string[]).includes(r.choice), r.choice);
+    for (const wg of BN_REDUCE_WORKGROUPS) {
+      enableKernelTuning({ "bn_reduce/4x2x16": wg });
+      const before = pipelineCount();
+      const got = await statsNow();
+      // Each size is its own pipeline: a new one appears unless the heuristic's (8 here, for
+      // 30 values per channel) already ran above.
+      assert.equal(pipelineCount() - before, wg === "8" ? 0 : 1, `WG ${wg} is the one that ran`);
+      assertClose(got.mean, mean, { rtol: 1e-5, atol: 1e-6, msg: `mean, WG ${wg}` });
+      assertClose(got.invstd, invstd, { rtol: 1e-4, atol: 1e-5, msg: `invstd, WG ${wg}` });
+    }
+  } finally {
+    disableTuning();
+    x.dispose();
+  }
 });
 
 Deno.test("peakBytes tracks the high-water mark since resetPeak", () => {
