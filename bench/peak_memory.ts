@@ -11,9 +11,9 @@
  * | model 224 px | baseline 249b73f | fused BN+ReLU (ef703e8) | + `releaseGraph` | resident |
  * | ------------ | ---------------- | ----------------------- | ---------------- | -------- |
  * | ResNet-18 b8 | 537.3 MiB        | 458.5 MiB               | 371.8 MiB        | 147.0    |
- * | ResNet-50 b8 | 1784.0 MiB       | 1256.4 MiB              | R50_REL          | 288.9    |
+ * | ResNet-50 b8 | 1784.0 MiB       | 1256.4 MiB              | 1131.6 MiB       | 288.9    |
  * | ResNet-18 b32 (extrapolated) | ≈ 1708 MiB | ≈ 1393 MiB   | ≈ 1046 MiB       | 147.0    |
- * | ResNet-50 b32 (extrapolated) | ≈ 6269 MiB | ≈ 4159 MiB   | R50_REL32        | 288.9    |
+ * | ResNet-50 b32 (extrapolated) | ≈ 6269 MiB | ≈ 4159 MiB   | ≈ 3660 MiB       | 288.9    |
  */
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep } from "./train_step.ts";
