@@ -38,6 +38,11 @@ export interface TuneFamily {
    */
   candidatesFor?(dims: readonly number[]): readonly string[];
   /**
+   * The bucket of a shape (default `shapeBucket`: every dim up to a power of two). A family
+   * whose dims include kernel sizes or strides keeps those exact.
+   */
+  bucket?(dims: readonly number[]): number[];
+  /**
    * Prepares one run of `candidate` at bucket `dims` (allocating inputs once): `run`
    * records the dispatches, `dispose` frees what was allocated.
    */
@@ -82,10 +87,10 @@ export function tunedChoice<T extends string>(
   fallback: T,
 ): T {
   if (!table) return fallback;
-  const bucket = shapeBucket(dims);
+  const fam = families.get(family);
+  const bucket = fam?.bucket?.(dims) ?? shapeBucket(dims);
   const key = keyOf(family, bucket);
   const c = table.get(key);
-  const fam = families.get(family);
   if (c !== undefined && fam?.candidates.includes(c)) return c as T;
   if (fam && !pending.has(key)) pending.set(key, { family, dims: bucket });
   return fallback;
@@ -155,7 +160,7 @@ export async function tuneBucket(
       `tuneBucket: unknown family ${family}, expected one of ${tuneFamilies().join(", ")}`,
     );
   }
-  const bucket = shapeBucket(dims);
+  const bucket = fam.bucket?.(dims) ?? shapeBucket(dims);
   const key = keyOf(family, bucket);
   const now = opts.now ?? (() => performance.now());
   const reps = opts.reps ?? 3;

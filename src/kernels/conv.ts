@@ -20,6 +20,7 @@ import wgradK7Src from "../../shaders/conv2d_wgrad_k7.wgsl" with { type: "text" 
 import wgradNhwcSrc from "../../shaders/conv2d_wgrad_nhwc.wgsl" with { type: "text" };
 import { dispatch, gridFor, Uniforms } from "../gpu/dispatch.ts";
 import { gpu } from "../gpu/device.ts";
+import { tunedChoice } from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
 import { fmt } from "./shape.ts";
@@ -324,8 +325,15 @@ function useIm2col(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
   // The direct kernels' register tiles (up to 64 vec4 accumulators per invocation) suit CPU
   // adapters; a real GPU would spill them, while its workgroup-tiled matmul is at home with
   // an im2col matrix (up to 1 GiB of it).
-  if (!gpu().adapter.isCpu) return colsSize <= 1 << 28;
-  return g.ow < 8 && colsSize <= 1 << 24;
+  const heuristic = gpu().adapter.isCpu ? g.ow < 8 && colsSize <= 1 << 24 : colsSize <= 1 << 28;
+  if (colsSize > 1 << 28) return false;
+  // Measured choice when tuning is on (src/kernels/tuning.ts, family "conv2d").
+  return tunedChoice("conv2d", convTuneDims(g), heuristic ? "im2col" : "direct") === "im2col";
+}
+
+/** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */
+export function convTuneDims(g: Conv2dGeometry): number[] {
+  return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw];
 }
 
 /** Fills `out` from `src` with conv2d_im2col or conv2d_col2im, one invocation per output. */

@@ -20,7 +20,13 @@ import {
   tunePending,
   tuningEnabled,
 } from "../../src/gpu/tune.ts";
-import { enableKernelTuning, MATMUL_CANDIDATES } from "../../src/kernels/tuning.ts";
+import {
+  CONV_CANDIDATES,
+  enableKernelTuning,
+  MATMUL_CANDIDATES,
+} from "../../src/kernels/tuning.ts";
+import { conv2d } from "../../src/kernels/conv.ts";
+import { dispatchStats } from "../../src/gpu/dispatch.ts";
 import { batchNormStats, BN_REDUCE_WORKGROUPS } from "../../src/kernels/batch_norm.ts";
 import { assertClose, rand } from "../helpers.ts";
 import { pipelineCount } from "../../src/gpu/pipeline_cache.ts";
@@ -203,6 +209,44 @@ Deno.test("bn_reduce: every workgroup candidate gives the batch statistics; the 
   } finally {
     disableTuning();
     x.dispose();
+  }
+});
+
+Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride kept exact", async () => {
+  const x = Tensor.fromArray(rand(2 * 3 * 5 * 5, 21), [2, 3, 5, 5]);
+  const w = Tensor.fromArray(rand(4 * 3 * 3 * 3, 22), [4, 3, 3, 3]);
+  const opts = { stride: 1, padding: 1 };
+  const key = "conv2d/2x4x8x8x4x3x3x1x1x1x1x1x1";
+  // Output and dispatch count of one forward conv.
+  const conv = async (algorithm?: "direct" | "im2col") => {
+    const d0 = dispatchStats().dispatches;
+    const y = conv2d(x, w, { ...opts, algorithm });
+    const dispatches = dispatchStats().dispatches - d0;
+    const out = [...(await y.toArray())];
+    y.dispose();
+    return { out, dispatches };
+  };
+  try {
+    const byAlgorithm = {
+      direct: await conv("direct"),
+      im2col: await conv("im2col"),
+    };
+    assert.notEqual(byAlgorithm.direct.dispatches, byAlgorithm.im2col.dispatches);
+    enableKernelTuning();
+    await conv();
+    // The im2col path (the CPU heuristic at 5-pixel rows) notes its matmul bucket too.
+    assert.ok(pendingBuckets().includes(key), pendingBuckets().join(", "));
+    const r = (await tunePending({ reps: 1 })).find((t) => t.key === key)!;
+    assert.ok((CONV_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
+    assert.deepEqual(Object.keys(r.ms).sort(), [...CONV_CANDIDATES].sort());
+    for (const a of CONV_CANDIDATES) {
+      enableKernelTuning({ [key]: a });
+      assert.deepEqual(await conv(), byAlgorithm[a], a);
+    }
+  } finally {
+    disableTuning();
+    x.dispose();
+    w.dispose();
   }
 });
 
