@@ -12,6 +12,8 @@ import { memoryStats, resetPeak, scope, Tensor } from "../src/gpu/tensor.ts";
 import { backward } from "../src/autograd/tape.ts";
 import { crossEntropy } from "../src/autograd/loss.ts";
 import { AdamW } from "../src/optim/adamw.ts";
+import { disableTuning, tunePending } from "../src/gpu/tune.ts";
+import { enableKernelTuning } from "../src/kernels/tuning.ts";
 import { resnet18, resnet50 } from "../src/nn/resnet.ts";
 
 /** What one training-step measurement is about. */
@@ -95,8 +97,9 @@ export function makeStep(spec: StepSpec): { step: () => void; dispose: () => voi
  */
 export async function measureStep(
   spec: StepSpec,
-  opts: { steps?: number; warm?: number } = {},
+  opts: { steps?: number; warm?: number; tune?: boolean } = {},
 ): Promise<StepResult> {
+  if (opts.tune) enableKernelTuning();
   const { step, dispose } = makeStep(spec);
   try {
     resetPeak();
@@ -105,6 +108,8 @@ export async function measureStep(
     await sync();
     const firstStepMs = performance.now() - t0;
     const firstPeakBytes = memoryStats().peakBytes;
+    // Measured kernel choice: time the candidates of every bucket the first step noted.
+    if (opts.tune) await tunePending({ reps: 2 });
     for (let i = 0; i < (opts.warm ?? 1); i++) {
       step();
       await sync();
@@ -137,6 +142,7 @@ export async function measureStep(
     };
   } finally {
     dispose();
+    if (opts.tune) disableTuning();
   }
 }
 
