@@ -134,6 +134,8 @@ export interface TuneResult {
   choice: string;
   /** Best milliseconds per run of each candidate timed. */
   ms: Record<string, number>;
+  /** Candidates that failed to run, with the error. */
+  failures: string[];
 }
 
 /** Options of `tuneBucket` and `tunePending`. */
@@ -167,27 +169,38 @@ export async function tuneBucket(
   const ms: Record<string, number> = {};
   const candidates = fam.candidatesFor?.(bucket) ?? fam.candidates;
   if (candidates.length === 0) throw new RangeError(`tuneBucket: ${key} has no candidate`);
+  const failures: string[] = [];
   for (const c of candidates) {
-    const b = fam.bench(bucket, c);
+    // A candidate that fails here (a device limit, say) is left out, not fatal.
     try {
-      b.run();
-      await sync();
-      let best = Infinity;
-      for (let i = 0; i < reps; i++) {
-        const t0 = now();
+      const b = fam.bench(bucket, c);
+      try {
         b.run();
         await sync();
-        best = Math.min(best, now() - t0);
+        let best = Infinity;
+        for (let i = 0; i < reps; i++) {
+          const t0 = now();
+          b.run();
+          await sync();
+          best = Math.min(best, now() - t0);
+        }
+        ms[c] = best;
+      } finally {
+        b.dispose();
       }
-      ms[c] = best;
-    } finally {
-      b.dispose();
+    } catch (e) {
+      failures.push(`${c}: ${(e as Error).message}`);
     }
   }
-  const choice = candidates.reduce((a, c) => (ms[c] < ms[a] ? c : a));
+  const timed = candidates.filter((c) => c in ms);
+  if (timed.length === 0) {
+    pending.delete(key);
+    throw new Error(`tuneBucket: every candidate of ${key} failed (${failures.join("; ")})`);
+  }
+  const choice = timed.reduce((a, c) => (ms[c] < ms[a] ? c : a));
   table.set(key, choice);
   pending.delete(key);
-  return { key, choice, ms };
+  return { key, choice, ms, failures };
 }
 
 /** Measures every bucket that ran with a fallback since tuning was enabled. */
