@@ -18,8 +18,8 @@
  * | e1d66fc | BN reductions sized per channel | 28.1 img/CPU-s     | 2.6 img/CPU-s    | 208.6               |
  * | b2d8651 | + measured kernel choice (`tuned`) | 27.9 img/CPU-s  |                  | 208.6               |
  *
- * Tuned equals the heuristics on lavapipe (they already pick `register` and the CPU conv
- * paths). Wall clock at the baseline: 4.2–5.8 img/s (ImageNet stem), 0.3–0.7 img/s (smallInput),
+ * Tuned is no faster than the heuristics on lavapipe (the measured choices there match the
+ * CPU-adapter heuristics where it matters). Wall clock at the baseline: 4.2–5.8 img/s (ImageNet stem), 0.3–0.7 img/s (smallInput),
  * first step 35–41 s (ImageNet stem) under that load; `bench/compile_probe.ts` puts the first
  * step at 9.0 s of CPU, 5.1 s of it in 35 `createComputePipeline` calls and 1.1 s in 27
  * `createShaderModule` calls. Resident (parameters + AdamW moments): 142.4 MiB.
