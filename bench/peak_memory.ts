@@ -1,7 +1,8 @@
 /**
  * Peak GPU bytes of one training step (forward, weighted CE, backward, AdamW) from
  * `memoryStats().peakBytes`: `deno run --allow-read --allow-env bench/peak_memory.ts
- * [resnet18|resnet50] [size] [batch] [release]`. One step only (the first), so it fits a CPU adapter.
+ * [resnet18|resnet50] [size] [batch] [release]`. One step only (the first), so it fits a CPU
+ * adapter.
  *
  * NOTE: measured on lavapipe (`llvmpipe`), ImageNet stem, 10 classes, one step at batch 8
  * (a batch-32 step at 224 px takes many minutes on this shared CPU). The figure counts pool

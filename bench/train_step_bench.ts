@@ -22,7 +22,8 @@
  * CPU-adapter heuristics where it matters). Wall clock at the baseline: 4.2–5.8 img/s
  * (ImageNet stem), 0.3–0.7 img/s (smallInput), first step 35–41 s (ImageNet stem) under
  * that load; `bench/compile_probe.ts` puts the first step at 9.0 s of CPU, 5.1 s of it in 35
- * `createComputePipeline` calls and 1.1 s in 27 `createShaderModule` calls. Resident (parameters + AdamW moments): 142.4 MiB.
+ * `createComputePipeline` calls and 1.1 s in 27 `createShaderModule` calls. Resident
+ * (parameters + AdamW moments): 142.4 MiB.
  * PyTorch 1.13 CPU on one thread runs the ImageNet-stem step at about 256 img/s (issue 12).
  */
 import { getDevice } from "../src/gpu/device.ts";
