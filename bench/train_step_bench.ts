@@ -21,7 +21,7 @@
  * Back to back at load ≈ 7 (09:12 and 09:16): now 13.6 img/s wall, 30.0 img/CPU-s, first step
  * 24.6 s; the baseline tree 11.5 img/s wall, 18.8 img/CPU-s, first step 19.3 s. So the gain
  * is 1.2–1.6× depending on the clock, short of the issue's 2× (conv and matmul, owned by the
- * kernel rewrite, are now ≈ 85 % of the step's GPU time).
+ * kernel rewrite, are now ≈ 90 % of the step's GPU time).
  *
  * Tuned is no faster than the heuristics on lavapipe (the measured choices there match the
  * CPU-adapter heuristics where it matters). Wall clock at the baseline: 4.2–5.8 img/s
