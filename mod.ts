@@ -21,11 +21,18 @@ export {
   keep,
   type MemoryStats,
   memoryStats,
+  resetPeak,
   scope,
   Tensor,
 } from "./src/gpu/tensor.ts";
 export { dispatchStats, flush, sync } from "./src/gpu/dispatch.ts";
-export { backward, isGradEnabled, noGrad, zeroGrad } from "./src/autograd/tape.ts";
+export {
+  backward,
+  type BackwardOptions,
+  isGradEnabled,
+  noGrad,
+  zeroGrad,
+} from "./src/autograd/tape.ts";
 export * as ops from "./src/autograd/ops.ts";
 export * as F from "./src/autograd/nn_ops.ts";
 export { type LoadStateDictOptions, Module, type StateDict } from "./src/nn/module.ts";

@@ -26,6 +26,8 @@ import {
   maxPool2dBackward,
   maxPool2dForward,
 } from "../kernels/pool.ts";
+import { batchNormApplyRelu } from "../kernels/batch_norm_fused.ts";
+import { binary } from "../kernels/elementwise.ts";
 import { fmt } from "../kernels/shape.ts";
 import { add, matmul, reshape } from "./ops.ts";
 import { isGradEnabled, record } from "./tape.ts";
@@ -77,6 +79,32 @@ export interface BatchNormOptions {
  * Eval: uses the running statistics. Gradients flow to x, weight (γ) and bias (β).
  */
 export function batchNorm2d(x: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor {
+  return batchNormOp(x, state, opts, "batchNorm2d");
+}
+
+/**
+ * `relu(batchNorm2d(x) + residual)` (or `relu(batchNorm2d(x))` without `residual`) in one
+ * kernel: what ResNet blocks do after each conv. Values and gradients are bit-identical to
+ * the three separate ops; memory is lower, as neither the BN output nor the sum is kept.
+ * Gradients flow to x, weight, bias and residual.
+ */
+export function batchNormRelu(
+  x: Tensor,
+  state: BatchNormState,
+  opts: BatchNormOptions,
+  residual?: Tensor,
+): Tensor {
+  return batchNormOp(x, state, opts, "batchNormRelu", { residual: residual ?? null });
+}
+
+/** Shared body of `batchNorm2d` (fused = null) and `batchNormRelu`: forward and backward. */
+function batchNormOp(
+  x: Tensor,
+  state: BatchNormState,
+  opts: BatchNormOptions,
+  op: string,
+  fused: { residual: Tensor | null } | null = null,
+): Tensor {
   const c = x.shape[1];
   for (
     const [name, t] of [["weight", state.weight], ["bias", state.bias], [
@@ -86,9 +114,15 @@ export function batchNorm2d(x: Tensor, state: BatchNormState, opts: BatchNormOpt
   ) {
     if (t.size !== c) {
       throw new RangeError(
-        `batchNorm2d: ${name} has shape ${fmt(t.shape)}, expected [${c}] for input ${fmt(x.shape)}`,
+        `${op}: ${name} has shape ${fmt(t.shape)}, expected [${c}] for input ${fmt(x.shape)}`,
       );
     }
+  }
+  const residual = fused?.residual ?? undefined;
+  if (residual && fmt(residual.shape) !== fmt(x.shape)) {
+    throw new RangeError(
+      `${op}: residual has shape ${fmt(residual.shape)}, expected ${fmt(x.shape)}`,
+    );
   }
   const eps = opts.eps ?? 1e-5;
   const stats: BatchNormStats = opts.training
@@ -100,27 +134,36 @@ export function batchNorm2d(x: Tensor, state: BatchNormState, opts: BatchNormOpt
       numBatchesTracked: state.numBatchesTracked,
     })
     : { s1: state.runningMean, s2: state.runningVar, running: true };
-  const y = batchNormApply(x, stats, { weight: state.weight, bias: state.bias, eps });
-  const inputs = [x, state.weight, state.bias];
-  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) {
+  const affine = { weight: state.weight, bias: state.bias, eps };
+  const y = fused
+    ? batchNormApplyRelu(x, stats, { ...affine, residual })
+    : batchNormApply(x, stats, affine);
+  const inputs = residual ? [x, state.weight, state.bias, residual] : [x, state.weight, state.bias];
+  const freeStats = () => {
     if (opts.training) {
       stats.s1.dispose();
       stats.s2.dispose();
     }
+  };
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) {
+    freeStats();
     return y;
   }
-  return record(y, inputs, "batchNorm2d", (g) => {
-    const r = batchNormBackward(x, g, {
+  return record(y, inputs, op, (g) => {
+    // Through the ReLU: y > 0 exactly where its input was, so y serves as the mask.
+    const gm = fused ? binary("reluGrad", g, y) : g;
+    const r = batchNormBackward(x, gm, {
       stats,
       weight: state.weight,
       eps,
       needInput: x.requiresGrad,
     });
-    if (opts.training) {
-      stats.s1.dispose();
-      stats.s2.dispose();
-    }
-    return [r.dx, r.dweight, r.dbias];
+    freeStats();
+    // The sum's gradient reaches the residual unchanged.
+    let gr: Tensor | null = null;
+    if (residual?.requiresGrad) gr = gm;
+    else if (fused) gm.dispose();
+    return residual ? [r.dx, r.dweight, r.dbias, gr] : [r.dx, r.dweight, r.dbias];
   });
 }
 

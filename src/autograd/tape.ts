@@ -84,12 +84,25 @@ function addConsuming(a: Tensor, b: Tensor): Tensor {
   return sum;
 }
 
+/** Options of `backward`. */
+export interface BackwardOptions {
+  /**
+   * Dispose each intermediate tensor of the graph (an op's output, not a leaf, not `loss`)
+   * as soon as its gradient has been propagated, instead of at the end of the enclosing
+   * scope: the saved activations then stop adding up while the gradients grow, which lowers
+   * the peak memory of a training step. Views of them stay valid (storage is shared). Use
+   * it when nothing reads those tensors after `backward` (read them, or record the reads,
+   * before). Default false.
+   */
+  releaseGraph?: boolean;
+}
+
 /**
  * Back-propagates from `loss` (a scalar unless `grad` is given). Leaves accumulate into
  * `.grad` (kept past any scope); intermediate gradients are disposed once consumed and
  * the graph is released afterwards.
  */
-export function backward(loss: Tensor, grad?: Tensor): void {
+export function backward(loss: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
   if (!loss.requiresGrad) {
     throw new Error("backward: the tensor does not require grad (no recorded op leads to it)");
   }
@@ -129,6 +142,8 @@ export function backward(loss: Tensor, grad?: Tensor): void {
         grads.set(inp, have ? addConsuming(have, gi) : gi);
       });
       t.node = null;
+      // Every node that saved t consumed it (as an input) and so ran before t's own node.
+      if (opts.releaseGraph && t !== loss) t.dispose();
     }
   } finally {
     gradEnabled = prev;

@@ -14,6 +14,8 @@ export interface AdapterFacts {
   vendor: string;
   /** Architecture string (may be empty). */
   architecture: string;
+  /** Device string or id (may be empty). */
+  device?: string;
   /** True for software adapters such as Mesa's lavapipe or SwiftShader. */
   isFallbackAdapter: boolean;
   /** True when the adapter is a CPU rasteriser (lavapipe, SwiftShader), where register blocking wins. */
@@ -103,6 +105,7 @@ async function createContext(): Promise<GpuContext> {
     description,
     vendor: info.vendor,
     architecture: info.architecture,
+    device: info.device ?? "",
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     // Chrome leaves `description` empty for SwiftShader and names it in `architecture`.
     isCpu: /llvmpipe|lavapipe|swiftshader/i.test(

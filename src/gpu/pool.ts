@@ -36,6 +36,7 @@ let pendingBytes = 0;
 const sizes = new WeakMap<GPUBuffer, number>();
 let live = 0;
 let liveBytes = 0;
+let peakBytes = 0;
 let pooled = 0;
 let pooledBytes = 0;
 
@@ -83,6 +84,7 @@ export function acquireBuffer(
   }
   live++;
   liveBytes += size;
+  if (liveBytes > peakBytes) peakBytes = liveBytes;
   return buf;
 }
 
@@ -139,6 +141,8 @@ export interface PoolStats {
   pooledBuffers: number;
   /** Bytes of idle buffers. */
   pooledBytes: number;
+  /** Highest `liveBytes` since start or the last `resetPeak()`. */
+  peakBytes: number;
 }
 
 /** Current pool statistics. */
@@ -146,7 +150,16 @@ export function poolStats(): PoolStats {
   return {
     liveBuffers: live,
     liveBytes,
+    peakBytes,
     pooledBuffers: pooled + pendingCount,
     pooledBytes: pooledBytes + pendingBytes,
   };
+}
+
+/**
+ * Restarts the peak counter at the bytes in use now, so `poolStats().peakBytes` then
+ * reports the high-water mark of what runs next (one training step, say).
+ */
+export function resetPeak(): void {
+  peakBytes = liveBytes;
 }

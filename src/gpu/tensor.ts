@@ -6,7 +6,7 @@
  * @module
  */
 
-import { acquireBuffer, poolStats, releaseBuffer } from "./pool.ts";
+import { acquireBuffer, poolStats, releaseBuffer, resetPeak as resetPoolPeak } from "./pool.ts";
 import { readBuffer } from "./dispatch.ts";
 import { gpu } from "./device.ts";
 
@@ -291,6 +291,16 @@ export interface MemoryStats {
   pooledBuffers: number;
   /** Bytes of idle buffers. */
   pooledBytes: number;
+  /**
+   * Highest bytes in use since start or the last `resetPeak()`: the GPU memory a step needs,
+   * counted in pool buckets (what is allocated), idle pooled buffers excluded.
+   */
+  peakBytes: number;
+}
+
+/** Restarts `memoryStats().peakBytes` at the bytes in use now. */
+export function resetPeak(): void {
+  resetPoolPeak();
 }
 
 /** Current memory statistics. */

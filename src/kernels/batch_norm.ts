@@ -13,6 +13,7 @@ import backApplySrc from "../../shaders/batch_norm_backward_apply.wgsl" with { t
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { tunedChoice } from "../gpu/tune.ts";
 import { fmt } from "./shape.ts";
 
 const STATS = defineKernel("batch_norm_stats", statsSrc, {
@@ -63,6 +64,35 @@ function dims(x: Tensor, op: string): { n: number; c: number; hw: number } {
 }
 
 /**
+ * Workgroup size of the per-channel reductions (a power of two, 8..256): about 8 values per
+ * invocation. Late ResNet stages have few values per channel (32 at 1×1, batch 32), and a
+ * 256-wide tree there costs more in barriers than the sums themselves (on lavapipe every
+ * barrier switches between all the invocations of the workgroup).
+ */
+export function channelReduceWorkgroup(valuesPerChannel: number): number {
+  const want = Math.ceil(valuesPerChannel / 8);
+  return Math.min(256, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, want)))));
+}
+
+/** Values each invocation of a per-channel reduction reads: vec4s when aligned. */
+function channelItems(n: number, hw: number): number {
+  return hw % 4 === 0 ? n * hw / 4 : n * hw;
+}
+
+/** Candidate workgroup sizes of the per-channel reductions (the `bn_reduce` tuning family). */
+export const BN_REDUCE_WORKGROUPS = ["8", "16", "32", "64", "128", "256"] as const;
+
+/**
+ * Workgroup size of the reductions over x [N, C, HW]: `wg` when given (the tuner's bench),
+ * else the measured choice for the shape's bucket when tuning is on, else the heuristic.
+ */
+function reduceWorkgroup(n: number, c: number, hw: number, wg?: number): number {
+  if (wg) return wg;
+  const heuristic = String(channelReduceWorkgroup(channelItems(n, hw)));
+  return Number(tunedChoice("bn_reduce", [n, c, hw], heuristic));
+}
+
+/**
  * Batch mean and invstd of `x` [N, C, ...] per channel; updates `runningMean` /
  * `runningVar` in place (momentum, unbiased variance) and adds 1 to `numBatchesTracked`
  * when given.
@@ -75,6 +105,8 @@ export function batchNormStats(
     runningMean?: Tensor;
     runningVar?: Tensor;
     numBatchesTracked?: Tensor;
+    /** Workgroup size of the reduction (default: tuned or heuristic). */
+    workgroup?: number;
   },
 ): BatchNormStats {
   const { n, c, hw } = dims(x, "batchNormStats");
@@ -100,7 +132,12 @@ export function batchNormStats(
   dispatch({
     kernel: STATS.name,
     code: STATS.code,
-    overrides: { UPDATE: update ? 1 : 0, TRACK: track ? 1 : 0, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+    overrides: {
+      UPDATE: update ? 1 : 0,
+      TRACK: track ? 1 : 0,
+      ALIGNED: hw % 4 === 0 ? 1 : 0,
+      WG: reduceWorkgroup(n, c, hw, opts.workgroup),
+    },
     uniform: STATS.params.pack({ n, c, hw, eps: opts.eps, momentum: opts.momentum }),
     buffers: [
       x.buffer,
@@ -146,7 +183,14 @@ export function batchNormApply(
 export function batchNormBackward(
   x: Tensor,
   g: Tensor,
-  opts: { stats: BatchNormStats; weight: Tensor; eps: number; needInput?: boolean },
+  opts: {
+    stats: BatchNormStats;
+    weight: Tensor;
+    eps: number;
+    needInput?: boolean;
+    /** Workgroup size of the reduction (default: tuned or heuristic). */
+    workgroup?: number;
+  },
 ): { dx: Tensor | null; dweight: Tensor; dbias: Tensor } {
   const { n, c, hw } = dims(x, "batchNormBackward");
   const { stats } = opts;
@@ -156,7 +200,11 @@ export function batchNormBackward(
   dispatch({
     kernel: BACKWARD_REDUCE.name,
     code: BACKWARD_REDUCE.code,
-    overrides: { EVAL: evalFlag, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+    overrides: {
+      EVAL: evalFlag,
+      ALIGNED: hw % 4 === 0 ? 1 : 0,
+      WG: reduceWorkgroup(n, c, hw, opts.workgroup),
+    },
     uniform: BACKWARD_REDUCE.params.pack({ n, c, hw, eps: opts.eps }),
     buffers: [x.buffer, g.buffer, stats.s1.buffer, stats.s2.buffer, dweight.buffer, dbias.buffer],
     workgroups: [c],

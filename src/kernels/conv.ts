@@ -9,6 +9,7 @@
  */
 
 import { gpu } from "../gpu/device.ts";
+import { tunedChoice } from "../gpu/tune.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import {
   checkDy,
@@ -41,8 +42,15 @@ function useIm2col(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
   // The direct kernels' register tiles (up to 64 vec4 accumulators per invocation) suit CPU
   // adapters; a real GPU would spill them, while its workgroup-tiled matmul is at home with
   // an im2col matrix (up to 1 GiB of it).
-  if (!gpu().adapter.isCpu) return colsSize <= 1 << 28;
-  return g.ow < 8 && colsSize <= 1 << 24;
+  const heuristic = gpu().adapter.isCpu ? g.ow < 8 && colsSize <= 1 << 24 : colsSize <= 1 << 28;
+  if (colsSize > 1 << 28) return false;
+  // Measured choice when tuning is on (src/kernels/tuning.ts, family "conv2d").
+  return tunedChoice("conv2d", convTuneDims(g), heuristic ? "im2col" : "direct") === "im2col";
+}
+
+/** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */
+export function convTuneDims(g: Conv2dGeometry): number[] {
+  return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw];
 }
 
 /**

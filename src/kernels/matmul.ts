@@ -12,6 +12,7 @@ import tiledSrc from "../../shaders/matmul_tiled.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
 import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
+import { tunedChoice } from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { stridedCopy } from "./copy.ts";
@@ -71,10 +72,17 @@ interface Geometry {
   bb: number;
 }
 
-/** The variant `auto` resolves to on this device. */
-export function matmulVariant(variant: MatmulVariant = "auto"): "register" | "tiled" {
+/**
+ * The variant `auto` resolves to on this device: the measured one for the bucket of
+ * `dims` ([M, N, K]) when tuning is on (`src/gpu/tune.ts`), else the CPU-adapter heuristic.
+ */
+export function matmulVariant(
+  variant: MatmulVariant = "auto",
+  dims?: readonly number[],
+): "register" | "tiled" {
   if (variant !== "auto") return variant;
-  return gpu().adapter.isCpu ? "register" : "tiled";
+  const heuristic = gpu().adapter.isCpu ? "register" : "tiled";
+  return dims ? tunedChoice("matmul", dims, heuristic) : heuristic;
 }
 
 /**
@@ -124,7 +132,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     out = Tensor.empty(outShape);
   }
   const g: Geometry = { m, n, k, batch, ba, bb };
-  if (matmulVariant(opts.variant) === "tiled") tiled(a, b, out, g, opts);
+  if (matmulVariant(opts.variant, [g.m, g.n, g.k]) === "tiled") tiled(a, b, out, g, opts);
   else register(a, b, out, g, opts);
   return out;
 }

@@ -16,7 +16,6 @@
  */
 
 import type { Tensor } from "../gpu/tensor.ts";
-import * as ops from "../autograd/ops.ts";
 import { type InitOptions, type Rng, rngFrom } from "./init.ts";
 import { Module } from "./module.ts";
 import {
@@ -66,10 +65,9 @@ export abstract class ResidualBlock extends Module {
     return opts.downsample ? this.registerModule("downsample", opts.downsample) : null;
   }
 
-  /** ReLU(out + shortcut(x)): how every block ends. */
-  protected addShortcut(out: Tensor, x: Tensor): Tensor {
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return ops.relu(ops.add(out, identity));
+  /** The shortcut branch: `downsample(x)`, or x itself. */
+  protected shortcut(x: Tensor): Tensor {
+    return this.downsample ? this.downsample.forward(x) : x;
   }
 }
 
@@ -81,7 +79,7 @@ export class BasicBlock extends ResidualBlock {
   readonly conv1: Conv2d;
   /** BN after conv1. */
   readonly bn1: BatchNorm2d;
-  /** Shared ReLU. */
+  /** Shared ReLU (kept for torchvision's module tree; the BN layers apply it fused). */
   readonly relu: ReLU;
   /** Second 3×3 conv. */
   readonly conv2: Conv2d;
@@ -110,9 +108,9 @@ export class BasicBlock extends ResidualBlock {
 
   /** `[N, inplanes, H, W]` → `[N, planes, H/s, W/s]`. */
   forward(x: Tensor): Tensor {
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.bn2.forward(this.conv2.forward(out));
-    return this.addShortcut(out, x);
+    // BN + ReLU and BN + shortcut add + ReLU run fused (bit-identical to the separate ops).
+    const out = this.bn1.forwardRelu(this.conv1.forward(x));
+    return this.bn2.forwardRelu(this.conv2.forward(out), this.shortcut(x));
   }
 }
 
@@ -135,7 +133,7 @@ export class Bottleneck extends ResidualBlock {
   readonly conv3: Conv2d;
   /** BN after conv3. */
   readonly bn3: BatchNorm2d;
-  /** Shared ReLU. */
+  /** Shared ReLU (kept for torchvision's module tree; the BN layers apply it fused). */
   readonly relu: ReLU;
   /** The shortcut projection, or null. */
   readonly downsample: Sequential | null;
@@ -163,10 +161,10 @@ export class Bottleneck extends ResidualBlock {
 
   /** `[N, inplanes, H, W]` → `[N, planes·4, H/s, W/s]`. */
   forward(x: Tensor): Tensor {
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
-    out = this.bn3.forward(this.conv3.forward(out));
-    return this.addShortcut(out, x);
+    // BN + ReLU and BN + shortcut add + ReLU run fused (bit-identical to the separate ops).
+    let out = this.bn1.forwardRelu(this.conv1.forward(x));
+    out = this.bn2.forwardRelu(this.conv2.forward(out));
+    return this.bn3.forwardRelu(this.conv3.forward(out), this.shortcut(x));
   }
 }
 
@@ -311,7 +309,8 @@ export class ResNet extends Module {
         }]`,
       );
     }
-    let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    // BN + ReLU fused (this.relu is kept for torchvision's module tree).
+    let y = this.bn1.forwardRelu(this.conv1.forward(x));
     if (this.maxpool) y = this.maxpool.forward(y);
     for (let i = 0; i < stages; i++) y = this.stages[i].forward(y);
     return y;

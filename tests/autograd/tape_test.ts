@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { assertClose, rand } from "../helpers.ts";
-import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
+import { memoryStats, resetPeak, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { backward, isGradEnabled, noGrad, zeroGrad } from "../../src/autograd/tape.ts";
 import * as ops from "../../src/autograd/ops.ts";
 import { binary } from "../../src/kernels/elementwise.ts";
@@ -150,4 +150,47 @@ Deno.test("1000 step-like iterations keep live tensors and buffers constant", as
   );
   assert.ok((await w.toArray()).every(Number.isFinite));
   for (const t of [w, bias, x]) t.dispose();
+});
+
+Deno.test("backward releaseGraph: same gradients, intermediates freed early, views and loss kept", async () => {
+  const n = 1 << 14;
+  const w = Tensor.fromArray(rand(n, 3), [n], { requiresGrad: true });
+  const x = Tensor.fromArray(rand(n, 4).map((v) => v + 2), [n]);
+  // A chain of 6 ops on n values: every output is saved by the next op's backward, and the
+  // last backward (div's) makes four temporaries, when the other outputs can be gone.
+  const run = async (releaseGraph: boolean) => {
+    const base = memoryStats().liveBytes;
+    const out = await scope(async () => {
+      const h1 = ops.div(w, x);
+      const h2 = ops.relu(h1);
+      const h3 = ops.exp(h2);
+      const h4 = ops.mul(h3, h1);
+      const h5 = ops.square(h4);
+      const loss = ops.sum(h5);
+      const h2view = h2.view([n]);
+      const expectH2 = await h2.toArray();
+      resetPeak();
+      backward(loss, undefined, { releaseGraph });
+      const peak = memoryStats().peakBytes - base;
+      assert.equal(h3.disposed, releaseGraph, "an intermediate is freed only on request");
+      assert.equal(loss.disposed, false, "the loss stays");
+      assert.deepEqual([...(await h2view.toArray())], [...expectH2], "a view stays valid");
+      return { grad: [...(await w.grad!.toArray())], loss: await loss.item(), peak };
+    });
+    zeroGrad([w]);
+    return out;
+  };
+  try {
+    const keepAll = await run(false);
+    const released = await run(true);
+    assert.deepEqual(released.grad, keepAll.grad);
+    assert.equal(released.loss, keepAll.loss);
+    assert.ok(
+      released.peak < keepAll.peak,
+      `peak with releaseGraph ${released.peak} < without ${keepAll.peak}`,
+    );
+  } finally {
+    w.dispose();
+    x.dispose();
+  }
 });

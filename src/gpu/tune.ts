@@ -1,0 +1,279 @@
+/**
+ * Measured kernel choice (autotuning). A kernel family (say `matmul`) registers its
+ * candidate variants and how to run one on a representative shape; a kernel asks
+ * `tunedChoice(family, dims, fallback)` each time it runs. With tuning off (the default,
+ * so tests see the heuristics) the fallback is returned. With tuning on, the choice comes
+ * from a table keyed by family and shape bucket; a bucket not in the table gets the
+ * fallback and is remembered, and `tunePending()` (after a warm-up step, or ahead of time
+ * in `deno task tune`) times every candidate there once and keeps the fastest.
+ *
+ * The table is plain JSON (`ChoiceTable`): a cache file per adapter holds it between
+ * processes (`serializeTuneCache` / `parseTuneCache`; reading and writing files is the
+ * caller's, behind the platform seam), and a run records the table it used so a resumed run
+ * passes it back to `enableTuning` and makes the same choices.
+ *
+ * @module
+ */
+
+import type { AdapterFacts } from "./device.ts";
+import { sync } from "./dispatch.ts";
+
+/**
+ * Version of the kernels' candidates and tunables. Bump it whenever a kernel variant, its
+ * tile overrides or a family's bucketing changes: cached tables of older versions are
+ * then ignored.
+ */
+export const KERNELS_VERSION = 1;
+
+/** Chosen candidate per `family/bucket` key, e.g. `{ "matmul/1024x1024x1024": "register" }`. */
+export type ChoiceTable = Record<string, string>;
+
+/** A kernel family the tuner can time. */
+export interface TuneFamily {
+  /** Candidate names, e.g. `["register", "tiled"]`. */
+  candidates: readonly string[];
+  /**
+   * Candidates that can run at bucket `dims` (default: all). A candidate with a size cap,
+   * say, leaves itself out where it cannot run.
+   */
+  candidatesFor?(dims: readonly number[]): readonly string[];
+  /**
+   * The bucket of a shape (default `shapeBucket`: every dim up to a power of two). A family
+   * whose dims include kernel sizes or strides keeps those exact.
+   */
+  bucket?(dims: readonly number[]): number[];
+  /**
+   * Prepares one run of `candidate` at bucket `dims` (allocating inputs once): `run`
+   * records the dispatches, `dispose` frees what was allocated.
+   */
+  bench(dims: readonly number[], candidate: string): { run(): void; dispose(): void };
+}
+
+const families = new Map<string, TuneFamily>();
+let table: Map<string, string> | null = null;
+const pending = new Map<string, { family: string; dims: number[] }>();
+
+/** Registers (or replaces) a family; kernel modules call this once at load. */
+export function registerTuneFamily(name: string, family: TuneFamily): void {
+  if (name.includes("/")) throw new RangeError(`registerTuneFamily: "/" in family name ${name}`);
+  families.set(name, family);
+}
+
+/** Names of the registered families. */
+export function tuneFamilies(): string[] {
+  return [...families.keys()];
+}
+
+/**
+ * The bucket of a shape: each dim rounded up to a power of two, so shapes that differ a
+ * little share one measurement. Returns the bucket's dims.
+ */
+export function shapeBucket(dims: readonly number[]): number[] {
+  return dims.map((d) => (d <= 1 ? 1 : 2 ** Math.ceil(Math.log2(d))));
+}
+
+function keyOf(family: string, bucket: readonly number[]): string {
+  return `${family}/${bucket.join("x")}`;
+}
+
+/**
+ * The candidate to run for `family` at shape `dims`: the tuned one when tuning is on and
+ * the bucket was measured, else `fallback` (the heuristic), noting the bucket for
+ * `tunePending()`.
+ */
+export function tunedChoice<T extends string>(
+  family: string,
+  dims: readonly number[],
+  fallback: T,
+): T {
+  if (!table) return fallback;
+  const fam = families.get(family);
+  const bucket = fam?.bucket?.(dims) ?? shapeBucket(dims);
+  const key = keyOf(family, bucket);
+  const c = table.get(key);
+  if (c !== undefined && fam?.candidates.includes(c)) return c as T;
+  if (fam && !pending.has(key)) pending.set(key, { family, dims: bucket });
+  return fallback;
+}
+
+/**
+ * Turns tuning on, starting from `choices` (a cache file's table, or a resumed run's, which
+ * then makes the same choices). Entries naming unknown candidates are ignored at lookup.
+ */
+export function enableTuning(choices: ChoiceTable = {}): void {
+  table = new Map(Object.entries(choices));
+  pending.clear();
+}
+
+/** Turns tuning off: every kernel uses its heuristic again. */
+export function disableTuning(): void {
+  table = null;
+  pending.clear();
+}
+
+/** True between `enableTuning()` and `disableTuning()`. */
+export function tuningEnabled(): boolean {
+  return table !== null;
+}
+
+/** The choices made so far (a copy), to record in a run folder or a cache file. */
+export function choiceTable(): ChoiceTable {
+  return table ? Object.fromEntries([...table].sort(([a], [b]) => a.localeCompare(b))) : {};
+}
+
+/** `family/bucket` keys that ran with the fallback because they were not measured yet. */
+export function pendingBuckets(): string[] {
+  return [...pending.keys()];
+}
+
+/** One measurement of `tuneBucket`. */
+export interface TuneResult {
+  /** `family/bucket` key. */
+  key: string;
+  /** The fastest candidate, now in the table. */
+  choice: string;
+  /** Best milliseconds per run of each candidate timed. */
+  ms: Record<string, number>;
+  /** Candidates that failed to run, with the error. */
+  failures: string[];
+}
+
+/** Options of `tuneBucket` and `tunePending`. */
+export interface TuneOptions {
+  /** Timed runs per candidate after one untimed (compiling) run; default 3. */
+  reps?: number;
+  /** Clock in milliseconds; default `performance.now`. */
+  now?: () => number;
+}
+
+/**
+ * Times every candidate of `family` at the bucket of `dims` (one untimed run, then the best
+ * of `reps` synced runs) and stores the fastest in the table. Tuning must be on.
+ */
+export async function tuneBucket(
+  family: string,
+  dims: readonly number[],
+  opts: TuneOptions = {},
+): Promise<TuneResult> {
+  if (!table) throw new Error("tuneBucket: tuning is off; call enableTuning() first");
+  const fam = families.get(family);
+  if (!fam) {
+    throw new RangeError(
+      `tuneBucket: unknown family ${family}, expected one of ${tuneFamilies().join(", ")}`,
+    );
+  }
+  const bucket = fam.bucket?.(dims) ?? shapeBucket(dims);
+  const key = keyOf(family, bucket);
+  const now = opts.now ?? (() => performance.now());
+  const reps = opts.reps ?? 3;
+  const ms: Record<string, number> = {};
+  const candidates = fam.candidatesFor?.(bucket) ?? fam.candidates;
+  if (candidates.length === 0) throw new RangeError(`tuneBucket: ${key} has no candidate`);
+  const failures: string[] = [];
+  for (const c of candidates) {
+    // A candidate that fails here (a device limit, say) is left out, not fatal.
+    try {
+      const b = fam.bench(bucket, c);
+      try {
+        b.run();
+        await sync();
+        let best = Infinity;
+        for (let i = 0; i < reps; i++) {
+          const t0 = now();
+          b.run();
+          await sync();
+          best = Math.min(best, now() - t0);
+        }
+        ms[c] = best;
+      } finally {
+        b.dispose();
+      }
+    } catch (e) {
+      failures.push(`${c}: ${(e as Error).message}`);
+    }
+  }
+  const timed = candidates.filter((c) => c in ms);
+  if (timed.length === 0) {
+    pending.delete(key);
+    throw new Error(`tuneBucket: every candidate of ${key} failed (${failures.join("; ")})`);
+  }
+  const choice = timed.reduce((a, c) => (ms[c] < ms[a] ? c : a));
+  table.set(key, choice);
+  pending.delete(key);
+  return { key, choice, ms, failures };
+}
+
+/** Measures every bucket that ran with a fallback since tuning was enabled. */
+export async function tunePending(opts: TuneOptions = {}): Promise<TuneResult[]> {
+  const out: TuneResult[] = [];
+  for (const { family, dims } of [...pending.values()]) {
+    out.push(await tuneBucket(family, dims, opts));
+  }
+  return out;
+}
+
+/** The identity a cache file belongs to: vendor, architecture, device and driver description. */
+export function adapterIdentity(a: AdapterFacts): string {
+  return [a.vendor, a.architecture, a.device ?? "", a.description].join(" | ");
+}
+
+const FORMAT = "classifier-training-tune";
+/** Entries a cache file may hold; a larger one is treated as corrupt. */
+const MAX_ENTRIES = 10_000;
+
+/** A cache file's text for `choices` measured on `adapter`. */
+export function serializeTuneCache(adapter: string, choices: ChoiceTable): string {
+  return JSON.stringify(
+    { format: FORMAT, kernelsVersion: KERNELS_VERSION, adapter, choices },
+    null,
+    2,
+  ) + "\n";
+}
+
+/**
+ * The table in a cache file's text, or null (with the reason in `warn`) when it is corrupt,
+ * from another adapter, or from another kernels version.
+ */
+export function parseTuneCache(
+  text: string,
+  adapter: string,
+  warn: (message: string) => void = () => {},
+): ChoiceTable | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    warn(`not JSON (${(e as Error).message}); ignored`);
+    return null;
+  }
+  const o = v as Record<string, unknown>;
+  if (typeof o !== "object" || o === null || o.format !== FORMAT) {
+    warn(`expected an object with format "${FORMAT}"; ignored`);
+    return null;
+  }
+  if (o.kernelsVersion !== KERNELS_VERSION) {
+    warn(`kernelsVersion ${o.kernelsVersion}, expected ${KERNELS_VERSION}; ignored`);
+    return null;
+  }
+  if (o.adapter !== adapter) {
+    warn(`adapter "${o.adapter}", expected "${adapter}"; ignored`);
+    return null;
+  }
+  const c = o.choices as Record<string, unknown>;
+  if (typeof c !== "object" || c === null || Array.isArray(c)) {
+    warn(`choices: expected an object of strings; ignored`);
+    return null;
+  }
+  const entries = Object.entries(c);
+  if (entries.length > MAX_ENTRIES) {
+    warn(`choices: ${entries.length} entries, expected at most ${MAX_ENTRIES}; ignored`);
+    return null;
+  }
+  for (const [k, val] of entries) {
+    if (typeof val !== "string" || k.length > 200 || val.length > 100) {
+      warn(`choices["${k.slice(0, 60)}"]: expected a short string; ignored`);
+      return null;
+    }
+  }
+  return Object.fromEntries(entries) as ChoiceTable;
+}

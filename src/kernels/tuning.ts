@@ -1,0 +1,120 @@
+/**
+ * The kernel families the autotuner measures (see `src/gpu/tune.ts`), and the switch that
+ * turns measured choice on for them. Today: `matmul` (`register` vs `tiled`, bucketed by
+ * [M, N, K]), `bn_reduce` (the workgroup size of BatchNorm's per-channel reductions,
+ * bucketed by [N, C, HW]) and `conv2d` (direct vs im2col for convs that are not a plain
+ * 1×1 matmul, bucketed by N, C, H, W, O up to powers of two with the kernel, stride, padding
+ * and dilation kept exact; timed over forward, dgrad and wgrad).
+ *
+ * @module
+ */
+
+import { type ChoiceTable, enableTuning, registerTuneFamily, shapeBucket } from "../gpu/tune.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { fillInPlace } from "./elementwise.ts";
+import { matmul } from "./matmul.ts";
+import { batchNormBackward, batchNormStats, BN_REDUCE_WORKGROUPS } from "./batch_norm.ts";
+import { conv2d, conv2dInputGrad, conv2dWeightGrad } from "./conv.ts";
+
+/** Candidates of the `conv2d` family. */
+export const CONV_CANDIDATES = ["direct", "im2col"] as const;
+
+/** Largest im2col matrix (elements) the `conv2d` family times: 1 GiB of f32. */
+const MAX_COLS = 1 << 28;
+
+/** Candidates of the `matmul` family. */
+export const MATMUL_CANDIDATES = ["register", "tiled"] as const;
+
+let registered = false;
+
+/** Registers the families (idempotent). */
+export function registerKernelFamilies(): void {
+  if (registered) return;
+  registered = true;
+  registerTuneFamily("matmul", {
+    candidates: MATMUL_CANDIDATES,
+    bench([m, n, k], candidate) {
+      const a = fillInPlace(Tensor.empty([m, k]), 0.5).keep();
+      const b = fillInPlace(Tensor.empty([k, n]), 0.25).keep();
+      const variant = candidate as (typeof MATMUL_CANDIDATES)[number];
+      return {
+        run: () => matmul(a, b, { variant }).dispose(),
+        dispose: () => {
+          a.dispose();
+          b.dispose();
+        },
+      };
+    },
+  });
+  registerTuneFamily("conv2d", {
+    candidates: CONV_CANDIDATES,
+    bucket: (d) => [...shapeBucket(d.slice(0, 5)), ...d.slice(5)],
+    candidatesFor(d) {
+      const [n, c, h, w, , kh, kw, sh, sw, ph, pw, dh, dw] = d;
+      const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+      const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+      const fits = n * oh * ow * c * kh * kw <= MAX_COLS;
+      return CONV_CANDIDATES.filter((a) => a === "direct" ? kw <= 7 : fits);
+    },
+    bench([n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw], candidate) {
+      const algorithm = candidate as (typeof CONV_CANDIDATES)[number];
+      const opts = {
+        stride: [sh, sw] as const,
+        padding: [ph, pw] as const,
+        dilation: [dh, dw] as const,
+        algorithm,
+      };
+      const x = fillInPlace(Tensor.empty([n, c, h, w]), 0.5).keep();
+      const wt = fillInPlace(Tensor.empty([o, c, kh, kw]), 0.01).keep();
+      const y = conv2d(x, wt, opts).keep();
+      const dy = fillInPlace(Tensor.empty(y.shape), 0.1).keep();
+      y.dispose();
+      return {
+        run: () => {
+          conv2d(x, wt, opts).dispose();
+          conv2dInputGrad(dy, wt, { ...opts, inputShape: x.shape }).dispose();
+          conv2dWeightGrad(x, dy, { ...opts, weightShape: wt.shape }).dispose();
+        },
+        dispose: () => {
+          for (const t of [x, wt, dy]) t.dispose();
+        },
+      };
+    },
+  });
+  registerTuneFamily("bn_reduce", {
+    candidates: BN_REDUCE_WORKGROUPS,
+    bench([n, c, hw], candidate) {
+      const workgroup = Number(candidate);
+      const x = fillInPlace(Tensor.empty([n, c, hw]), 0.5).keep();
+      const g = fillInPlace(Tensor.empty([n, c, hw]), 0.25).keep();
+      const weight = fillInPlace(Tensor.empty([c]), 1).keep();
+      return {
+        // Forward statistics and the backward sums: both reductions a training step runs.
+        run: () => {
+          const stats = batchNormStats(x, { eps: 1e-5, momentum: 0.1, workgroup });
+          const r = batchNormBackward(x, g, {
+            stats,
+            weight,
+            eps: 1e-5,
+            needInput: false,
+            workgroup,
+          });
+          for (const t of [stats.s1, stats.s2, r.dweight, r.dbias]) t.dispose();
+        },
+        dispose: () => {
+          for (const t of [x, g, weight]) t.dispose();
+        },
+      };
+    },
+  });
+}
+
+/**
+ * Turns measured kernel choice on for every family here, starting from `choices` (a cache
+ * file's table or a resumed run's). NOTE: tests leave it off, so they exercise the
+ * heuristics unless a test turns it on.
+ */
+export function enableKernelTuning(choices: ChoiceTable = {}): void {
+  registerKernelFamilies();
+  enableTuning(choices);
+}

@@ -1,0 +1,266 @@
+/**
+ * Autotuning: off by default (tests see the heuristics), cache files round-trip and corrupt
+ * ones are ignored with a warning, a tuned choice is one of the candidates and is the one
+ * matmul then runs, and the peak-memory counter.
+ */
+import assert from "node:assert/strict";
+import "../helpers.ts";
+import { gpu } from "../../src/gpu/device.ts";
+import { memoryStats, resetPeak, scope, Tensor } from "../../src/gpu/tensor.ts";
+import {
+  adapterIdentity,
+  choiceTable,
+  disableTuning,
+  KERNELS_VERSION,
+  parseTuneCache,
+  pendingBuckets,
+  serializeTuneCache,
+  shapeBucket,
+  tunedChoice,
+  tunePending,
+  tuningEnabled,
+} from "../../src/gpu/tune.ts";
+import {
+  CONV_CANDIDATES,
+  enableKernelTuning,
+  MATMUL_CANDIDATES,
+} from "../../src/kernels/tuning.ts";
+import { conv2d } from "../../src/kernels/conv.ts";
+import { dispatchStats } from "../../src/gpu/dispatch.ts";
+import { batchNormStats, BN_REDUCE_WORKGROUPS } from "../../src/kernels/batch_norm.ts";
+import { assertClose, rand } from "../helpers.ts";
+import { pipelineCount } from "../../src/gpu/pipeline_cache.ts";
+import { matmul, matmulVariant } from "../../src/kernels/matmul.ts";
+import {
+  loadRunChoices,
+  loadTuneCache,
+  saveRunChoices,
+  saveTuneCache,
+  tuneCacheFileName,
+  tuneWanted,
+} from "../../src/train/tune_cache.ts";
+
+const ADAPTER = "vendor | arch | dev | desc";
+
+Deno.test("tuning is off unless a test turns it on: heuristics decide", () => {
+  assert.equal(tuningEnabled(), false);
+  assert.equal(tunedChoice("matmul", [64, 64, 64], "register"), "register");
+  assert.equal(tunedChoice("matmul", [64, 64, 64], "tiled"), "tiled");
+  assert.deepEqual(pendingBuckets(), [], "nothing is noted while off");
+  assert.equal(matmulVariant("auto", [64, 64, 64]), gpu().adapter.isCpu ? "register" : "tiled");
+});
+
+Deno.test("CT_TUNE=0 turns tuning off", () => {
+  const old = Deno.env.get("CT_TUNE");
+  try {
+    Deno.env.set("CT_TUNE", "0");
+    assert.equal(tuneWanted(), false);
+    Deno.env.set("CT_TUNE", "1");
+    assert.equal(tuneWanted(), true);
+  } finally {
+    if (old === undefined) Deno.env.delete("CT_TUNE");
+    else Deno.env.set("CT_TUNE", old);
+  }
+});
+
+Deno.test("shape buckets round each dim up to a power of two", () => {
+  assert.deepEqual(shapeBucket([1, 3, 64, 65, 1000]), [1, 4, 64, 128, 1024]);
+});
+
+Deno.test("cache file round-trips through the user cache folder, per adapter", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const choices = { "matmul/64x64x64": "tiled", "matmul/1024x8x512": "register" };
+    const path = saveTuneCache(dir, ADAPTER, choices);
+    assert.ok(path.endsWith(tuneCacheFileName(ADAPTER)));
+    assert.deepEqual(
+      loadTuneCache(dir, ADAPTER, () => assert.fail("no warning expected")),
+      choices,
+    );
+    // Another adapter has its own file: nothing cached for it yet, and no warning.
+    assert.notEqual(tuneCacheFileName(ADAPTER), tuneCacheFileName(`${ADAPTER}2`));
+    assert.deepEqual(
+      loadTuneCache(dir, `${ADAPTER}2`, () => assert.fail("no file, no warning")),
+      {},
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a corrupt, foreign or outdated cache is ignored with a warning naming it", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/${tuneCacheFileName(ADAPTER)}`;
+    const cases: [string, RegExp][] = [
+      ["{not json", /not JSON/],
+      ['{"format":"other"}', /expected an object with format/],
+      [
+        serializeTuneCache(ADAPTER, { a: "b" }).replace(
+          `"kernelsVersion": ${KERNELS_VERSION}`,
+          `"kernelsVersion": ${KERNELS_VERSION + 1}`,
+        ),
+        new RegExp(`kernelsVersion ${KERNELS_VERSION + 1}, expected ${KERNELS_VERSION}`),
+      ],
+      [serializeTuneCache("someone else", { a: "b" }), /adapter "someone else"/],
+      [serializeTuneCache(ADAPTER, { a: 3 } as unknown as Record<string, string>), /short string/],
+    ];
+    for (const [text, re] of cases) {
+      Deno.writeTextFileSync(path, text);
+      const warnings: string[] = [];
+      assert.deepEqual(loadTuneCache(dir, ADAPTER, (m) => warnings.push(m)), {});
+      assert.equal(warnings.length, 1, text);
+      assert.match(warnings[0], re);
+      assert.ok(warnings[0].includes(path), "the warning names the file");
+    }
+    assert.equal(parseTuneCache("[]", ADAPTER), null);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("measured choice: one of the candidates, recorded, reused on resume, and used", async () => {
+  const identity = adapterIdentity(gpu().adapter);
+  const a = Tensor.fromArray(Float32Array.from({ length: 40 * 24 }, (_, i) => (i % 7) - 3), [
+    40,
+    24,
+  ]);
+  const b = Tensor.fromArray(Float32Array.from({ length: 24 * 36 }, (_, i) => (i % 5) - 2), [
+    24,
+    36,
+  ]);
+  const product = async (variant?: "register" | "tiled") => {
+    const c = scope(() => matmul(a, b, { variant }));
+    const out = await c.toArray();
+    c.dispose();
+    return [...out];
+  };
+  const expected = await product("register");
+  const dir = Deno.makeTempDirSync();
+  try {
+    enableKernelTuning();
+    scope(() => matmul(a, b)).dispose();
+    assert.deepEqual(pendingBuckets(), ["matmul/64x64x32"], "the fallback ran and was noted");
+    const [r] = await tunePending({ reps: 1 });
+    assert.equal(r.key, "matmul/64x64x32");
+    assert.ok((MATMUL_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
+    assert.deepEqual(Object.keys(r.ms).sort(), [...MATMUL_CANDIDATES].sort());
+    assert.equal(r.ms[r.choice], Math.min(...Object.values(r.ms)));
+    assert.deepEqual(choiceTable(), { "matmul/64x64x32": r.choice });
+    assert.deepEqual(pendingBuckets(), []);
+    // The run folder records the table; a resumed run gets the same choices back.
+    saveRunChoices(dir, identity, choiceTable());
+    assert.deepEqual(loadRunChoices(dir, identity), { "matmul/64x64x32": r.choice });
+    // Whatever the table says is what runs, for every shape in the bucket, with equal results.
+    for (const forced of MATMUL_CANDIDATES) {
+      enableKernelTuning({ "matmul/64x64x32": forced });
+      assert.equal(matmulVariant("auto", [40, 36, 24]), forced);
+      assert.equal(matmulVariant("auto", [33, 64, 17]), forced);
+      assert.deepEqual(await product(), expected, forced);
+    }
+    // An entry naming no candidate falls back to the heuristic.
+    enableKernelTuning({ "matmul/64x64x32": "bogus" });
+    assert.equal(matmulVariant("auto", [40, 36, 24]), gpu().adapter.isCpu ? "register" : "tiled");
+  } finally {
+    disableTuning();
+    a.dispose();
+    b.dispose();
+    Deno.removeSync(dir, { recursive: true });
+  }
+  assert.equal(tuningEnabled(), false);
+});
+
+Deno.test("bn_reduce: every workgroup candidate gives the batch statistics; the tuned one runs", async () => {
+  const [n, c, hw] = [3, 2, 10]; // HW % 4 != 0: the element-by-element path
+  const data = rand(n * c * hw, 9);
+  const x = Tensor.fromArray(data, [n, c, hw]);
+  const mean: number[] = [];
+  const invstd: number[] = [];
+  for (let ch = 0; ch < c; ch++) {
+    const v: number[] = [];
+    for (let i = 0; i < n; i++) for (let j = 0; j < hw; j++) v.push(data[(i * c + ch) * hw + j]);
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    mean.push(m);
+    invstd.push(1 / Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length + 1e-5));
+  }
+  const statsNow = async () => {
+    const s = batchNormStats(x, { eps: 1e-5, momentum: 0.1 });
+    const out = { mean: await s.s1.toArray(), invstd: await s.s2.toArray() };
+    s.s1.dispose();
+    s.s2.dispose();
+    return out;
+  };
+  try {
+    enableKernelTuning();
+    await statsNow();
+    assert.deepEqual(pendingBuckets(), ["bn_reduce/4x2x16"]);
+    const [r] = await tunePending({ reps: 1 });
+    assert.ok((BN_REDUCE_WORKGROUPS as readonly string[]).includes(r.choice), r.choice);
+    for (const wg of BN_REDUCE_WORKGROUPS) {
+      enableKernelTuning({ "bn_reduce/4x2x16": wg });
+      const before = pipelineCount();
+      const got = await statsNow();
+      // Each size is its own pipeline: a new one appears unless the heuristic's (8 here, for
+      // 30 values per channel) already ran above.
+      assert.equal(pipelineCount() - before, wg === "8" ? 0 : 1, `WG ${wg} is the one that ran`);
+      assertClose(got.mean, mean, { rtol: 1e-5, atol: 1e-6, msg: `mean, WG ${wg}` });
+      assertClose(got.invstd, invstd, { rtol: 1e-4, atol: 1e-5, msg: `invstd, WG ${wg}` });
+    }
+  } finally {
+    disableTuning();
+    x.dispose();
+  }
+});
+
+Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride kept exact", async () => {
+  const x = Tensor.fromArray(rand(2 * 3 * 5 * 5, 21), [2, 3, 5, 5]);
+  const w = Tensor.fromArray(rand(4 * 3 * 3 * 3, 22), [4, 3, 3, 3]);
+  const opts = { stride: 1, padding: 1 };
+  const key = "conv2d/2x4x8x8x4x3x3x1x1x1x1x1x1";
+  // Output and dispatch count of one forward conv.
+  const conv = async (algorithm?: "direct" | "im2col") => {
+    const d0 = dispatchStats().dispatches;
+    const y = conv2d(x, w, { ...opts, algorithm });
+    const dispatches = dispatchStats().dispatches - d0;
+    const out = [...(await y.toArray())];
+    y.dispose();
+    return { out, dispatches };
+  };
+  try {
+    const byAlgorithm = {
+      direct: await conv("direct"),
+      im2col: await conv("im2col"),
+    };
+    assert.notEqual(byAlgorithm.direct.dispatches, byAlgorithm.im2col.dispatches);
+    enableKernelTuning();
+    await conv();
+    // The im2col path (the CPU heuristic at 5-pixel rows) notes its matmul bucket too.
+    assert.ok(pendingBuckets().includes(key), pendingBuckets().join(", "));
+    const r = (await tunePending({ reps: 1 })).find((t) => t.key === key)!;
+    assert.ok((CONV_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
+    assert.deepEqual(Object.keys(r.ms).sort(), [...CONV_CANDIDATES].sort());
+    for (const a of CONV_CANDIDATES) {
+      enableKernelTuning({ [key]: a });
+      assert.deepEqual(await conv(), byAlgorithm[a], a);
+    }
+  } finally {
+    disableTuning();
+    x.dispose();
+    w.dispose();
+  }
+});
+
+Deno.test("peakBytes tracks the high-water mark since resetPeak", () => {
+  const base = memoryStats();
+  resetPeak();
+  assert.equal(memoryStats().peakBytes, base.liveBytes);
+  const big = Tensor.empty([1 << 16]);
+  const small = Tensor.empty([16]);
+  const high = memoryStats().liveBytes;
+  big.dispose();
+  assert.equal(memoryStats().peakBytes, high, "the peak outlives the buffer");
+  resetPeak();
+  assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
+  small.dispose();
+  assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
+});
