@@ -45,17 +45,24 @@ export class DecoderFault extends Error {
   }
 }
 
-/** Compiles the wasm file next to a package module once; null when it cannot be located. */
+/**
+ * Compiles a decoder's wasm file once; null when it cannot be located. In Deno it sits in the
+ * npm package; a browser bundle (web/build.ts) ships it next to itself under the same name.
+ */
 async function compileNear(specifier: string): Promise<WebAssembly.Module | null> {
+  const urls: string[] = [];
   try {
-    const url = import.meta.resolve(specifier);
-    if (!/^(file|https?):/.test(url)) return null;
-    const res = await fetch(url);
-    if (!res.ok) return null;
-    return await WebAssembly.compile(await res.arrayBuffer());
-  } catch {
-    return null;
+    urls.push(import.meta.resolve(specifier));
+  } catch { /* no package resolution here (a bundle) */ }
+  urls.push(new URL(specifier.slice(specifier.lastIndexOf("/") + 1), import.meta.url).href);
+  for (const url of urls) {
+    if (!/^(file|https?):/.test(url)) continue;
+    try {
+      const res = await fetch(url);
+      if (res.ok) return await WebAssembly.compile(await res.arrayBuffer());
+    } catch { /* try the next place */ }
   }
+  return null;
 }
 
 // ---------------------------------------------------------------- JPEG (MozJPEG, emscripten)
