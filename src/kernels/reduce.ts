@@ -6,6 +6,7 @@
 
 import serialSrc from "../../shaders/reduce_serial.wgsl" with { type: "text" };
 import treeSrc from "../../shaders/reduce_tree.wgsl" with { type: "text" };
+import serial4Src from "../../shaders/reduce_serial4.wgsl" with { type: "text" };
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -15,6 +16,11 @@ import { normAxis } from "./shape.ts";
 const REDUCE_FIELDS = { outer: "u32", r: "u32", inner: "u32" } as const;
 const SERIAL = defineKernel("reduce_serial", serialSrc, REDUCE_FIELDS);
 const TREE = defineKernel("reduce_tree", treeSrc, REDUCE_FIELDS);
+const SERIAL4 = defineKernel("reduce_serial4", serial4Src, {
+  outer: "u32",
+  r: "u32",
+  inner4: "u32",
+});
 
 /** Reduction kind. */
 export type ReduceOp = "sum" | "mean" | "max";
@@ -33,7 +39,12 @@ export interface ReduceResult {
 export function reduce(
   op: ReduceOp,
   x: Tensor,
-  opts: { axis: number; keepDim?: boolean },
+  opts: {
+    axis: number;
+    keepDim?: boolean;
+    /** `false` forces the scalar serial kernel where the vec4 one applies (tests compare). */
+    vec4?: boolean;
+  },
 ): ReduceResult {
   if (x.dtype !== "f32") throw new TypeError(`${op}: expected an f32 tensor, got ${x.dtype}`);
   const shape = x.ndim === 0 ? [1] : x.shape;
@@ -52,6 +63,19 @@ export function reduce(
   const scratch = indices ?? Tensor.empty([1], "i32");
   const outputs = outer * inner;
   const tree = r > 64 && outputs < 4096;
+  if (!tree && inner % 4 === 0 && opts.vec4 !== false) {
+    // Four adjacent outputs per invocation, each in the serial kernel's order: the same bits.
+    dispatch({
+      kernel: `reduce_serial4.${op}`,
+      code: SERIAL4.code,
+      overrides: { OP: OPS[op] },
+      uniform: SERIAL4.params.pack({ outer, r, inner4: inner / 4 }),
+      buffers: [x.buffer, values.buffer, scratch.buffer],
+      workgroups: gridFor(outputs / 4, 64),
+    });
+    if (!indices) scratch.dispose();
+    return { values, indices };
+  }
   dispatch({
     kernel: `reduce_${tree ? "tree" : "serial"}.${op}`,
     code: tree ? TREE.code : SERIAL.code,
