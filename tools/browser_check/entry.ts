@@ -16,6 +16,7 @@ import "../../tests/gpu/tensor_test.ts";
 import "../../tests/kernels/matmul_test.ts";
 import "../../tests/kernels/elementwise_test.ts";
 import "../../tests/kernels/reduce_test.ts";
+import "../../tests/kernels/vec4_paths_test.ts";
 import "../../tests/kernels/shape_test.ts";
 import "../../tests/kernels/conv_test.ts";
 import "../../tests/kernels/pool_bn_test.ts";
