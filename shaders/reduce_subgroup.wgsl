@@ -11,16 +11,18 @@
 enable subgroups;
 
 override OP: u32 = 0u;
-override WG: u32 = 256u;
+override WG: u32 = 256u; // at most 256
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
 
-// One partial per subgroup (subgroups have at least 4 lanes, so WG / 4 slots suffice).
-var<workgroup> sv: array<f32, WG / 4u>;
-var<workgroup> si: array<u32, WG / 4u>;
+// One partial per subgroup: subgroups have at least 4 lanes, so 256 / 4 slots suffice (a
+// constant size: not every compiler sizes workgroup arrays by override expressions).
+const MAX_SUBGROUPS: u32 = 64u;
+var<workgroup> sv: array<f32, MAX_SUBGROUPS>;
+var<workgroup> si: array<u32, MAX_SUBGROUPS>;
 
 const NONE: u32 = 0xffffffffu;
 
