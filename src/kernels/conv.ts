@@ -17,6 +17,7 @@ import {
   type Conv2dOptions,
 } from "./conv_geometry.ts";
 import { DIRECT_MAX_KW, directForward, directInputGrad, directWeightGrad } from "./conv_direct.ts";
+import { GEMM_TILE_NAMES, type GemmTileName } from "./matmul.ts";
 import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
 import { pointwiseForward, pointwiseInputGrad, pointwiseWeightGrad } from "./conv_pointwise.ts";
@@ -63,6 +64,26 @@ export function convAlgorithm(
 function isPointwise(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
   return (opts.algorithm ?? "auto") === "auto" && g.kh === 1 && g.kw === 1 && g.ph === 0 &&
     g.pw === 0 && g.oh * g.ow >= 64;
+}
+
+/** One candidate of the conv family: the kernel family and, for `igemm`, its tile. */
+export interface ConvCandidate {
+  /** Kernel family (forced through `Conv2dOptions.algorithm`). */
+  readonly algorithm: "direct" | "im2col" | "igemm";
+  /** Tile of the `igemm` kernels (`Conv2dOptions.tile`). */
+  readonly tile?: GemmTileName;
+}
+
+/**
+ * Every conv kernel family and igemm tile a tuner may time for a non-pointwise conv (each
+ * works on every adapter; `direct` falls back to im2col for kernels wider than 7 taps).
+ */
+export function convCandidates(): ConvCandidate[] {
+  return [
+    { algorithm: "direct" },
+    { algorithm: "im2col" },
+    ...GEMM_TILE_NAMES.map((tile) => ({ algorithm: "igemm" as const, tile })),
+  ];
 }
 
 /** Conv2d forward: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] (no bias). */

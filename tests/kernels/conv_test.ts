@@ -8,6 +8,7 @@ import {
   conv2dInputGrad,
   conv2dWeightGrad,
   convAlgorithm,
+  convCandidates,
   convOutputSize,
 } from "../../src/kernels/conv.ts";
 import { wgradParts } from "../../src/kernels/conv_igemm.ts";
@@ -231,6 +232,9 @@ Deno.test("conv algorithm choice: igemm on GPUs, direct or im2col on CPU adapter
   assert.equal(convAlgorithm(wide), cpu ? "im2col" : "igemm");
   assert.equal(convAlgorithm(wide, { algorithm: "direct" }), "im2col");
   assert.equal(convAlgorithm(g, { algorithm: "igemm" }), "igemm");
+  const candidates = convCandidates();
+  assert.deepEqual(candidates.slice(0, 2), [{ algorithm: "direct" }, { algorithm: "im2col" }]);
+  assert.deepEqual(candidates.slice(2).map((c) => c.tile), [...GEMM_TILE_NAMES]);
   assert.throws(
     () =>
       conv2d(Tensor.empty([1, 1, 3, 3]), Tensor.empty([1, 1, 3, 3]), {
