@@ -8,7 +8,8 @@
 //   is rounded in the subgroup's own order (no atomics; the same on every run of one adapter).
 // Layout: f32 contiguous; workgroup w handles output w (w = wid.x + wid.y * nwg.x).
 // Bindings: 0 uniform Params, 1 x, 2 out [outer*inner], 3 idx (i32, max only).
-enable subgroups;
+// `enable subgroups;` is prepended by src/kernels/reduce.ts where the WGSL compiler requires it
+//   (Tint does, naga rejects it: AdapterFacts.subgroupsDirective).
 
 override OP: u32 = 0u;
 override WG: u32 = 256u; // at most 256

@@ -38,6 +38,16 @@ export interface ReduceResult {
   indices: Tensor | null;
 }
 
+let subgroupSource: string | null = null;
+
+/** reduce_subgroup's source, with `enable subgroups;` where the WGSL compiler requires it. */
+function subgroupCode(): string {
+  subgroupSource ??= gpu().adapter.subgroupsDirective
+    ? `enable subgroups;\n${SUBGROUP.code}`
+    : SUBGROUP.code;
+  return subgroupSource;
+}
+
 /** Options of `reduce`. */
 export interface ReduceOptions {
   /** The reduced axis (negative counts from the end). */
@@ -113,7 +123,7 @@ export function reduce(op: ReduceOp, x: Tensor, opts: ReduceOptions): ReduceResu
   const tree = kernel !== "serial";
   dispatch({
     kernel: `reduce_${kernel}.${op}`,
-    code: kernel === "subgroup" ? SUBGROUP.code : tree ? TREE.code : SERIAL.code,
+    code: kernel === "subgroup" ? subgroupCode() : tree ? TREE.code : SERIAL.code,
     overrides: { OP: OPS[op] },
     uniform: SERIAL.params.pack({ outer, r, inner }),
     buffers: [x.buffer, values.buffer, scratch.buffer],
