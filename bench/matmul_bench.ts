@@ -6,15 +6,18 @@
 import { getDevice, gpu } from "../src/gpu/device.ts";
 import { sync } from "../src/gpu/dispatch.ts";
 import { Tensor } from "../src/gpu/tensor.ts";
-import { matmul, type MatmulVariant } from "../src/kernels/matmul.ts";
+import { matmul, type MatmulCandidate, matmulCandidates } from "../src/kernels/matmul.ts";
 
 await getDevice();
 const SIZES = [256, 512, 1024, 2048];
 const cpu = gpu().adapter.isCpu;
-/** The tiled kernel is far too slow on CPU adapters beyond 512 to be worth timing there. */
-const variants = (
-  n: number,
-): MatmulVariant[] => (cpu && n > 512 ? ["register"] : ["register", "tiled"]);
+/**
+ * Every kernel and tile (`matmulCandidates`); the tiled kernel is far too slow on CPU adapters
+ * beyond 512 to be worth timing there.
+ */
+const variants = (n: number): MatmulCandidate[] =>
+  matmulCandidates().filter((c) => !cpu || n <= 512 || c.variant === "register");
+const label = (c: MatmulCandidate): string => c.tile ? `${c.variant} ${c.tile}` : c.variant;
 
 function operands(n: number): [Tensor, Tensor] {
   const data = new Float32Array(n * n);
@@ -23,13 +26,13 @@ function operands(n: number): [Tensor, Tensor] {
 }
 
 /** GFLOP/s of `reps` back-to-back n³ matmuls, timed from first dispatch to the final sync. */
-async function gflops(n: number, variant: MatmulVariant, a: Tensor, b: Tensor): Promise<number> {
+async function gflops(n: number, c: MatmulCandidate, a: Tensor, b: Tensor): Promise<number> {
   const flop = 2 * n ** 3;
   const reps = Math.max(1, Math.min(200, Math.round(4e9 / flop)));
-  matmul(a, b, { variant }).dispose(); // compile the pipeline
+  matmul(a, b, c).dispose(); // compile the pipeline
   await sync();
   const t0 = performance.now();
-  for (let i = 0; i < reps; i++) matmul(a, b, { variant }).dispose();
+  for (let i = 0; i < reps; i++) matmul(a, b, c).dispose();
   await sync();
   return (flop * reps) / ((performance.now() - t0) / 1000) / 1e9;
 }
@@ -38,7 +41,7 @@ const rows: string[] = [];
 for (const n of SIZES) {
   const [a, b] = operands(n);
   for (const v of variants(n)) {
-    rows.push(`| ${n} | ${v} | ${(await gflops(n, v, a, b)).toFixed(2)} |`);
+    rows.push(`| ${n} | ${label(v)} | ${(await gflops(n, v, a, b)).toFixed(2)} |`);
   }
   a.dispose();
   b.dispose();
@@ -57,16 +60,16 @@ console.log(
 /** Operands per size, created on first use and kept (module scope) until the process ends. */
 const cache = new Map<number, [Tensor, Tensor]>();
 for (const n of SIZES) {
-  for (const variant of variants(n)) {
+  for (const c of variants(n)) {
     Deno.bench({
-      name: `matmul ${n}x${n}x${n} ${variant}`,
+      name: `matmul ${n}x${n}x${n} ${label(c)}`,
       group: `matmul ${n}`,
       n: n >= 1024 ? 3 : 10,
       warmup: 1,
       async fn(): Promise<void> {
         let ops = cache.get(n);
         if (!ops) cache.set(n, ops = operands(n));
-        matmul(ops[0], ops[1], { variant }).dispose();
+        matmul(ops[0], ops[1], c).dispose();
         await sync();
       },
     });

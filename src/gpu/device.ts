@@ -22,6 +22,12 @@ export interface AdapterFacts {
   isCpu: boolean;
   /** Features the device was created with. */
   features: string[];
+  /**
+   * Whether WGSL that uses subgroup built-ins must start with `enable subgroups;`: Tint
+   * (browsers) requires the directive, naga (Deno) rejects it. Probed once when the device
+   * has `subgroups`; false otherwise.
+   */
+  subgroupsDirective: boolean;
 }
 
 /** The device and the facts about it. */
@@ -112,8 +118,15 @@ async function createContext(): Promise<GpuContext> {
       `${description} ${info.vendor} ${info.architecture}`,
     ),
     features,
+    subgroupsDirective: false,
   };
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  if (features.includes("subgroups" as GPUFeatureName)) {
+    facts.subgroupsDirective = await compiles(
+      device,
+      "enable subgroups;\n@compute @workgroup_size(1) fn main() {}",
+    );
+  }
   device.addEventListener("uncapturederror", (ev) => {
     errors.push((ev as GPUUncapturedErrorEvent).error.message);
   });
@@ -124,6 +137,15 @@ async function createContext(): Promise<GpuContext> {
   });
   context = { device, adapter: facts, limits: device.limits };
   return context;
+}
+
+/** Whether `code` compiles on `device` (its validation error, if any, is swallowed). */
+async function compiles(device: GPUDevice, code: string): Promise<boolean> {
+  device.pushErrorScope("validation");
+  const module = device.createShaderModule({ code, label: "probe" });
+  const info = await module.getCompilationInfo?.();
+  const error = await device.popErrorScope();
+  return !error && !(info?.messages ?? []).some((m) => m.type === "error");
 }
 
 const openScopes = new Set<Promise<void>>();

@@ -1,9 +1,9 @@
 /**
  * 2-D convolution kernels (NCHW, no bias, groups = 1): forward, input gradient (dgrad) and
- * weight gradient (wgrad), and the choice among the three algorithm families:
- * `conv_pointwise.ts` (1×1 as a batched matmul), `conv_im2col.ts` (im2col matrix × weight) and
- * `conv_direct.ts` (register-blocked implicit GEMMs for CPU adapters). Geometry lives in
- * `conv_geometry.ts`. All reductions run in a fixed order: results are deterministic.
+ * weight gradient (wgrad), and the choice among the four algorithm families:
+ * `conv_pointwise.ts` (1×1 as a batched matmul), `conv_im2col.ts` (im2col matrix × weight),
+ * `conv_direct.ts` (register-blocked implicit GEMMs for CPU adapters) and `conv_igemm.ts`
+ * (workgroup-tiled implicit GEMMs for GPUs). Geometry lives in `conv_geometry.ts`. All reductions run in a fixed order: results are deterministic.
  *
  * @module
  */
@@ -18,6 +18,8 @@ import {
   type Conv2dOptions,
 } from "./conv_geometry.ts";
 import { DIRECT_MAX_KW, directForward, directInputGrad, directWeightGrad } from "./conv_direct.ts";
+import { GEMM_TILE_NAMES, type GemmTileName } from "./matmul.ts";
+import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
 import { pointwiseForward, pointwiseInputGrad, pointwiseWeightGrad } from "./conv_pointwise.ts";
 
@@ -25,27 +27,36 @@ export {
   type Conv2dGeometry,
   conv2dGeometry,
   type Conv2dOptions,
+  type ConvAlgorithm,
   convOutputSize,
 } from "./conv_geometry.ts";
 export { type ConvTile, forwardTile, type WgradTile, wgradTile } from "./conv_direct.ts";
 
 /**
- * Whether the im2col + matmul path serves this conv: outputs narrower than 8 columns (ResNet's
- * late stages on small images: 4×4, 2×2, 1×1) would leave most lanes of the row-blocked
- * kernels computing padding, while their im2col matrices stay small.
+ * The kernel family that serves a conv that is not pointwise. On CPU adapters the im2col path
+ * takes outputs narrower than 8 columns (ResNet's late stages on small images: 4×4, 2×2, 1×1),
+ * which would leave most lanes of the row-blocked direct kernels computing padding while their
+ * im2col matrices stay small; the direct kernels take the rest. Their register tiles (up to 64
+ * vec4 accumulators per invocation) would spill on a real GPU, which gets the workgroup-tiled
+ * implicit GEMM instead.
  */
-function useIm2col(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
-  // Kernels wider than 7 taps always take this path (the direct tiles would spill).
-  if (g.kw > DIRECT_MAX_KW || opts.algorithm === "im2col") return true;
-  if (opts.algorithm === "direct") return false;
+export function convAlgorithm(
+  g: Conv2dGeometry,
+  opts: Conv2dOptions = {},
+): "direct" | "im2col" | "igemm" {
+  const algorithm = opts.algorithm ?? "auto";
+  if (algorithm === "igemm" || algorithm === "im2col") return algorithm;
+  // Kernels wider than 7 taps never take the direct path (its tiles would spill).
+  if (g.kw > DIRECT_MAX_KW) {
+    return gpu().adapter.isCpu || algorithm === "direct" ? "im2col" : "igemm";
+  }
+  if (algorithm === "direct") return "direct";
+  if (!gpu().adapter.isCpu) return "igemm";
   const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
-  // The direct kernels' register tiles (up to 64 vec4 accumulators per invocation) suit CPU
-  // adapters; a real GPU would spill them, while its workgroup-tiled matmul is at home with
-  // an im2col matrix (up to 1 GiB of it).
-  const heuristic = gpu().adapter.isCpu ? g.ow < 8 && colsSize <= 1 << 24 : colsSize <= 1 << 28;
-  if (colsSize > 1 << 28) return false;
+  const heuristic = g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
+  if (colsSize > 1 << 28) return "direct";
   // Measured choice when tuning is on (src/kernels/tuning.ts, family "conv2d").
-  return tunedChoice("conv2d", convTuneDims(g), heuristic ? "im2col" : "direct") === "im2col";
+  return tunedChoice("conv2d", convTuneDims(g), heuristic);
 }
 
 /** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */
@@ -64,12 +75,38 @@ function isPointwise(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
     g.pw === 0 && g.oh * g.ow >= 64;
 }
 
+/** One candidate of the conv family: the kernel family and, for `igemm`, its tile. */
+export interface ConvCandidate {
+  /** Kernel family (forced through `Conv2dOptions.algorithm`). */
+  readonly algorithm: "direct" | "im2col" | "igemm";
+  /** Tile of the `igemm` kernels (`Conv2dOptions.tile`). */
+  readonly tile?: GemmTileName;
+}
+
+/**
+ * Every conv kernel family and igemm tile a tuner may time for a non-pointwise conv (each
+ * works on every adapter; `direct` falls back to im2col for kernels wider than 7 taps).
+ */
+export function convCandidates(): ConvCandidate[] {
+  return [
+    { algorithm: "direct" },
+    { algorithm: "im2col" },
+    ...GEMM_TILE_NAMES.map((tile) => ({ algorithm: "igemm" as const, tile })),
+  ];
+}
+
 /** Conv2d forward: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] (no bias). */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (isPointwise(g, opts)) return pointwiseForward(x, weight, g);
-  if (useIm2col(g, opts)) return im2colForward(x, weight, g);
-  return directForward(x, weight, g);
+  switch (convAlgorithm(g, opts)) {
+    case "igemm":
+      return igemmForward(x, weight, g, opts.tile);
+    case "im2col":
+      return im2colForward(x, weight, g);
+    case "direct":
+      return directForward(x, weight, g);
+  }
 }
 
 /** Input gradient of `conv2d`: dx [N, C, H, W] from dy [N, O, OH, OW]. */
@@ -81,8 +118,14 @@ export function conv2dInputGrad(
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
   checkDy("conv2dInputGrad", dy, g);
   if (isPointwise(g, opts)) return pointwiseInputGrad(dy, weight, g);
-  if (useIm2col(g, opts)) return im2colInputGrad(dy, weight, g);
-  return directInputGrad(dy, weight, g);
+  switch (convAlgorithm(g, opts)) {
+    case "igemm":
+      return igemmInputGrad(dy, weight, g, opts.tile);
+    case "im2col":
+      return im2colInputGrad(dy, weight, g);
+    case "direct":
+      return directInputGrad(dy, weight, g);
+  }
 }
 
 /**
@@ -100,6 +143,12 @@ export function conv2dWeightGrad(
   if (isPointwise(g, opts) && g.n * g.o * g.c <= 1 << 24) {
     return pointwiseWeightGrad(x, dy, g, opts.weightShape);
   }
-  if (useIm2col(g, opts)) return im2colWeightGrad(x, dy, g, opts.weightShape);
-  return directWeightGrad(x, dy, g, opts.weightShape);
+  switch (convAlgorithm(g, opts)) {
+    case "igemm":
+      return igemmWeightGrad(x, dy, g, opts.weightShape, opts.tile);
+    case "im2col":
+      return im2colWeightGrad(x, dy, g, opts.weightShape);
+    case "direct":
+      return directWeightGrad(x, dy, g, opts.weightShape);
+  }
 }

@@ -6,6 +6,7 @@
  */
 
 import { fmt } from "./shape.ts";
+import type { GemmTileName } from "./matmul.ts";
 
 /** Stride, padding and dilation of a 2-D convolution, as (height, width) pairs. */
 export interface Conv2dOptions {
@@ -16,14 +17,20 @@ export interface Conv2dOptions {
   /** Spacing between kernel taps; default 1. */
   dilation?: number | readonly [number, number];
   /**
-   * Kernel family: `direct` (the row-blocked implicit GEMMs), `im2col` (an im2col matrix times
-   * the weight on the matmul kernel) or `auto` (default: unpadded 1×1 convs with output planes
-   * of 64+ pixels as a batched matmul straight on NCHW; otherwise on CPU adapters im2col for
-   * outputs narrower than 8 columns and kernels wider than 7 taps, direct for the rest; on
-   * GPUs im2col unless its matrix would exceed 1 GiB).
+   * Kernel family: `direct` (the register-blocked implicit GEMMs for CPU adapters), `im2col`
+   * (an im2col matrix times the weight on the matmul kernel), `igemm` (the workgroup-tiled
+   * implicit GEMM, no im2col matrix) or `auto` (default: unpadded 1×1 convs with output
+   * planes of 64+ pixels as a batched matmul straight on NCHW; otherwise on CPU adapters
+   * im2col for outputs narrower than 8 columns and kernels wider than 7 taps, direct for the
+   * rest; on GPUs igemm).
    */
-  algorithm?: "auto" | "direct" | "im2col";
+  algorithm?: ConvAlgorithm;
+  /** Tile shape of the `igemm` kernels (default: by the product's size, `defaultGemmTile`). */
+  tile?: GemmTileName;
 }
+
+/** A conv kernel family (see `Conv2dOptions.algorithm`). */
+export type ConvAlgorithm = "auto" | "direct" | "im2col" | "igemm";
 
 /** Resolved conv geometry. */
 export interface Conv2dGeometry {

@@ -1,8 +1,8 @@
 /**
  * The im2col family of 2-D convolution: the input unfolded into an [N·OH·OW, C·kh·kw] matrix
  * (`shaders/conv2d_im2col.wgsl`) times the weight on the matmul kernel, and the input gradient
- * folded back (`shaders/conv2d_col2im.wgsl`). It serves small output planes on CPU adapters
- * and most convs on GPUs, where the tiled matmul is at home.
+ * folded back (`shaders/conv2d_col2im.wgsl`). It serves small output planes on CPU adapters;
+ * GPUs take the implicit GEMM of `conv_igemm.ts`, which needs no im2col matrix.
  *
  * @module
  */

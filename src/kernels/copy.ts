@@ -5,6 +5,7 @@
  */
 
 import stridedSrc from "../../shaders/strided_copy.wgsl" with { type: "text" };
+import strided4Src from "../../shaders/strided_copy4.wgsl" with { type: "text" };
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -15,6 +16,7 @@ import {
   fmt,
   normAxis,
   pad8,
+  perVec4,
   stridesOf,
 } from "./shape.ts";
 
@@ -23,6 +25,17 @@ const STRIDED = defineKernel("strided_copy", stridedSrc, {
   ndim: "u32",
   src_off: "u32",
   dst_off: "u32",
+  shape: "u32x8",
+  ss: "u32x8",
+  ds: "u32x8",
+});
+
+const STRIDED4 = defineKernel("strided_copy4", strided4Src, {
+  n4: "u32",
+  ndim: "u32",
+  src_off: "u32",
+  dst_off: "u32",
+  step: "u32",
   shape: "u32x8",
   ss: "u32x8",
   ds: "u32x8",
@@ -40,13 +53,67 @@ export interface StridedCopyOptions {
   srcOffset?: number;
   /** Destination start offset. */
   dstOffset?: number;
+  /** `false` forces the scalar kernel where the vec4 one applies (tests compare). */
+  vec4?: boolean;
 }
+
+/**
+ * How `strided_copy4.wgsl` reads the source of a collapsed copy, or null when it does not
+ * apply: the destination must run contiguously along a last dim that is a multiple of 4, from
+ * an offset and with other strides that are multiples of 4. The source is then read as vec4s
+ * (`vec4`: the same conditions), splat (`splat`: stride 0) or gathered (`gather`).
+ */
+export function copyVec4Mode(
+  shape: readonly number[],
+  src: { strides: readonly number[]; offset: number },
+  dst: { strides: readonly number[]; offset: number },
+): "vec4" | "splat" | "gather" | null {
+  const last = shape.length - 1;
+  const aligned = (s: readonly number[], off: number) =>
+    off % 4 === 0 && s.every((v, d) => d === last || v % 4 === 0);
+  if (last < 0 || shape[last] % 4 !== 0) return null;
+  if (dst.strides[last] !== 1 || !aligned(dst.strides, dst.offset)) return null;
+  if (src.strides[last] === 0) return "splat";
+  if (src.strides[last] === 1 && aligned(src.strides, src.offset)) return "vec4";
+  return "gather";
+}
+
+const SRC_MODES = { vec4: 0, splat: 1, gather: 2 } as const;
 
 /** Copies elements of `src` into `dst` following explicit strides. */
 export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions): void {
   const n = opts.shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
   const c = collapseDims(opts.shape, [opts.srcStrides, opts.dstStrides]);
+  const srcOff = opts.srcOffset ?? 0;
+  const dstOff = opts.dstOffset ?? 0;
+  const mode = opts.vec4 === false ? null : copyVec4Mode(
+    c.shape,
+    { strides: c.strides[0], offset: srcOff },
+    { strides: c.strides[1], offset: dstOff },
+  );
+  if (mode) {
+    const v = perVec4(c.shape, c.strides);
+    const n4 = n / 4;
+    dispatch({
+      kernel: STRIDED4.name,
+      code: STRIDED4.code,
+      overrides: { SRC_MODE: SRC_MODES[mode] },
+      uniform: STRIDED4.params.pack({
+        n4,
+        ndim: v.shape.length,
+        src_off: srcOff,
+        dst_off: dstOff,
+        step: c.strides[0][c.shape.length - 1],
+        shape: pad8(v.shape),
+        ss: pad8(v.strides[0]),
+        ds: pad8(v.strides[1]),
+      }),
+      buffers: [src.buffer, dst.buffer],
+      workgroups: gridFor(n4, 256),
+    });
+    return;
+  }
   dispatch({
     kernel: STRIDED.name,
     code: STRIDED.code,

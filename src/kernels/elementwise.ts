@@ -6,12 +6,22 @@
 
 import binarySrc from "../../shaders/binary.wgsl" with { type: "text" };
 import binarySameSrc from "../../shaders/binary_same.wgsl" with { type: "text" };
+import binaryBroadcast4Src from "../../shaders/binary_broadcast4.wgsl" with { type: "text" };
 import unarySrc from "../../shaders/unary.wgsl" with { type: "text" };
 import fillSrc from "../../shaders/fill.wgsl" with { type: "text" };
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { type DType, Tensor } from "../gpu/tensor.ts";
-import { broadcastShapes, broadcastStrides, collapseDims, fmt, pad8, stridesOf } from "./shape.ts";
+import {
+  broadcastShapes,
+  broadcastStrides,
+  collapseDims,
+  fmt,
+  pad8,
+  perVec4,
+  stridesOf,
+  vec4Modes,
+} from "./shape.ts";
 
 const BINARY = defineKernel("binary", binarySrc, {
   n: "u32",
@@ -20,6 +30,14 @@ const BINARY = defineKernel("binary", binarySrc, {
   sa: "u32x8",
   sb: "u32x8",
 });
+const BROADCAST_FIELDS = {
+  n4: "u32",
+  ndim: "u32",
+  shape: "u32x8",
+  sa: "u32x8",
+  sb: "u32x8",
+} as const;
+const BINARY_BROADCAST4 = defineKernel("binary_broadcast4", binaryBroadcast4Src, BROADCAST_FIELDS);
 const BINARY_SAME = defineKernel("binary_same", binarySameSrc, { n4: "u32" });
 const UNARY = defineKernel("unary", unarySrc, { n4: "u32", alpha: "f32", beta: "f32" });
 const FILL = defineKernel("fill", fillSrc, { n: "u32", bits: "u32" });
@@ -67,11 +85,18 @@ function checkF32(t: Tensor, op: string): void {
   if (t.dtype !== "f32") throw new TypeError(`${op}: expected an f32 tensor, got ${t.dtype}`);
 }
 
+/** Options of `binary`. */
+export interface BinaryOptions {
+  /** `false` forces the scalar broadcast kernel where the vec4 one applies (tests compare). */
+  vec4?: boolean;
+}
+
 /**
  * `op(a, b)` with broadcasting; returns a new f32 tensor of the broadcast shape. Same-shape
- * operands take the vec4 kernel `binary_same.wgsl`.
+ * operands take the vec4 kernel `binary_same.wgsl`; broadcasts whose collapsed last dim is a
+ * multiple of 4 take `binary_broadcast4.wgsl` (the same bits, four outputs per invocation).
  */
-export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+export function binary(op: BinaryOp, a: Tensor, b: Tensor, opts: BinaryOptions = {}): Tensor {
   checkF32(a, op);
   checkF32(b, op);
   const shape = broadcastShapes(a.shape, b.shape, op);
@@ -95,6 +120,30 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     broadcastStrides(a.shape, shape),
     broadcastStrides(b.shape, shape),
   ]);
+  const modes = opts.vec4 === false ? null : vec4Modes(c.shape, c.strides.slice(1));
+  if (modes) {
+    const v = perVec4(c.shape, c.strides);
+    const n4 = out.size / 4;
+    dispatch({
+      kernel: `binary_broadcast4.${op}`,
+      code: BINARY_BROADCAST4.code,
+      overrides: {
+        OP: BINARY_OPS[op],
+        A_SPLAT: modes[0] === "splat" ? 1 : 0,
+        B_SPLAT: modes[1] === "splat" ? 1 : 0,
+      },
+      uniform: BINARY_BROADCAST4.params.pack({
+        n4,
+        ndim: v.shape.length,
+        shape: pad8(v.shape),
+        sa: pad8(v.strides[1]),
+        sb: pad8(v.strides[2]),
+      }),
+      buffers: [a.buffer, b.buffer, out.buffer],
+      workgroups: gridFor(n4, 256),
+    });
+    return out;
+  }
   dispatch({
     kernel: `binary.${op}`,
     code: BINARY.code,

@@ -21,6 +21,76 @@ import { fmt } from "./shape.ts";
 /** Which matmul kernel runs: `auto` picks `register` on CPU adapters, `tiled` otherwise. */
 export type MatmulVariant = "auto" | "register" | "tiled";
 
+/**
+ * One tile shape of `matmul_tiled` (and of the implicit-GEMM conv kernels, which share its
+ * tiling): a `wgX`×`wgY` workgroup computes a (wgY·tm)×(wgX·tn) tile of C, `tm`×`tn` outputs
+ * per invocation, staging `bk` steps of k at a time in workgroup memory.
+ */
+export interface GemmTile {
+  /** Invocations along N. */
+  readonly wgX: number;
+  /** Invocations along M. */
+  readonly wgY: number;
+  /** Rows of C per invocation (a multiple of 4). */
+  readonly tm: number;
+  /** Columns of C per invocation (a multiple of 4). */
+  readonly tn: number;
+  /** k per workgroup-memory stage (a multiple of 4). */
+  readonly bk: number;
+}
+
+/**
+ * The tile shapes of the workgroup-tiled GEMM kernels, by name (`<BM>x<BN>_<TM>x<TN>`): the
+ * candidates a tuner times. All stay within 256 invocations and 16 KiB of workgroup memory.
+ */
+export const GEMM_TILES = {
+  "32x32_4x4": { wgX: 8, wgY: 8, tm: 4, tn: 4, bk: 16 },
+  "64x64_4x4": { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 },
+  "128x64_8x4": { wgX: 16, wgY: 16, tm: 8, tn: 4, bk: 16 },
+  "64x128_4x8": { wgX: 16, wgY: 16, tm: 4, tn: 8, bk: 16 },
+  "128x128_8x8": { wgX: 16, wgY: 16, tm: 8, tn: 8, bk: 8 },
+} as const satisfies Record<string, GemmTile>;
+
+/** Name of one of `GEMM_TILES`. */
+export type GemmTileName = keyof typeof GEMM_TILES;
+
+/** Every tile name of `GEMM_TILES`, for tuners and tests. */
+export const GEMM_TILE_NAMES: readonly GemmTileName[] = Object.keys(GEMM_TILES) as GemmTileName[];
+
+/**
+ * The tile the heuristic picks for an M×N (×batch) product: the largest tile that still gives
+ * at least 64 workgroups (a GPU needs one or more per core), else the smallest.
+ */
+export function defaultGemmTile(m: number, n: number, batch = 1): GemmTileName {
+  for (const name of ["128x64_8x4", "64x64_4x4"] as const) {
+    const t = GEMM_TILES[name];
+    const groups = Math.ceil(m / (t.wgY * t.tm)) * Math.ceil(n / (t.wgX * t.tn)) * batch;
+    if (groups >= 64) return name;
+  }
+  return "32x32_4x4";
+}
+
+/** The tile overrides of `matmul_tiled` and the conv implicit-GEMM kernels. */
+export function gemmTileOverrides(tile: GemmTile): Record<string, number> {
+  return { WG_X: tile.wgX, WG_Y: tile.wgY, TM: tile.tm, TN: tile.tn, BK: tile.bk };
+}
+
+/** One candidate of the matmul family: the kernel and, for `tiled`, its tile. */
+export interface MatmulCandidate {
+  /** Kernel. */
+  readonly variant: "register" | "tiled";
+  /** Tile shape of `tiled` (absent for `register`). */
+  readonly tile?: GemmTileName;
+}
+
+/** Every matmul kernel and tile a tuner may time (each works on every adapter and shape). */
+export function matmulCandidates(): MatmulCandidate[] {
+  return [
+    { variant: "register" },
+    ...GEMM_TILE_NAMES.map((tile) => ({ variant: "tiled" as const, tile })),
+  ];
+}
+
 /** Options of `matmul`. */
 export interface MatmulOptions {
   /** Use Aᵀ: `a` is stored as [..., K, M]. */
@@ -31,6 +101,8 @@ export interface MatmulOptions {
   accumulateInto?: Tensor;
   /** Kernel choice (default `auto`); tests force each one. */
   variant?: MatmulVariant;
+  /** Tile shape of the `tiled` kernel (default: `defaultGemmTile`). */
+  tile?: GemmTileName;
 }
 
 const TILED = defineKernel("matmul_tiled", tiledSrc, {
@@ -59,9 +131,6 @@ const REG_TM = 32;
 const REG_TN4 = 4;
 /** Workgroup width of `matmul_register` (override). */
 const REG_WG_X = 8;
-/** Workgroup side of `matmul_tiled` (override; TM = TN = 4 in the shader). */
-const TILED_WG = 16;
-const TILED_T = 4;
 
 interface Geometry {
   m: number;
@@ -148,13 +217,21 @@ function flagOverrides(opts: MatmulOptions): Record<string, number> {
 
 function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptions): void {
   const { m, n, k, batch } = g;
-  const tile = TILED_WG * TILED_T;
+  const name = opts.tile ?? defaultGemmTile(m, n, batch);
+  const tile: GemmTile | undefined = GEMM_TILES[name];
+  if (!tile) {
+    throw new RangeError(`matmul: unknown tile "${name}", expected one of ${GEMM_TILE_NAMES}`);
+  }
   dispatch({
     kernel: TILED.name,
     code: TILED.code,
     overrides: {
       ...flagOverrides(opts),
-      WG: TILED_WG,
+      ...gemmTileOverrides(tile),
+      // vec4 loads and stores where the stored rows are whole vec4s.
+      VEC_A: (opts.transA ? m : k) % 4 === 0 ? 1 : 0,
+      VEC_B: (opts.transB ? k : n) % 4 === 0 ? 1 : 0,
+      VEC_C: n % 4 === 0 ? 1 : 0,
     },
     uniform: TILED.params.pack({
       m,
@@ -166,7 +243,7 @@ function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptio
       stride_c: m * n,
     }),
     buffers: [a.buffer, b.buffer, out.buffer],
-    workgroups: [Math.ceil(n / tile), Math.ceil(m / tile), batch],
+    workgroups: [Math.ceil(n / (tile.wgX * tile.tn)), Math.ceil(m / (tile.wgY * tile.tm)), batch],
   });
 }
 

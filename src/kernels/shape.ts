@@ -93,3 +93,36 @@ export function collapseDims(
   }
   return { shape: outShape, strides: outStrides };
 }
+
+/**
+ * How the vec4 broadcast kernels (`binary_broadcast4.wgsl`) read each operand of a collapsed broadcast (`strides[k]` per
+ * operand) when the output's last dim is a multiple of 4: `splat` for stride 0 along it,
+ * `vec4` for stride 1 with every other stride a multiple of 4; null when some operand is
+ * neither, or the last dim is not a multiple of 4 (then the scalar kernel runs).
+ */
+export function vec4Modes(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): ("vec4" | "splat")[] | null {
+  const last = shape.length - 1;
+  if (last < 0 || shape[last] % 4 !== 0) return null;
+  const modes: ("vec4" | "splat")[] = [];
+  for (const s of strides) {
+    if (s[last] === 0) modes.push("splat");
+    else if (s[last] === 1 && s.every((v, d) => d === last || v % 4 === 0)) modes.push("vec4");
+    else return null;
+  }
+  return modes;
+}
+
+/** `shape` and `strides` of a collapsed view with the last dim counted in vec4s. */
+export function perVec4(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
+  const last = shape.length - 1;
+  return {
+    shape: shape.map((d, i) => (i === last ? d / 4 : d)),
+    strides: strides.map((s) => s.map((v, i) => (i === last ? 4 * v : v))),
+  };
+}

@@ -3,11 +3,17 @@ import { assertClose, type ConvCase, flat, golden, rand } from "../helpers.ts";
 import { scope, Tensor } from "../../src/gpu/tensor.ts";
 import {
   conv2d,
+  type Conv2dGeometry,
   conv2dGeometry,
   conv2dInputGrad,
   conv2dWeightGrad,
+  convAlgorithm,
+  convCandidates,
   convOutputSize,
 } from "../../src/kernels/conv.ts";
+import { wgradParts } from "../../src/kernels/conv_igemm.ts";
+import { GEMM_TILE_NAMES, type GemmTileName } from "../../src/kernels/matmul.ts";
+import { gpu } from "../../src/gpu/device.ts";
 
 const G = golden<{ conv: ConvCase[] }>("nn");
 
@@ -111,4 +117,130 @@ Deno.test("conv kernels wider than 7 taps fall back to im2col + matmul", async (
     }
     assertClose(y, ref, { rtol: 1e-5, atol: 1e-5 });
   });
+});
+
+Deno.test("conv igemm matches PyTorch on every golden geometry (smallest and default tiles)", async () => {
+  for (const tile of ["32x32_4x4", undefined] as const) {
+    for (const k of G.conv) {
+      await scope(async () => {
+        const opts = {
+          stride: k.stride,
+          padding: k.padding,
+          dilation: k.dilation,
+          algorithm: "igemm" as const,
+          tile,
+        };
+        const x = Tensor.fromArray(flat(k.x), k.xShape);
+        const w = Tensor.fromArray(flat(k.w), k.wShape);
+        const gy = Tensor.fromArray(flat(k.gy), k.yShape);
+        const tol = { rtol: 1e-4, atol: 1e-4 };
+        const tag = `${k.name} (igemm ${tile ?? "default"})`;
+        assertClose(await conv2d(x, w, opts).toArray(), k.y, { ...tol, msg: `${tag} y` });
+        const dx = conv2dInputGrad(gy, w, { ...opts, inputShape: k.xShape });
+        assertClose(await dx.toArray(), k.dx, { ...tol, msg: `${tag} dx` });
+        const dw = conv2dWeightGrad(x, gy, { ...opts, weightShape: k.wShape });
+        assertClose(await dw.toArray(), k.dw, { ...tol, msg: `${tag} dw` });
+      });
+    }
+  }
+});
+
+/** Host f64 forward, dgrad and wgrad of one conv (the definitions, loop by loop). */
+function hostConv(
+  g: Conv2dGeometry,
+  x: Float32Array,
+  w: Float32Array,
+  dy: Float32Array,
+): { y: Float64Array; dx: Float64Array; dw: Float64Array } {
+  const y = new Float64Array(g.n * g.o * g.oh * g.ow);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(w.length);
+  for (let n = 0; n < g.n; n++) {
+    for (let o = 0; o < g.o; o++) {
+      for (let oy = 0; oy < g.oh; oy++) {
+        for (let ox = 0; ox < g.ow; ox++) {
+          const yi = ((n * g.o + o) * g.oh + oy) * g.ow + ox;
+          for (let c = 0; c < g.c; c++) {
+            for (let ky = 0; ky < g.kh; ky++) {
+              const ih = oy * g.sh - g.ph + ky * g.dh;
+              if (ih < 0 || ih >= g.h) continue;
+              for (let kx = 0; kx < g.kw; kx++) {
+                const iw = ox * g.sw - g.pw + kx * g.dw;
+                if (iw < 0 || iw >= g.w) continue;
+                const xi = ((n * g.c + c) * g.h + ih) * g.w + iw;
+                const wi = ((o * g.c + c) * g.kh + ky) * g.kw + kx;
+                y[yi] += w[wi] * x[xi];
+                dx[xi] += w[wi] * dy[yi];
+                dw[wi] += dy[yi] * x[xi];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { y, dx, dw };
+}
+
+Deno.test("conv igemm: every tile across tile edges, strides, and a split weight gradient", async () => {
+  // 70 output and 66 input channels cross the 64-row tiles, 2·5·7 = 70 pixels the 64-column
+  // ones; 2·16·17 = 544 pixels cross every column tile and split the weight gradient's k range.
+  const cases = [
+    { x: [2, 66, 5, 7], w: [70, 66, 3, 3], stride: 1, padding: 1 },
+    { x: [2, 3, 16, 17], w: [5, 3, 3, 3], stride: 1, padding: 1 },
+    { x: [1, 5, 11, 9], w: [6, 5, 3, 2], stride: 2, padding: [1, 0] as [number, number] },
+  ];
+  let seed = 50;
+  for (const tile of GEMM_TILE_NAMES) {
+    for (const c of cases) {
+      await scope(async () => {
+        const opts = { stride: c.stride, padding: c.padding, algorithm: "igemm" as const, tile };
+        const g = conv2dGeometry(c.x, c.w, opts);
+        const hx = rand(c.x.reduce((a, b) => a * b), seed++);
+        const hw = rand(c.w.reduce((a, b) => a * b), seed++);
+        const hdy = rand(g.n * g.o * g.oh * g.ow, seed++);
+        const ref = hostConv(g, hx, hw, hdy);
+        const x = Tensor.fromArray(hx, c.x);
+        const w = Tensor.fromArray(hw, c.w);
+        const dy = Tensor.fromArray(hdy, [g.n, g.o, g.oh, g.ow]);
+        const tol = { rtol: 1e-4, atol: 1e-4 };
+        const tag = `igemm ${tile} x ${c.x} w ${c.w}`;
+        assertClose(await conv2d(x, w, opts).toArray(), ref.y, { ...tol, msg: `${tag} y` });
+        const dx = conv2dInputGrad(dy, w, { ...opts, inputShape: c.x });
+        assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${tag} dx` });
+        const dw = conv2dWeightGrad(x, dy, { ...opts, weightShape: c.w });
+        const got = await dw.toArray();
+        assertClose(got, ref.dw, { ...tol, msg: `${tag} dw` });
+        // Fixed-order partial sums: a second run is bit-identical.
+        const again = await conv2dWeightGrad(x, dy, { ...opts, weightShape: c.w }).toArray();
+        assert.deepEqual(again, got);
+      });
+    }
+  }
+  assert.equal(wgradParts(1, 544), 2);
+  assert.equal(wgradParts(200, 1 << 20), 1);
+  assert.equal(wgradParts(1, 100), 1);
+});
+
+Deno.test("conv algorithm choice: igemm on GPUs, direct or im2col on CPU adapters", () => {
+  const g = conv2dGeometry([2, 8, 16, 16], [8, 8, 3, 3], { padding: 1 });
+  const late = conv2dGeometry([2, 8, 4, 4], [8, 8, 3, 3], { padding: 1 });
+  const wide = conv2dGeometry([1, 1, 4, 16], [1, 1, 1, 9]);
+  const cpu = gpu().adapter.isCpu;
+  assert.equal(convAlgorithm(g), cpu ? "direct" : "igemm");
+  assert.equal(convAlgorithm(late), cpu ? "im2col" : "igemm");
+  assert.equal(convAlgorithm(wide), cpu ? "im2col" : "igemm");
+  assert.equal(convAlgorithm(wide, { algorithm: "direct" }), "im2col");
+  assert.equal(convAlgorithm(g, { algorithm: "igemm" }), "igemm");
+  const candidates = convCandidates();
+  assert.deepEqual(candidates.slice(0, 2), [{ algorithm: "direct" }, { algorithm: "im2col" }]);
+  assert.deepEqual(candidates.slice(2).map((c) => c.tile), [...GEMM_TILE_NAMES]);
+  assert.throws(
+    () =>
+      conv2d(Tensor.empty([1, 1, 3, 3]), Tensor.empty([1, 1, 3, 3]), {
+        algorithm: "igemm",
+        tile: "9x9" as GemmTileName,
+      }),
+    /unknown tile "9x9"/,
+  );
 });

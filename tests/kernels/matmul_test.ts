@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import { assertClose, golden, rand } from "../helpers.ts";
 import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
-import { matmul, type MatmulVariant, matmulVariant } from "../../src/kernels/matmul.ts";
+import {
+  GEMM_TILE_NAMES,
+  type GemmTileName,
+  matmul,
+  matmulCandidates,
+  type MatmulVariant,
+  matmulVariant,
+} from "../../src/kernels/matmul.ts";
 import { gpu } from "../../src/gpu/device.ts";
 
 interface T {
@@ -41,6 +48,56 @@ function reference(
   return c;
 }
 
+/**
+ * Every transpose combination, broadcast batches and accumulation at sizes that cross tile
+ * edges (and, for some, make the tiled kernel's rows whole vec4s), against the host reference.
+ */
+async function edgeCases(
+  variant: MatmulVariant,
+  tile?: GemmTileName,
+  sizes = [[70, 37, 45], [33, 20, 8], [1, 130, 3], [64, 16, 64], [133, 12, 20]],
+): Promise<void> {
+  const batches = [[1, 1], [2, 2], [2, 1], [1, 3]];
+  let seed = 1;
+  for (let s = 0; s < sizes.length; s++) {
+    const [m, n, k] = sizes[s];
+    for (let combo = 0; combo < 4; combo++) {
+      const ta = (combo & 1) === 1;
+      const tb = (combo & 2) === 2;
+      const [ba, bb] = batches[(s + combo) % batches.length];
+      const accumulate = combo === s % 4;
+      await scope(async () => {
+        const ha = rand(ba * m * k, seed++);
+        const hb = rand(bb * k * n, seed++);
+        const a = Tensor.fromArray(ha, [...(ba > 1 ? [ba] : []), ...(ta ? [k, m] : [m, k])]);
+        const b = Tensor.fromArray(hb, [...(bb > 1 ? [bb] : []), ...(tb ? [n, k] : [k, n])]);
+        const want = reference(ha, hb, { m, n, k, ba, bb, ta, tb });
+        const batched = ba > 1 || bb > 1;
+        const shape = batched ? [Math.max(ba, bb), m, n] : [m, n];
+        const o = { transA: ta, transB: tb, variant, tile };
+        let out: Tensor;
+        if (accumulate) {
+          const init = rand(want.length, seed++);
+          out = Tensor.fromArray(init, shape);
+          const same = matmul(a, b, { ...o, accumulateInto: out });
+          assert.equal(same, out);
+          for (let i = 0; i < want.length; i++) want[i] += init[i];
+        } else {
+          out = matmul(a, b, o);
+        }
+        assert.deepEqual([...out.shape], shape);
+        assertClose(await out.toArray(), want, {
+          rtol: 1e-5,
+          atol: 1e-5,
+          msg:
+            `${variant} ${tile ?? ""} m=${m} n=${n} k=${k} tA=${ta} tB=${tb} batch=${ba}/${bb} ` +
+            `acc=${accumulate}`,
+        });
+      });
+    }
+  }
+}
+
 Deno.test("auto picks the register kernel on CPU adapters and the tiled one otherwise", () => {
   assert.equal(matmulVariant(), gpu().adapter.isCpu ? "register" : "tiled");
   assert.equal(matmulVariant("tiled"), "tiled");
@@ -60,46 +117,8 @@ for (const variant of VARIANTS) {
     }
   });
 
-  Deno.test(`matmul ${variant}: tile edges, transposes, broadcast batch, accumulate`, async () => {
-    const sizes = [[70, 37, 45], [33, 20, 8], [1, 130, 3], [64, 16, 64]];
-    const batches = [[1, 1], [2, 2], [2, 1], [1, 3]];
-    let seed = 1;
-    for (let s = 0; s < sizes.length; s++) {
-      const [m, n, k] = sizes[s];
-      for (let combo = 0; combo < 4; combo++) {
-        const ta = (combo & 1) === 1;
-        const tb = (combo & 2) === 2;
-        const [ba, bb] = batches[(s + combo) % batches.length];
-        const accumulate = combo === s % 4;
-        await scope(async () => {
-          const ha = rand(ba * m * k, seed++);
-          const hb = rand(bb * k * n, seed++);
-          const a = Tensor.fromArray(ha, [...(ba > 1 ? [ba] : []), ...(ta ? [k, m] : [m, k])]);
-          const b = Tensor.fromArray(hb, [...(bb > 1 ? [bb] : []), ...(tb ? [n, k] : [k, n])]);
-          const want = reference(ha, hb, { m, n, k, ba, bb, ta, tb });
-          const batched = ba > 1 || bb > 1;
-          const shape = batched ? [Math.max(ba, bb), m, n] : [m, n];
-          let out: Tensor;
-          if (accumulate) {
-            const init = rand(want.length, seed++);
-            out = Tensor.fromArray(init, shape);
-            const same = matmul(a, b, { transA: ta, transB: tb, variant, accumulateInto: out });
-            assert.equal(same, out);
-            for (let i = 0; i < want.length; i++) want[i] += init[i];
-          } else {
-            out = matmul(a, b, { transA: ta, transB: tb, variant });
-          }
-          assert.deepEqual([...out.shape], shape);
-          assertClose(await out.toArray(), want, {
-            rtol: 1e-5,
-            atol: 1e-5,
-            msg:
-              `${variant} m=${m} n=${n} k=${k} tA=${ta} tB=${tb} batch=${ba}/${bb} acc=${accumulate}`,
-          });
-        });
-      }
-    }
-  });
+  Deno.test(`matmul ${variant}: tile edges, transposes, broadcast batch, accumulate`, () =>
+    edgeCases(variant));
 
   Deno.test(`matmul ${variant}: K = 0 gives zeros; padding temporaries are freed`, async () => {
     await scope(async () => {
@@ -126,6 +145,27 @@ for (const variant of VARIANTS) {
     for (const t of [a, b, c]) t.dispose();
   });
 }
+
+// Each tile on two sizes (fewer pipelines to compile in CI): scalar loads across every edge,
+// and vec4 loads (k and n multiples of 4) with 133 rows crossing even the 128-row tiles.
+for (const tile of GEMM_TILE_NAMES) {
+  Deno.test(`matmul tiled ${tile}: tile edges, transposes, broadcast batch, accumulate`, () =>
+    edgeCases("tiled", tile, [[70, 37, 45], [133, 12, 20]]));
+}
+
+Deno.test("matmul candidates: the register kernel and every tile of the tiled one", () => {
+  const c = matmulCandidates();
+  assert.deepEqual(c[0], { variant: "register" });
+  assert.deepEqual(c.slice(1).map((x) => x.tile), [...GEMM_TILE_NAMES]);
+  assert.throws(
+    () =>
+      matmul(Tensor.empty([2, 2]), Tensor.empty([2, 2]), {
+        variant: "tiled",
+        tile: "9x9" as GemmTileName,
+      }),
+    /unknown tile "9x9"/,
+  );
+});
 
 Deno.test("matmul: one-line errors for mismatched shapes and dtypes", () => {
   scope(() => {

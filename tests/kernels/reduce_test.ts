@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { assertClose, rand } from "../helpers.ts";
 import { scope, Tensor } from "../../src/gpu/tensor.ts";
-import { reduce, sumAll } from "../../src/kernels/reduce.ts";
+import { reduce, reduceKernel, sumAll } from "../../src/kernels/reduce.ts";
+import { gpu } from "../../src/gpu/device.ts";
 import { backward } from "../../src/autograd/tape.ts";
 import * as ops from "../../src/autograd/ops.ts";
 
@@ -142,4 +143,42 @@ Deno.test("reduce rejects bad axes, max over an empty axis and i32 input", () =>
       /expected an f32 tensor, got i32/,
     );
   });
+});
+
+Deno.test("subgroup reductions where the device has subgroups, the tree otherwise", async () => {
+  const has = gpu().adapter.features.includes("subgroups");
+  const long = { outer: 2, r: 1000, inner: 1 };
+  assert.equal(reduceKernel(long), has ? "subgroup" : "tree");
+  assert.equal(reduceKernel(long, { subgroups: true }), has ? "subgroup" : "tree");
+  assert.equal(reduceKernel(long, { subgroups: false }), "tree");
+  assert.equal(reduceKernel({ outer: 5, r: 7, inner: 3 }, { subgroups: true }), "serial");
+  // r = 100 leaves most of the 256 threads without a value; 100000 loops; ties in max.
+  const cases: [number[], number][] = [[[3, 100], 1], [[1, 100000], 1], [[2, 300, 3], 1]];
+  let seed = 300;
+  for (const [shape, axis] of cases) {
+    const [outer, r, inner] = [shape[0], shape[1], shape[2] ?? 1];
+    const hx = rand(outer * r * inner, seed++).map((v) => Math.round(8 * v) / 8);
+    await scope(async () => {
+      const x = Tensor.fromArray(hx, shape);
+      for (const op of ["sum", "mean", "max"] as const) {
+        const label = `${op} [${shape}] (${has ? "subgroup" : "tree"} vs tree)`;
+        const sg = reduce(op, x, { axis, subgroups: true });
+        const again = reduce(op, x, { axis, subgroups: true });
+        const tree = reduce(op, x, { axis, subgroups: false });
+        const got = await sg.values.toArray();
+        const want = hostReduce(hx, [outer, r, inner], op);
+        assertClose(got, want.values, { rtol: 1e-5, atol: 1e-4, msg: label });
+        assert.deepEqual(
+          new Uint32Array(got.buffer),
+          new Uint32Array((await again.values.toArray()).buffer),
+        );
+        if (op === "max") {
+          // Max and its first index are exact: the same bits as the tree.
+          const t = await tree.values.toArray();
+          assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(t.buffer), label);
+          assert.deepEqual([...(await sg.indices!.toArray())], want.indices, label);
+        }
+      }
+    });
+  }
 });

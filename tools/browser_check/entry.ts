@@ -16,6 +16,7 @@ import "../../tests/gpu/tensor_test.ts";
 import "../../tests/kernels/matmul_test.ts";
 import "../../tests/kernels/elementwise_test.ts";
 import "../../tests/kernels/reduce_test.ts";
+import "../../tests/kernels/vec4_paths_test.ts";
 import "../../tests/kernels/shape_test.ts";
 import "../../tests/kernels/conv_test.ts";
 import "../../tests/kernels/pool_bn_test.ts";
@@ -50,7 +51,7 @@ const post = (path: string, body: unknown): Promise<Response> =>
 // Every golden conv geometry with each algorithm forced (conv_test.ts forces only the one
 // `auto` does not pick), so both kernel families — including the generated `direct`
 // kernels — run forward, dgrad and wgrad on every case.
-for (const algorithm of ["direct", "im2col"] as const) {
+for (const algorithm of ["direct", "im2col", "igemm"] as const) {
   registry.push({
     name: `conv2d forward/dgrad/wgrad, every golden geometry, algorithm ${algorithm}`,
     ignore: false,
