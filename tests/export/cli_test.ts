@@ -18,11 +18,13 @@ import { listModels } from "../../src/models/registry.ts";
 import { parseSafetensors } from "../../src/io/safetensors.ts";
 import { PROJECT_VERSION } from "../../src/export/mod.ts";
 
+// The same model, input size and batch as the first ONNX and safetensors cases
+// (tests/export/onnx_test.ts, torch_test.ts), so a cold suite compiles its kernels once.
 const CASE: ModelCase = {
   name: "resnet18",
   smallInput: true,
   inChannels: 1,
-  size: 16,
+  size: 8,
   numClasses: 3,
 };
 const CLASSES = ["circle", "square", "triangle"];
@@ -34,9 +36,9 @@ async function makeRun(dir: string): Promise<string> {
 model: { name: resnet18, smallInput: true }
 data:
   source: builtin
-  imageSize: 16
+  imageSize: 8
   channels: 1
-  augment: { mean: [0.3, 0.4, 0.5], std: [0.2, 0.25, 0.3], resize: 18 }
+  augment: { mean: [0.3, 0.4, 0.5], std: [0.2, 0.25, 0.3], resize: 10 }
   builtin: { numClasses: 3, trainSize: 8, valSize: 4, testSize: 4 }
 `,
     "export.yaml",
@@ -112,7 +114,7 @@ Deno.test("export cli: a run folder as ONNX, checked by onnxruntime; --force to 
     assert.match(r.out, new RegExp(`^wrote ${path} \\(\\d+\\.\\d MiB\\)$`, "m"));
     assert.match(
       r.out,
-      /^resnet18 from .*best\.json \(epoch 2\): input images \[N, 1, 16, 16\] f32 -> logits \[N, 3\]$/m,
+      /^resnet18 from .*best\.json \(epoch 2\): input images \[N, 1, 8, 8\] f32 -> logits \[N, 3\]$/m,
     );
     const bytes = Deno.readFileSync(path);
     assert.equal(bytes.length, size);
@@ -121,9 +123,9 @@ Deno.test("export cli: a run folder as ONNX, checked by onnxruntime; --force to 
     );
     assert.deepEqual(JSON.parse(meta.get("class_names")!), CLASSES);
     assert.equal(meta.get("model_name"), "resnet18");
-    assert.equal(meta.get("input_size"), "16");
+    assert.equal(meta.get("input_size"), "8");
     assert.equal(meta.get("in_channels"), "1");
-    assert.equal(meta.get("resize"), "18");
+    assert.equal(meta.get("resize"), "10");
     // The config's 3-value mean/std are averaged for 1 channel, as the data pipeline does.
     assertClose(JSON.parse(meta.get("mean")!), [0.4], { atol: 1e-6 });
     assertClose(JSON.parse(meta.get("std")!), [0.25], { atol: 1e-6 });
@@ -136,7 +138,7 @@ Deno.test("export cli: a run folder as ONNX, checked by onnxruntime; --force to 
       const ref = await ownLogits(t.model, CASE, x);
       const session = await ort.InferenceSession.create(bytes);
       try {
-        const y = await session.run({ images: new ort.Tensor("float32", x, [5, 1, 16, 16]) });
+        const y = await session.run({ images: new ort.Tensor("float32", x, [5, 1, 8, 8]) });
         assertClose(y.logits.data as Float32Array, ref, { atol: 1e-4, rtol: 1e-4 });
       } finally {
         await session.release();
@@ -177,7 +179,7 @@ Deno.test("export cli: safetensors with config.json; all or nothing", async () =
     assert.equal(cfg.num_classes, 3);
     assert.equal(cfg.small_input, true);
     assert.equal(cfg.in_channels, 1);
-    assert.equal(cfg.input_size, 16);
+    assert.equal(cfg.input_size, 8);
     assert.deepEqual(cfg.class_names, CLASSES);
 
     // config.json cannot be replaced (a folder is in the way): the weights must not appear.

@@ -111,7 +111,9 @@ for (const c of CASES) {
       const x5 = inputBatch(c, 5);
       const x1 = x5.slice(0, x5.length / 5);
       const ref5 = await ownLogits(model, c, x5);
-      const ref1 = await ownLogits(model, c, x1);
+      // Batch 1 is checked against the first row of our batch-5 forward (eval mode treats
+      // images independently): a second forward at batch 1 would only compile more kernels.
+      const ref1 = ref5.slice(0, c.numClasses);
       // The reference must be informative: O(1) logits that differ between images.
       const maxAbs = Math.max(...ref5.map(Math.abs));
       assert.ok(maxAbs > 0.5 && maxAbs < 50, `logit scale ${maxAbs}`);
