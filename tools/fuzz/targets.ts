@@ -11,8 +11,11 @@ import {
   data,
   type HostTensor,
   parseSafetensors,
+  readTorchFile,
   SafetensorsError,
   serializeSafetensors,
+  TorchFileError,
+  torchStateDict,
 } from "../../mod.ts";
 import * as core from "../../mod.ts";
 import { encode as encodePng } from "@jsquash/png";
@@ -206,6 +209,29 @@ const safetensors: Target = {
   },
 };
 
+// ------------------------------------------------------------------------- torch.save
+
+/**
+ * `torch.save` files (zip and legacy pickle, with views sharing storages, f16/bf16) through the
+ * restricted unpickler and the state-dict materialisation that `loadPretrained` runs.
+ */
+const pth: Target = {
+  name: "pth",
+  errorClass: TorchFileError,
+  budget: (n) => 64 * MiB + 8 * n,
+  async seeds() {
+    const seeds: Seed[] = [];
+    for (const f of ["views.pth", "views.legacy.pth", "resnet18_stem.f16.pth"]) {
+      seeds.push({ name: f, bytes: await read(`tests/fixtures/pth/${f}`), fields: [] });
+    }
+    return seeds;
+  },
+  run(bytes) {
+    torchStateDict(readTorchFile(bytes, "fuzz.pth"));
+    return Promise.resolve();
+  },
+};
+
 // ------------------------------------------------------------------------------ config
 
 /** The config loader, looked up by name (its module is being reworked). */
@@ -261,4 +287,5 @@ export const TARGETS: readonly Target[] = [
   idxTarget("labels"),
   images,
   config,
+  pth,
 ];
