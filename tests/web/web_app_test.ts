@@ -5,7 +5,8 @@
  * downloaded checkpoint loads in Deno and gives the page's test predictions; a folder run
  * (PNG and JPEG, one corrupt file, picked with DOM.setFileInputFiles) trains and names the
  * corrupt file; the predict panel names the top classes; picked Fashion-MNIST IDX files
- * train; a screenshot of the finished page is saved.
+ * train; a screenshot of the finished page is saved; a crashed GPU process (a lost device) gives
+ * its message with `last` still downloadable.
  *
  * Skipped (with the reason printed) only where Chromium is not installed.
  */
@@ -354,6 +355,53 @@ Deno.test({
       assert.match(none, /WebGPU is not available/);
       assert.match(none, /Chrome/);
       assert.match(none, /--enable-unsafe-webgpu/);
+    } finally {
+      await b.close();
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "web app in Chromium: a lost GPU device gives its message and keeps `last` downloadable",
+  ignore: !available,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "web_lost_test_" });
+    await buildWeb(`${tmp}/site`);
+    const server = serveStatic(`${tmp}/site`, { port: 0, hostname: "127.0.0.1" });
+    const query = "?data=builtin&epochs=3&trainSize=64&valSize=32&testSize=32&seed=1" +
+      "&imageSize=16&batchSize=16&scheduler.warmupEpochs=0&autostart=1";
+    const b = await launch(
+      `http://127.0.0.1:${server.addr.port}/${query}`,
+      `${tmp}/profile`,
+      chromium,
+    );
+    try {
+      // Once epoch 1 has written `last`, crash Chromium's GPU process: a real device loss.
+      await b.waitFor(
+        `/epoch 2\\/3/.test(document.getElementById("status").textContent)`,
+        10 * MINUTE,
+      );
+      await b.send("Browser.crashGpuProcess");
+      const message = await b.waitFor<string>(
+        `["error", "done"].includes(document.body.dataset.state) &&
+          document.body.dataset.state + ": " + document.getElementById("error").textContent`,
+        5 * MINUTE,
+      );
+      assert.match(message, /^error: .*device lost/i);
+      assert.match(message, /last checkpoint .* under Results/);
+      const links = await b.evaluate<string[]>(
+        `[...document.querySelectorAll("a[download]")].map((a) => a.download)`,
+      );
+      assert.ok(links.includes("last.json"), `download links: ${links}`);
+      assert.ok(links.some((l) => /^last-epoch=0-.*\.safetensors$/.test(l)), `links: ${links}`);
+      // The checkpoint JSON is there to download (a blob URL the page still holds).
+      const json = await b.evaluate<string>(
+        `fetch(document.querySelector("a[download='last.json']").href).then((r) => r.text())`,
+      );
+      assert.equal(JSON.parse(json).epoch, 0);
     } finally {
       await b.close();
       await server.shutdown();
