@@ -13,6 +13,7 @@
  * @module
  */
 import type { CheckRow } from "./browser_check/entry.ts";
+import { browserImportMap } from "../web/build.ts";
 
 const root = new URL("../", import.meta.url);
 const arg = (name: string): string | undefined =>
@@ -23,13 +24,16 @@ const only = arg("only");
 
 const work = await Deno.makeTempDir({ prefix: "browser_check_" });
 
-/** Bundles `entry` for the browser; the import map swaps tests/helpers.ts for the shim. */
+/**
+ * Bundles `entry` for the browser with the web build's import map (the browser host seam), plus
+ * tests/helpers.ts swapped for the shim.
+ */
 async function bundle(entry: string, out: string): Promise<void> {
-  const denoJson = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
   const helpers = new URL("tests/helpers.ts", root).href;
   const importMap = {
     imports: {
-      ...denoJson.imports,
+      // The web build's map: the project's imports and the browser host seam.
+      ...(await browserImportMap()).imports,
       [helpers]: new URL("tools/browser_check/helpers_shim.ts", root).href,
     },
     // The shim itself wraps the real helpers.
