@@ -13,7 +13,7 @@
  * @module
  */
 import type { CheckRow } from "./browser_check/entry.ts";
-import { browserImportMap } from "../web/build.ts";
+import { bundleForBrowser } from "../web/build.ts";
 
 const root = new URL("../", import.meta.url);
 const arg = (name: string): string | undefined =>
@@ -28,39 +28,14 @@ const work = await Deno.makeTempDir({ prefix: "browser_check_" });
  * Bundles `entry` for the browser with the web build's import map (the browser host seam), plus
  * tests/helpers.ts swapped for the shim.
  */
-async function bundle(entry: string, out: string): Promise<void> {
+function bundle(entry: string, out: string): Promise<void> {
   const helpers = new URL("tests/helpers.ts", root).href;
-  const importMap = {
-    imports: {
-      // The web build's map: the project's imports and the browser host seam.
-      ...(await browserImportMap()).imports,
-      [helpers]: new URL("tools/browser_check/helpers_shim.ts", root).href,
-    },
+  return bundleForBrowser(entry, out, {
+    minify: false,
+    imports: { [helpers]: new URL("tools/browser_check/helpers_shim.ts", root).href },
     // The shim itself wraps the real helpers.
     scopes: { [new URL("tools/browser_check/", root).href]: { [helpers]: helpers } },
-  };
-  const mapPath = `${work}/import_map.json`;
-  await Deno.writeTextFile(mapPath, JSON.stringify(importMap));
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform=browser",
-      "--format=esm",
-      `--import-map=${mapPath}`,
-      "-o",
-      out,
-      new URL(entry, root).pathname,
-    ],
-    cwd: new URL(".", root).pathname,
-    stdout: "inherit",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `deno bundle ${entry} failed (exit ${code}): ${new TextDecoder().decode(stderr)}`,
-    );
-  }
+  });
 }
 
 await bundle("tools/browser_check/entry.ts", `${work}/bundle.js`);
@@ -163,5 +138,13 @@ if (why !== "done") {
 }
 const keep = arg("keep-bundle");
 if (keep) await Deno.rename(work, keep);
-else await Deno.remove(work, { recursive: true });
+else {
+  // Chromium may still be writing into its profile there for a moment after it exits.
+  await Deno.remove(work, { recursive: true }).catch(async () => {
+    await new Promise((r) => setTimeout(r, 1000));
+    await Deno.remove(work, { recursive: true }).catch((e) =>
+      console.warn(`could not remove ${work}: ${e.message}`)
+    );
+  });
+}
 if (adapter === null || why !== "done" || fail.length > 0) Deno.exit(1);

@@ -31,18 +31,39 @@ export async function browserImportMap(): Promise<{ imports: Record<string, stri
   return { imports: { ...denoJson.imports, ...Object.fromEntries(swaps) } };
 }
 
-/** Bundles `entry` (a path relative to the repository root) for the browser into `out`. */
-export async function bundleForBrowser(entry: string, out: string): Promise<void> {
+/** Options of {@link bundleForBrowser}. */
+export interface BundleOptions {
+  /** Minify the output (default true). */
+  minify?: boolean;
+  /** Entries added to the import map's `imports` (e.g. a test shim). */
+  imports?: Record<string, string>;
+  /** The import map's `scopes`. */
+  scopes?: Record<string, Record<string, string>>;
+}
+
+/**
+ * Bundles `entry` (a path relative to the repository root) for the browser into `out`, with
+ * the browser build's import map (`browserImportMap`) plus `opts.imports` / `opts.scopes`.
+ */
+export async function bundleForBrowser(
+  entry: string,
+  out: string,
+  opts: BundleOptions = {},
+): Promise<void> {
   const mapPath = await Deno.makeTempFile({ prefix: "web_import_map_", suffix: ".json" });
   try {
-    await Deno.writeTextFile(mapPath, JSON.stringify(await browserImportMap()));
+    const map = {
+      imports: { ...(await browserImportMap()).imports, ...opts.imports },
+      scopes: opts.scopes ?? {},
+    };
+    await Deno.writeTextFile(mapPath, JSON.stringify(map));
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
       args: [
         "bundle",
         "--quiet",
         "--platform=browser",
         "--format=esm",
-        "--minify",
+        ...(opts.minify ?? true ? ["--minify"] : []),
         `--import-map=${mapPath}`,
         "-o",
         out,
