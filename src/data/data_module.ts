@@ -101,6 +101,36 @@ function range(start: number, n: number, label: (i: number) => number): Split {
 }
 
 /**
+ * The class count of an IDX data set from its label files, checked: Fashion-MNIST's labels
+ * must lie in 0..9; otherwise the classes are 0..max(9, largest label), and every class above
+ * 9 must have a sample, so that one stray byte (say 255) cannot silently make a 256-class
+ * problem. Names the file and index of the offending label.
+ */
+function checkIdxLabels(files: [string, Uint8Array][], fashionRoot: string | null): number {
+  let max = 0;
+  let [file, index] = ["", 0];
+  const counts = new Array<number>(256).fill(0);
+  for (const [path, labels] of files) {
+    for (let i = 0; i < labels.length; i++) {
+      counts[labels[i]]++;
+      if (labels[i] > max) [max, file, index] = [labels[i], path, i];
+    }
+  }
+  if (fashionRoot !== null && max >= 10) {
+    throw new DataError(
+      `IDX labels in ${fashionRoot}: label ${max} (${file} index ${index}) outside Fashion-MNIST's 0..9`,
+    );
+  }
+  const empty = counts.findIndex((c, k) => k >= 10 && k < max && c === 0);
+  if (empty >= 0) {
+    throw new DataError(
+      `IDX label file ${file}: label ${max} at index ${index} leaves class ${empty} without any sample; expected labels 0..C-1 with every class above 9 present`,
+    );
+  }
+  return Math.max(10, max + 1);
+}
+
+/**
  * The data of a classification run: splits, loaders, class names and class weights.
  *
  * ```ts
@@ -210,15 +240,10 @@ export class ClassificationDataModule {
       }
     }
     const fashion = /fashion/i.test(root);
-    let maxLabel = 0;
-    for (const l of trLab) maxLabel = Math.max(maxLabel, l);
-    for (const l of teLab) maxLabel = Math.max(maxLabel, l);
-    if (fashion && maxLabel >= 10) {
-      throw new DataError(
-        `IDX labels in ${root}: label ${maxLabel} outside Fashion-MNIST's 0..9`,
-      );
-    }
-    const numClasses = fashion ? 10 : Math.max(10, maxLabel + 1);
+    const numClasses = checkIdxLabels(
+      [[trLabPath, trLab], [teLabPath ?? "", teLab]],
+      fashion ? root : null,
+    );
     this.#classNames = fashion
       ? [...FASHION_MNIST_CLASSES]
       : Array.from({ length: numClasses }, (_, i) => String(i));

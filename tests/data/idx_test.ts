@@ -131,6 +131,29 @@ Deno.test("idx: labels/images count mismatch and a missing folder", async () => 
   });
 });
 
+Deno.test("idx: a stray label byte is an error naming the file and index, not 256 classes", async () => {
+  await withTmp(async (dir) => {
+    const labels = Uint8Array.from({ length: 30 }, (_, i) => i % 12);
+    await Deno.writeFile(`${dir}/train-images-idx3-ubyte`, sample(30).images);
+    await Deno.writeFile(`${dir}/train-labels-idx1-ubyte`, encodeIdxLabels(labels));
+    // Twelve contiguous classes are fine, and so are fewer than ten (MNIST-style folders).
+    const ok = new ClassificationDataModule(resolveDataConfig({ source: "idx", root: dir }));
+    await ok.setup();
+    assert.equal(ok.numClasses, 12);
+    ok.dispose();
+    labels[17] = 255;
+    await Deno.writeFile(`${dir}/train-labels-idx1-ubyte`, encodeIdxLabels(labels));
+    const bad = new ClassificationDataModule(resolveDataConfig({ source: "idx", root: dir }));
+    await assert.rejects(
+      () => bad.setup(),
+      (e: Error) =>
+        e instanceof DataError && !e.message.includes("\n") &&
+        /train-labels-idx1-ubyte: label 255 at index 17 leaves class 12 without any sample/
+          .test(e.message),
+    );
+  });
+});
+
 const FASHION = "/usr/share/datasets/fashion-mnist";
 const hasFashion = (() => {
   try {
