@@ -108,6 +108,29 @@ export class MulticlassAccuracy {
     return support > 0 ? hits / support : 0;
   }
 
+  /**
+   * The counters since the last reset (hits per class, then support per class), read back:
+   * what a mid-epoch checkpoint keeps so that a resumed epoch reports the whole epoch.
+   */
+  async stateDict(): Promise<number[]> {
+    return [...(await this.#live().toArray())];
+  }
+
+  /** Restores counters saved by `stateDict()`. */
+  loadStateDict(counts: readonly number[]): void {
+    const c = this.numClasses;
+    if (counts.length !== 2 * c || !counts.every((v) => Number.isInteger(v) && v >= 0)) {
+      throw new RangeError(
+        `MulticlassAccuracy.loadStateDict: expected ${
+          2 * c
+        } non-negative integer counts, got ${counts.length} values`,
+      );
+    }
+    const next = Tensor.fromArray(Int32Array.from(counts), [2, c], { dtype: "i32" }).keep();
+    this.#live().dispose();
+    this.#counts = next;
+  }
+
   /** Zeroes the counters (on the GPU). */
   reset(): void {
     fillInPlace(this.#live(), 0);

@@ -264,6 +264,19 @@ export abstract class BaseClassificationModel extends Module {
     this.#evalStep("test", batch);
   }
 
+  /**
+   * The training epoch's metric state so far (top-1 counters), for a mid-epoch checkpoint:
+   * a run resumed inside the epoch restores it, so `train/acc_top1` covers the whole epoch.
+   */
+  async trainEpochState(): Promise<Record<string, number[]>> {
+    return { trainTop1: await this.trainTop1.stateDict() };
+  }
+
+  /** Restores `trainEpochState()`. */
+  loadTrainEpochState(state: Record<string, number[]>): void {
+    if (state.trainTop1) this.trainTop1.loadStateDict(state.trainTop1);
+  }
+
   /** Logs `train/acc_top1` for the epoch and resets it. */
   async onTrainEpochEnd(): Promise<void> {
     const v = (await this.trainTop1.compute()) as number;

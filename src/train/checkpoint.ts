@@ -14,6 +14,7 @@
  * @module
  */
 
+import type { SinkEpochState } from "./metric_sink.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { loadSafetensors, serializeSafetensors, toHostTensors } from "../io/safetensors.ts";
 import type { AtomicWriteOptions } from "../io/atomic.ts";
@@ -56,8 +57,22 @@ export interface CheckpointState {
   callbacks: Record<string, unknown>;
   /** Epoch metrics at save time. */
   metrics: Record<string, number | string>;
+  /**
+   * Saved inside an epoch (`rng.nextBatch` > 0) only: the epoch's metric accumulators so far
+   * (the trainer's sink and the model's training metrics), so the resumed epoch reports means
+   * over all of its batches.
+   */
+  epochProgress?: EpochProgress;
   /** ISO time of writing. */
   savedAt: string;
+}
+
+/** A mid-epoch checkpoint's metric state (see `CheckpointState.epochProgress`). */
+export interface EpochProgress {
+  /** The metric sink's accumulators. */
+  sink: SinkEpochState;
+  /** The model's training-metric counters (`trainEpochState()`). */
+  model: Record<string, number[]>;
 }
 
 /** What `writeCheckpoint` saves. */

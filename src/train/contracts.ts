@@ -68,6 +68,10 @@ export interface TrainableModel {
   validationStep(batch: Batch, batchIdx: number): unknown;
   /** Test batch (logs and updates metrics). */
   testStep(batch: Batch, batchIdx: number): unknown;
+  /** The training epoch's metric state so far, kept by a mid-epoch checkpoint. */
+  trainEpochState?(): Promise<Record<string, number[]>>;
+  /** Restores `trainEpochState()` when resuming inside an epoch. */
+  loadTrainEpochState?(state: Record<string, number[]>): void;
   /** End of the training epoch (logs epoch metrics, resets them). */
   onTrainEpochEnd?(): Promise<void> | void;
   /** End of validation: logs epoch metrics; returns the confusion matrix if it keeps one. */

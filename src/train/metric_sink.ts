@@ -29,6 +29,14 @@ interface Accum {
 
 const GUARD_KEY = "\0loss";
 
+/** The epoch accumulators as plain numbers: what a mid-epoch checkpoint keeps. */
+export interface SinkEpochState {
+  /** Weighted sum, total weight and whether it is the guard's hidden sum, per key. */
+  sums: Record<string, { sum: number; weight: number; hidden: boolean }>;
+  /** The key whose sum the NaN guard reads. */
+  lossKey: string | null;
+}
+
 /** GPU accumulation of logged values, read back on request. */
 export class MetricSink {
   /** Names shown in the progress bar (`progBar: true`). */
@@ -148,6 +156,31 @@ export class MetricSink {
     }
     this.clearEpoch();
     return { metrics, lossSum };
+  }
+
+  /**
+   * The epoch accumulators so far as plain numbers (one readback), for a mid-epoch
+   * checkpoint; `loadEpochState` puts them back so the resumed epoch's means cover it whole.
+   */
+  async epochState(): Promise<SinkEpochState> {
+    const entries = [...this.#epoch];
+    const tensors = entries.filter(([, a]) => a.sum).map(([, a]) => a.sum as Tensor);
+    const host = await readBackAll(tensors);
+    const sums: SinkEpochState["sums"] = {};
+    let ti = 0;
+    for (const [k, a] of entries) {
+      sums[k] = { sum: (a.sum ? host[ti++][0] : 0) + a.host, weight: a.weight, hidden: a.hidden };
+    }
+    return { sums, lossKey: this.#lossKey };
+  }
+
+  /** Restores `epochState()` into empty accumulators (the sums continue on the host side). */
+  loadEpochState(state: SinkEpochState): void {
+    this.clearEpoch();
+    for (const [k, a] of Object.entries(state.sums)) {
+      this.#epoch.set(k, { sum: null, host: a.sum, weight: a.weight, hidden: a.hidden });
+    }
+    this.#lossKey = state.lossKey;
   }
 
   /** Drops the epoch accumulators. */

@@ -7,7 +7,12 @@
  */
 
 import type { TrainConfig } from "./config.ts";
-import { loadCheckpoint, writeCheckpoint, type WriteCheckpointOptions } from "./checkpoint.ts";
+import {
+  type EpochProgress,
+  loadCheckpoint,
+  writeCheckpoint,
+  type WriteCheckpointOptions,
+} from "./checkpoint.ts";
 import type { CallbackState } from "./callbacks.ts";
 import { type MetricRecord, parseJsonl } from "./loggers.ts";
 import type { PlatformFs } from "../platform/fs.ts";
@@ -27,6 +32,8 @@ export interface ResumePoint {
   callbacks: CallbackState;
   /** The checkpoint's run folder. */
   runDir: string;
+  /** The interrupted epoch's metric state (a resume inside an epoch only). */
+  epochProgress?: EpochProgress;
 }
 
 /** What `loadResume` restores into. */
@@ -87,10 +94,29 @@ export async function loadResume(
       globalStep: s.globalStep,
       callbacks: s.callbacks as CallbackState,
       runDir: ck.path.replace(/\/checkpoints\/[^/]+$/, ""),
+      epochProgress: s.rng.nextBatch ? checkEpochProgress(s.epochProgress, ck.path) : undefined,
     };
   } finally {
     ck.dispose();
   }
+}
+
+/** Checks a checkpoint's `epochProgress` (absent in older checkpoints: then undefined). */
+function checkEpochProgress(p: unknown, path: string): EpochProgress | undefined {
+  if (p === undefined) return undefined;
+  const isNum = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+  const e = p as EpochProgress;
+  const ok = typeof e === "object" && e !== null && typeof e.sink?.sums === "object" &&
+    e.sink.sums !== null &&
+    Object.values(e.sink.sums).every((a) => isNum(a?.sum) && isNum(a?.weight)) &&
+    typeof e.model === "object" && e.model !== null &&
+    Object.values(e.model).every((v) => Array.isArray(v) && v.every(isNum));
+  if (!ok) {
+    throw new Error(
+      `resume: checkpoint "${path}" epochProgress: expected {sink: {sums}, model} of finite numbers`,
+    );
+  }
+  return e;
 }
 
 /** The earlier run's metric records up to the resume point (test records excluded). */

@@ -358,6 +358,10 @@ export class Trainer {
     run.globalStep = from.globalStep;
     run.ckpt.restore(from.callbacks);
     run.es?.restore(from.callbacks);
+    if (from.epochProgress) {
+      this.#sink.loadEpochState(from.epochProgress.sink);
+      run.model.loadTrainEpochState?.(from.epochProgress.model);
+    }
     // Carry the earlier epochs' metrics and best checkpoint into this run folder.
     for (const r of earlierRecords(from, this.#fs)) this.#record(r.epoch, r.step, r.metrics);
     this.#bestPath = await carryBest(from, this.runDir, this.config, this.#checkpointWrite());
@@ -525,6 +529,12 @@ export class Trainer {
     const at = batch ? { nextEpoch: epoch, nextBatch: batch } : { nextEpoch: epoch };
     const savedEpoch = batch ? epoch : epoch - 1;
     const contents = this.#contents(run, savedEpoch, at, {}, false);
+    if (batch) {
+      contents.state.epochProgress = {
+        sink: await this.#sink.epochState(),
+        model: (await run.model.trainEpochState?.()) ?? {},
+      };
+    }
     await run.ckpt.saveLast(contents);
     this.progress.message(
       `interrupted in epoch ${epoch}${

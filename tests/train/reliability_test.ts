@@ -225,6 +225,21 @@ Deno.test("SIGINT mid-epoch: last saved at the step, exit 130, resume equals an 
   assert.equal(rc.globalStep, ra.globalStep);
   assert.deepEqual(Object.keys(wc), Object.keys(wa));
   for (const k of Object.keys(wa)) assert.deepEqual(wc[k], wa[k], `${k} identical after resume`);
+  // The interrupted epoch's means cover all of its batches (the checkpoint kept the sums so
+  // far), not only those after the resume: equal up to the order of f32 additions.
+  const epochMetrics = (dir: string) =>
+    parseCsv(Deno.readTextFileSync(`${dir}/metrics.csv`))
+      .filter((x) => "train/loss_epoch" in x.metrics)
+      .map((x) => [x.metrics["train/loss_epoch"], x.metrics["train/acc_top1"]] as number[]);
+  const [ea, ec] = [epochMetrics(ra.runDir), epochMetrics(rc.runDir)];
+  assert.equal(ec.length, 2, "both epochs' metrics are in the resumed run's metrics.csv");
+  for (const [e, row] of ea.entries()) {
+    assert.ok(
+      Math.abs(ec[e][0] - row[0]) <= 1e-6 * Math.abs(row[0]),
+      `epoch ${e} loss ${ec[e][0]} vs ${row[0]}`,
+    );
+    assert.equal(ec[e][1], row[1], `epoch ${e} train/acc_top1`);
+  }
   for (const m of [a, c]) {
     m.model.dispose();
     m.data.dispose();
