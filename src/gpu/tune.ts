@@ -51,6 +51,8 @@ export interface TuneFamily {
 
 const families = new Map<string, TuneFamily>();
 let table: Map<string, string> | null = null;
+/** Frozen: the table is final (a run past its warm-up, or a resumed one); nothing is noted. */
+let frozen = false;
 const pending = new Map<string, { family: string; dims: number[] }>();
 
 /** Registers (or replaces) a family; kernel modules call this once at load. */
@@ -92,22 +94,43 @@ export function tunedChoice<T extends string>(
   const key = keyOf(family, bucket);
   const c = table.get(key);
   if (c !== undefined && fam?.candidates.includes(c)) return c as T;
-  if (fam && !pending.has(key)) pending.set(key, { family, dims: bucket });
+  if (fam && !frozen && !pending.has(key)) pending.set(key, { family, dims: bucket });
   return fallback;
+}
+
+/** Options of `enableTuning`. */
+export interface EnableTuningOptions {
+  /**
+   * Start frozen (see `freezeTuning`): a resumed run replays its recorded table exactly,
+   * buckets missing from it keep the fallback they had.
+   */
+  frozen?: boolean;
 }
 
 /**
  * Turns tuning on, starting from `choices` (a cache file's table, or a resumed run's, which
  * then makes the same choices). Entries naming unknown candidates are ignored at lookup.
  */
-export function enableTuning(choices: ChoiceTable = {}): void {
+export function enableTuning(choices: ChoiceTable = {}, opts: EnableTuningOptions = {}): void {
   table = new Map(Object.entries(choices));
+  pending.clear();
+  frozen = opts.frozen ?? false;
+}
+
+/**
+ * Makes the table final: buckets seen from now on keep their fallback and are not noted for
+ * `tunePending()`. A run freezes after its warm-up tuning, so its choices never change
+ * mid-run and the table it records is the whole story (a resume replays it bit-identically).
+ */
+export function freezeTuning(): void {
+  frozen = true;
   pending.clear();
 }
 
 /** Turns tuning off: every kernel uses its heuristic again. */
 export function disableTuning(): void {
   table = null;
+  frozen = false;
   pending.clear();
 }
 
@@ -144,7 +167,15 @@ export interface TuneOptions {
   reps?: number;
   /** Clock in milliseconds; default `performance.now`. */
   now?: () => number;
+  /**
+   * `tunePending` only: buckets measured per family at most (default `MAX_BUCKETS_PER_FAMILY`),
+   * in the order they were first seen; the rest keep their fallback. Bounds the warm-up time.
+   */
+  maxPerFamily?: number;
 }
+
+/** Default of `TuneOptions.maxPerFamily`. */
+export const MAX_BUCKETS_PER_FAMILY = 32;
 
 /**
  * Times every candidate of `family` at the bucket of `dims` (one untimed run, then the best
@@ -203,10 +234,18 @@ export async function tuneBucket(
   return { key, choice, ms, failures };
 }
 
-/** Measures every bucket that ran with a fallback since tuning was enabled. */
+/**
+ * Measures the buckets that ran with a fallback since tuning was enabled (at most
+ * `maxPerFamily` per family; the others stay pending). Nothing when frozen.
+ */
 export async function tunePending(opts: TuneOptions = {}): Promise<TuneResult[]> {
   const out: TuneResult[] = [];
+  const max = opts.maxPerFamily ?? MAX_BUCKETS_PER_FAMILY;
+  const perFamily = new Map<string, number>();
   for (const { family, dims } of [...pending.values()]) {
+    const n = perFamily.get(family) ?? 0;
+    if (n >= max) continue;
+    perFamily.set(family, n + 1);
     out.push(await tuneBucket(family, dims, opts));
   }
   return out;

@@ -9,7 +9,13 @@
  * @module
  */
 
-import { type ChoiceTable, enableTuning, registerTuneFamily, shapeBucket } from "../gpu/tune.ts";
+import {
+  type ChoiceTable,
+  enableTuning,
+  type EnableTuningOptions,
+  registerTuneFamily,
+  shapeBucket,
+} from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
@@ -114,7 +120,10 @@ export function registerKernelFamilies(): void {
  * file's table or a resumed run's). NOTE: tests leave it off, so they exercise the
  * heuristics unless a test turns it on.
  */
-export function enableKernelTuning(choices: ChoiceTable = {}): void {
+export function enableKernelTuning(
+  choices: ChoiceTable = {},
+  opts: EnableTuningOptions = {},
+): void {
   registerKernelFamilies();
-  enableTuning(choices);
+  enableTuning(choices, opts);
 }
