@@ -2,9 +2,12 @@
  * The kernel families the autotuner measures (see `src/gpu/tune.ts`), and the switch that
  * turns measured choice on for them. Today: `matmul` (`register` vs `tiled`, bucketed by
  * [M, N, K]), `bn_reduce` (the workgroup size of BatchNorm's per-channel reductions,
- * bucketed by [N, C, HW]) and `conv2d` (direct vs im2col for convs that are not a plain
- * 1×1 matmul, bucketed by N, C, H, W, O up to powers of two with the kernel, stride, padding
- * and dilation kept exact; timed over forward, dgrad and wgrad).
+ * bucketed by [N, C, HW]), `conv2d` (direct vs im2col vs implicit GEMM for convs that are not
+ * a plain 1×1 matmul, bucketed by N, C, H, W, O up to powers of two with the kernel, stride,
+ * padding and dilation kept exact; timed over forward, dgrad and wgrad) and `reduce` (the
+ * serial reduction with scalar or vec4 loads, bucketed by [outer, r, inner]). Every kernel
+ * whose variant the adapter kind (`isCpu`) used to decide asks the table first; the
+ * heuristic is only the fallback.
  *
  * @module
  */
@@ -20,13 +23,15 @@ import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
 import { batchNormBackward, batchNormStats, BN_REDUCE_WORKGROUPS } from "./batch_norm.ts";
-import { conv2d, conv2dInputGrad, conv2dWeightGrad } from "./conv.ts";
+import { conv2d, conv2dInputGrad, conv2dWeightGrad, IM2COL_MAX_COLS } from "./conv.ts";
+import { reduce } from "./reduce.ts";
+import { DIRECT_MAX_KW } from "./conv_direct.ts";
 
 /** Candidates of the `conv2d` family. */
-export const CONV_CANDIDATES = ["direct", "im2col"] as const;
+export const CONV_CANDIDATES = ["direct", "im2col", "igemm"] as const;
 
-/** Largest im2col matrix (elements) the `conv2d` family times: 1 GiB of f32. */
-const MAX_COLS = 1 << 28;
+/** Candidates of the `reduce` family (`serial4`: vec4 loads). */
+export const REDUCE_CANDIDATES = ["serial", "serial4"] as const;
 
 /** Candidates of the `matmul` family. */
 export const MATMUL_CANDIDATES = ["register", "tiled"] as const;
@@ -59,8 +64,10 @@ export function registerKernelFamilies(): void {
       const [n, c, h, w, , kh, kw, sh, sw, ph, pw, dh, dw] = d;
       const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
       const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-      const fits = n * oh * ow * c * kh * kw <= MAX_COLS;
-      return CONV_CANDIDATES.filter((a) => a === "direct" ? kw <= 7 : fits);
+      const fits = n * oh * ow * c * kh * kw <= IM2COL_MAX_COLS;
+      return CONV_CANDIDATES.filter((a) =>
+        a === "direct" ? kw <= DIRECT_MAX_KW : a === "im2col" ? fits : true
+      );
     },
     bench([n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw], candidate) {
       const algorithm = candidate as (typeof CONV_CANDIDATES)[number];
@@ -84,6 +91,17 @@ export function registerKernelFamilies(): void {
         dispose: () => {
           for (const t of [x, wt, dy]) t.dispose();
         },
+      };
+    },
+  });
+  registerTuneFamily("reduce", {
+    candidates: REDUCE_CANDIDATES,
+    bench([outer, r, inner], candidate) {
+      const x = fillInPlace(Tensor.empty([outer, r, inner]), 0.5).keep();
+      const vec4 = candidate === "serial4";
+      return {
+        run: () => reduce("sum", x, { axis: 1, vec4 }).values.dispose(),
+        dispose: () => x.dispose(),
       };
     },
   });

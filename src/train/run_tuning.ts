@@ -116,7 +116,10 @@ export function startRunTuning(o: RunTuningOptions): RunTuning {
       if (cacheDir && tuned > 0) {
         try {
           // Merge with what another process may have cached meanwhile; ours wins.
-          saveTuneCache(cacheDir, adapter, { ...loadTuneCache(cacheDir, adapter, warn), ...choices });
+          saveTuneCache(cacheDir, adapter, {
+            ...loadTuneCache(cacheDir, adapter, warn),
+            ...choices,
+          });
         } catch (e) {
           warn(`tune cache ${cacheDir}: ${(e as Error).message}; not saved`);
         }

@@ -24,7 +24,9 @@ import {
   CONV_CANDIDATES,
   enableKernelTuning,
   MATMUL_CANDIDATES,
+  REDUCE_CANDIDATES,
 } from "../../src/kernels/tuning.ts";
+import { reduce, reduceKernel } from "../../src/kernels/reduce.ts";
 import { conv2d } from "../../src/kernels/conv.ts";
 import { dispatchStats } from "../../src/gpu/dispatch.ts";
 import { batchNormStats, BN_REDUCE_WORKGROUPS } from "../../src/kernels/batch_norm.ts";
@@ -218,7 +220,7 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
   const opts = { stride: 1, padding: 1 };
   const key = "conv2d/2x4x8x8x4x3x3x1x1x1x1x1x1";
   // Output and dispatch count of one forward conv.
-  const conv = async (algorithm?: "direct" | "im2col") => {
+  const conv = async (algorithm?: (typeof CONV_CANDIDATES)[number]) => {
     const d0 = dispatchStats().dispatches;
     const y = conv2d(x, w, { ...opts, algorithm });
     const dispatches = dispatchStats().dispatches - d0;
@@ -230,6 +232,7 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
     const byAlgorithm = {
       direct: await conv("direct"),
       im2col: await conv("im2col"),
+      igemm: await conv("igemm"),
     };
     assert.notEqual(byAlgorithm.direct.dispatches, byAlgorithm.im2col.dispatches);
     enableKernelTuning();
@@ -263,4 +266,33 @@ Deno.test("peakBytes tracks the high-water mark since resetPeak", () => {
   assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
   small.dispose();
   assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
+});
+
+Deno.test("reduce: the tuned load width is the one that runs, with the same sums", async () => {
+  const x = Tensor.fromArray(rand(3 * 5 * 8, 31), [3, 5, 8]);
+  const sum = async () => {
+    const r = reduce("sum", x, { axis: 1 });
+    const out = [...(await r.values.toArray())];
+    r.values.dispose();
+    return out;
+  };
+  const dims = { outer: 3, r: 5, inner: 8 };
+  const expected = await sum();
+  try {
+    enableKernelTuning();
+    await sum();
+    assert.ok(pendingBuckets().includes("reduce/4x8x8"), pendingBuckets().join(", "));
+    const r = (await tunePending({ reps: 1 })).find((t) => t.key === "reduce/4x8x8")!;
+    assert.deepEqual(Object.keys(r.ms).sort(), [...REDUCE_CANDIDATES].sort());
+    for (const c of REDUCE_CANDIDATES) {
+      enableKernelTuning({ "reduce/4x8x8": c });
+      assert.equal(reduceKernel(dims), c);
+      assert.equal(reduceKernel({ ...dims, inner: 5 }), "serial", "no vec4 path: untuned");
+      assert.deepEqual(await sum(), expected, c);
+    }
+  } finally {
+    disableTuning();
+    x.dispose();
+  }
+  assert.equal(reduceKernel(dims), gpu().adapter.isCpu ? "serial" : "serial4", "heuristic");
 });
