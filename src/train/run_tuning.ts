@@ -115,11 +115,10 @@ export function startRunTuning(o: RunTuningOptions): RunTuning {
       const choices = choiceTable();
       if (cacheDir && tuned > 0) {
         try {
-          // Merge with what another process may have cached meanwhile; ours wins.
-          saveTuneCache(cacheDir, adapter, {
-            ...loadTuneCache(cacheDir, adapter, warn),
-            ...choices,
-          });
+          // Merge with what another process may have cached meanwhile (ours wins); a bad
+          // file was warned about at the start.
+          const theirs = loadTuneCache(cacheDir, adapter, () => {});
+          saveTuneCache(cacheDir, adapter, { ...theirs, ...choices });
         } catch (e) {
           warn(`tune cache ${cacheDir}: ${(e as Error).message}; not saved`);
         }
