@@ -47,13 +47,23 @@ export interface TuneFamily {
    * records the dispatches, `dispose` frees what was allocated.
    */
   bench(dims: readonly number[], candidate: string): { run(): void; dispose(): void };
+  /**
+   * A smaller shape for bucket `dims` (say batch 1) at which every candidate is first timed
+   * once: one that is `PRUNE_FACTOR` times slower there than the best so far is left out
+   * without running at full size. Bounds the cost of a hopeless candidate (a workgroup-tiled
+   * GEMM on a CPU adapter runs 100× slower than the register kernels) to a small run.
+   */
+  probe?(dims: readonly number[]): number[] | undefined;
 }
+
+/** A candidate this many times slower than the best at the probe shape is not timed further. */
+export const PRUNE_FACTOR = 3;
 
 const families = new Map<string, TuneFamily>();
 let table: Map<string, string> | null = null;
 /** Frozen: the table is final (a run past its warm-up, or a resumed one); nothing is noted. */
 let frozen = false;
-const pending = new Map<string, { family: string; dims: number[] }>();
+const pending = new Map<string, { family: string; dims: number[]; fallback: string }>();
 
 /** Registers (or replaces) a family; kernel modules call this once at load. */
 export function registerTuneFamily(name: string, family: TuneFamily): void {
@@ -94,7 +104,7 @@ export function tunedChoice<T extends string>(
   const key = keyOf(family, bucket);
   const c = table.get(key);
   if (c !== undefined && fam?.candidates.includes(c)) return c as T;
-  if (fam && !frozen && !pending.has(key)) pending.set(key, { family, dims: bucket });
+  if (fam && !frozen && !pending.has(key)) pending.set(key, { family, dims: bucket, fallback });
   return fallback;
 }
 
@@ -159,6 +169,8 @@ export interface TuneResult {
   ms: Record<string, number>;
   /** Candidates that failed to run, with the error. */
   failures: string[];
+  /** Candidates left out at the probe shape, with their milliseconds there. */
+  pruned: Record<string, number>;
 }
 
 /** Options of `tuneBucket` and `tunePending`. */
@@ -172,6 +184,8 @@ export interface TuneOptions {
    * in the order they were first seen; the rest keep their fallback. Bounds the warm-up time.
    */
   maxPerFamily?: number;
+  /** `tuneBucket` only: the candidate to time first (the fallback that ran; a fast start). */
+  first?: string;
 }
 
 /** Default of `TuneOptions.maxPerFamily`. */
@@ -198,27 +212,49 @@ export async function tuneBucket(
   const now = opts.now ?? (() => performance.now());
   const reps = opts.reps ?? 3;
   const ms: Record<string, number> = {};
+  const pruned: Record<string, number> = {};
   const candidates = fam.candidatesFor?.(bucket) ?? fam.candidates;
   if (candidates.length === 0) throw new RangeError(`tuneBucket: ${key} has no candidate`);
+  const order = opts.first && candidates.includes(opts.first)
+    ? [opts.first, ...candidates.filter((c) => c !== opts.first)]
+    : candidates;
+  const probe = fam.probe?.(bucket);
+  const probeDims = probe && probe.join("x") !== bucket.join("x") ? probe : undefined;
+  let probeBest = Infinity;
   const failures: string[] = [];
-  for (const c of candidates) {
-    // A candidate that fails here (a device limit, say) is left out, not fatal.
+  /** One untimed (compiling) run, then up to `runs` synced timed ones; the best ms. */
+  const time = async (d: readonly number[], c: string, runs: number, stopAbove = Infinity) => {
+    const b = fam.bench(d, c);
     try {
-      const b = fam.bench(bucket, c);
-      try {
+      b.run();
+      await sync();
+      let best = Infinity;
+      for (let i = 0; i < runs; i++) {
+        const t0 = now();
         b.run();
         await sync();
-        let best = Infinity;
-        for (let i = 0; i < reps; i++) {
-          const t0 = now();
-          b.run();
-          await sync();
-          best = Math.min(best, now() - t0);
-        }
-        ms[c] = best;
-      } finally {
-        b.dispose();
+        best = Math.min(best, now() - t0);
+        if (best > stopAbove) break;
       }
+      return best;
+    } finally {
+      b.dispose();
+    }
+  };
+  for (const c of order) {
+    // A candidate that fails here (a device limit, say) is left out, not fatal.
+    try {
+      if (probeDims) {
+        const t = await time(probeDims, c, 1);
+        if (t > PRUNE_FACTOR * probeBest) {
+          pruned[c] = t;
+          continue;
+        }
+        probeBest = Math.min(probeBest, t);
+      }
+      // Further runs stop once one shows the candidate cannot win.
+      const best = Math.min(Infinity, ...Object.values(ms));
+      ms[c] = await time(bucket, c, reps, 2 * best);
     } catch (e) {
       failures.push(`${c}: ${(e as Error).message}`);
     }
@@ -231,7 +267,7 @@ export async function tuneBucket(
   const choice = timed.reduce((a, c) => (ms[c] < ms[a] ? c : a));
   table.set(key, choice);
   pending.delete(key);
-  return { key, choice, ms, failures };
+  return { key, choice, ms, failures, pruned };
 }
 
 /**
@@ -242,11 +278,11 @@ export async function tunePending(opts: TuneOptions = {}): Promise<TuneResult[]>
   const out: TuneResult[] = [];
   const max = opts.maxPerFamily ?? MAX_BUCKETS_PER_FAMILY;
   const perFamily = new Map<string, number>();
-  for (const { family, dims } of [...pending.values()]) {
+  for (const { family, dims, fallback } of [...pending.values()]) {
     const n = perFamily.get(family) ?? 0;
     if (n >= max) continue;
     perFamily.set(family, n + 1);
-    out.push(await tuneBucket(family, dims, opts));
+    out.push(await tuneBucket(family, dims, { ...opts, first: fallback }));
   }
   return out;
 }

@@ -44,6 +44,8 @@ export function registerKernelFamilies(): void {
   registered = true;
   registerTuneFamily("matmul", {
     candidates: MATMUL_CANDIDATES,
+    // 64 rows show a kernel that is far off without paying for the whole product.
+    probe: ([m, n, k]) => (m > 64 ? [64, n, k] : undefined),
     bench([m, n, k], candidate) {
       const a = fillInPlace(Tensor.empty([m, k]), 0.5).keep();
       const b = fillInPlace(Tensor.empty([k, n]), 0.25).keep();
@@ -60,6 +62,7 @@ export function registerKernelFamilies(): void {
   registerTuneFamily("conv2d", {
     candidates: CONV_CANDIDATES,
     bucket: (d) => [...shapeBucket(d.slice(0, 5)), ...d.slice(5)],
+    probe: (d) => (d[0] > 1 ? [1, ...d.slice(1)] : undefined), // one image of the batch
     candidatesFor(d) {
       const [n, c, h, w, , kh, kw, sh, sw, ph, pw, dh, dw] = d;
       const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;

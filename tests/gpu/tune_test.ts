@@ -14,8 +14,10 @@ import {
   KERNELS_VERSION,
   parseTuneCache,
   pendingBuckets,
+  registerTuneFamily,
   serializeTuneCache,
   shapeBucket,
+  tuneBucket,
   tunedChoice,
   tunePending,
   tuningEnabled,
@@ -241,7 +243,12 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
     assert.ok(pendingBuckets().includes(key), pendingBuckets().join(", "));
     const r = (await tunePending({ reps: 1 })).find((t) => t.key === key)!;
     assert.ok((CONV_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
-    assert.deepEqual(Object.keys(r.ms).sort(), [...CONV_CANDIDATES].sort());
+    // Each candidate is timed, or left out at the probe shape (one image) as far slower.
+    assert.deepEqual(
+      [...Object.keys(r.ms), ...Object.keys(r.pruned)].sort(),
+      [...CONV_CANDIDATES].sort(),
+    );
+    assert.ok(r.choice in r.ms);
     for (const a of CONV_CANDIDATES) {
       enableKernelTuning({ [key]: a });
       assert.deepEqual(await conv(), byAlgorithm[a], a);
@@ -295,4 +302,33 @@ Deno.test("reduce: the tuned load width is the one that runs, with the same sums
     x.dispose();
   }
   assert.equal(reduceKernel(dims), gpu().adapter.isCpu ? "serial" : "serial4", "heuristic");
+});
+
+Deno.test("tuneBucket: the fallback first, hopeless candidates pruned at the probe shape", async () => {
+  // A fake family on a virtual clock: each run advances it by the candidate's cost per item.
+  let clock = 0;
+  const cost: Record<string, number> = { fast: 10, slower: 25, hopeless: 400 };
+  const fullRuns: Record<string, number> = { fast: 0, slower: 0, hopeless: 0 };
+  registerTuneFamily("fake_family", {
+    candidates: ["hopeless", "slower", "fast"],
+    probe: ([n]) => [n / 8],
+    bench: ([n], c) => ({
+      run: () => {
+        clock += cost[c] * n;
+        if (n === 64) fullRuns[c]++;
+      },
+      dispose: () => {},
+    }),
+  });
+  try {
+    enableKernelTuning();
+    const r = await tuneBucket("fake_family", [64], { now: () => clock, first: "fast" });
+    assert.equal(r.choice, "fast");
+    assert.deepEqual(r.pruned, { hopeless: 400 * 8 }, "40× slower at the probe: never run at 64");
+    assert.deepEqual(r.ms, { fast: 640, slower: 1600 });
+    // Full size: one untimed run, then 3 timed for the first, 1 for a candidate 2× off.
+    assert.deepEqual(fullRuns, { fast: 4, slower: 2, hopeless: 0 });
+  } finally {
+    disableTuning();
+  }
 });
