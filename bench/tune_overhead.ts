@@ -2,7 +2,7 @@
  * Warm-up tuning overhead on the first training step: `deno run -A bench/tune_overhead.ts
  * [on|off] [resnet18|resnet50] [size] [batch] [small]`. Runs one step (ImageNet stem unless
  * `small`), then, with `on`, times the candidates of every bucket it noted (`tunePending`, as
- * the trainer does after its first optimizer step), then one more step. Prints CPU and wall
+ * the trainer does after its first optimizer step, best of 2), then one more step. Prints CPU and wall
  * seconds of each phase and the buckets tuned per family as JSON. Run it in fresh processes:
  * pipeline compilation (and Mesa's shader cache) dominate the first numbers.
  *
@@ -37,7 +37,7 @@ const first = await phase(async () => {
   step();
   await sync();
 });
-const tune = await phase(() => mode === "on" ? tunePending() : Promise.resolve([]));
+const tune = await phase(() => mode === "on" ? tunePending({ reps: 2 }) : Promise.resolve([]));
 const second = await phase(async () => {
   step();
   await sync();

@@ -222,12 +222,18 @@ export async function tuneBucket(
   const probeDims = probe && probe.join("x") !== bucket.join("x") ? probe : undefined;
   let probeBest = Infinity;
   const failures: string[] = [];
-  /** One untimed (compiling) run, then up to `runs` synced timed ones; the best ms. */
+  /**
+   * One untimed (compiling) run, then up to `runs` synced timed ones; the best ms. A run over
+   * `stopAbove` ends it (the untimed one too: the probe compiled the pipelines already).
+   */
   const time = async (d: readonly number[], c: string, runs: number, stopAbove = Infinity) => {
     const b = fam.bench(d, c);
     try {
+      const t = now();
       b.run();
       await sync();
+      const first = now() - t;
+      if (first > stopAbove) return first;
       let best = Infinity;
       for (let i = 0; i < runs; i++) {
         const t0 = now();

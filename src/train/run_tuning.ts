@@ -61,6 +61,9 @@ export interface RunTuning {
   end(): void;
 }
 
+/** Timed runs per candidate during warm-up (best of): two keep the warm-up short. */
+const WARMUP_REPS = 2;
+
 const OFF: RunTuning = { due: false, afterFirstStep: () => Promise.resolve(), end: () => {} };
 
 /** Whether tuning is on: `trainer.tune`, not `CT_TUNE=0`, and a Deno host. */
@@ -107,7 +110,7 @@ export function startRunTuning(o: RunTuningOptions): RunTuning {
       const t0 = performance.now();
       let tuned = 0;
       try {
-        tuned = (await tunePending()).length;
+        tuned = (await tunePending({ reps: WARMUP_REPS })).length;
       } catch (e) {
         warn(`kernel tuning: ${(e as Error).message}; the rest keeps the heuristics`);
       }

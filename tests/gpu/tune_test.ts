@@ -326,8 +326,9 @@ Deno.test("tuneBucket: the fallback first, hopeless candidates pruned at the pro
     assert.equal(r.choice, "fast");
     assert.deepEqual(r.pruned, { hopeless: 400 * 8 }, "40× slower at the probe: never run at 64");
     assert.deepEqual(r.ms, { fast: 640, slower: 1600 });
-    // Full size: one untimed run, then 3 timed for the first, 1 for a candidate 2× off.
-    assert.deepEqual(fullRuns, { fast: 4, slower: 2, hopeless: 0 });
+    // Full size: one untimed run, then 3 timed for the first; a candidate over 2× the best
+    // stops at its first run.
+    assert.deepEqual(fullRuns, { fast: 4, slower: 1, hopeless: 0 });
   } finally {
     disableTuning();
   }
