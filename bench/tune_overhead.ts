@@ -1,17 +1,19 @@
 /**
  * Warm-up tuning overhead on the first training step: `deno run -A bench/tune_overhead.ts
- * [on|off] [resnet18|resnet50] [size] [batch] [small]`. Runs one step (ImageNet stem unless
- * `small`), then, with `on`, times the candidates of every bucket it noted (`tunePending`, as
- * the trainer does after its first optimizer step, best of 2), then one more step. Prints CPU and wall
- * seconds of each phase and the buckets tuned per family as JSON. Run it in fresh processes:
- * pipeline compilation (and Mesa's shader cache) dominate the first numbers.
+ * [on|all|off] [resnet18|resnet50] [size] [batch] [small]`. Runs one step (ImageNet stem
+ * unless `small`), then times the candidates of every bucket it noted as the trainer does after
+ * its first optimizer step (`on`: best of 2 within `WARMUP_BUDGET_MS`; `all`: no budget; `off`:
+ * nothing), then one more step. Prints CPU and wall seconds of each phase and the buckets tuned
+ * per family as JSON. Run it in fresh processes: pipeline compilation (and Mesa's shader cache)
+ * dominate the first numbers.
  *
  * @module
  */
 
 import { sync } from "../src/gpu/dispatch.ts";
 import { getDevice } from "../src/gpu/device.ts";
-import { tunePending } from "../src/gpu/tune.ts";
+import { pendingBuckets, tunePending } from "../src/gpu/tune.ts";
+import { WARMUP_BUDGET_MS } from "../src/train/run_tuning.ts";
 import { enableKernelTuning } from "../src/kernels/tuning.ts";
 import { cpuTimeMs, makeStep } from "./train_step.ts";
 
@@ -20,7 +22,7 @@ if (arch !== "resnet18" && arch !== "resnet50") {
   throw new Error(`expected resnet18|50, got ${arch}`);
 }
 const ctx = await getDevice();
-if (mode === "on") enableKernelTuning();
+if (mode !== "off") enableKernelTuning();
 const { step, dispose } = makeStep({
   arch,
   batch: Number(batch),
@@ -37,7 +39,13 @@ const first = await phase(async () => {
   step();
   await sync();
 });
-const tune = await phase(() => mode === "on" ? tunePending({ reps: 2 }) : Promise.resolve([]));
+const tune = await phase(() =>
+  mode === "off" ? Promise.resolve([]) : tunePending({
+    reps: 2,
+    budgetMs: mode === "on" ? WARMUP_BUDGET_MS : Infinity,
+  })
+);
+const left = pendingBuckets().length;
 const second = await phase(async () => {
   step();
   await sync();
@@ -62,4 +70,5 @@ console.log(JSON.stringify({
   tuning: s(tune),
   secondStep: s(second),
   bucketsTuned: perFamily,
+  bucketsLeft: left,
 }));

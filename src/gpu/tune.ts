@@ -5,7 +5,8 @@
  * so tests see the heuristics) the fallback is returned. With tuning on, the choice comes
  * from a table keyed by family and shape bucket; a bucket not in the table gets the
  * fallback and is remembered, and `tunePending()` (after a warm-up step, or ahead of time
- * in `deno task tune`) times every candidate there once and keeps the fastest.
+ * in `deno task tune`) times every candidate there once and keeps the fastest. A training run
+ * then freezes the table (`freezeTuning`): its choices never change mid-run.
  *
  * The table is plain JSON (`ChoiceTable`): a cache file per adapter holds it between
  * processes (`serializeTuneCache` / `parseTuneCache`; reading and writing files is the
@@ -184,6 +185,11 @@ export interface TuneOptions {
    * in the order they were first seen; the rest keep their fallback. Bounds the warm-up time.
    */
   maxPerFamily?: number;
+  /**
+   * `tunePending` only: no bucket is started once this many milliseconds (of `now`) have
+   * passed; the rest stay pending. Bounds the warm-up on slow adapters.
+   */
+  budgetMs?: number;
   /** `tuneBucket` only: the candidate to time first (the fallback that ran; a fast start). */
   first?: string;
 }
@@ -277,14 +283,18 @@ export async function tuneBucket(
 }
 
 /**
- * Measures the buckets that ran with a fallback since tuning was enabled (at most
- * `maxPerFamily` per family; the others stay pending). Nothing when frozen.
+ * Measures the buckets that ran with a fallback since tuning was enabled, in the order they
+ * were seen (at most `maxPerFamily` per family and within `budgetMs`; the others stay
+ * pending). Nothing when frozen.
  */
 export async function tunePending(opts: TuneOptions = {}): Promise<TuneResult[]> {
   const out: TuneResult[] = [];
   const max = opts.maxPerFamily ?? MAX_BUCKETS_PER_FAMILY;
   const perFamily = new Map<string, number>();
+  const now = opts.now ?? (() => performance.now());
+  const t0 = now();
   for (const { family, dims, fallback } of [...pending.values()]) {
+    if (now() - t0 >= (opts.budgetMs ?? Infinity)) break;
     const n = perFamily.get(family) ?? 0;
     if (n >= max) continue;
     perFamily.set(family, n + 1);

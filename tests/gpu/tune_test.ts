@@ -329,6 +329,14 @@ Deno.test("tuneBucket: the fallback first, hopeless candidates pruned at the pro
     // Full size: one untimed run, then 3 timed for the first; a candidate over 2× the best
     // stops at its first run.
     assert.deepEqual(fullRuns, { fast: 4, slower: 1, hopeless: 0 });
+    // The warm-up budget: no bucket starts once it is spent; the rest stay pending.
+    enableKernelTuning();
+    tunedChoice("fake_family", [64], "fast");
+    tunedChoice("fake_family", [100], "fast");
+    assert.deepEqual(pendingBuckets(), ["fake_family/64", "fake_family/128"]);
+    const done = await tunePending({ now: () => clock, budgetMs: 1 });
+    assert.deepEqual(done.map((d) => d.key), ["fake_family/64"]);
+    assert.deepEqual(pendingBuckets(), ["fake_family/128"]);
   } finally {
     disableTuning();
   }
