@@ -49,16 +49,20 @@ export interface TuneFamily {
    */
   bench(dims: readonly number[], candidate: string): { run(): void; dispose(): void };
   /**
-   * A smaller shape for bucket `dims` (say batch 1) at which every candidate is first timed
-   * once: one that is `PRUNE_FACTOR` times slower there than the best so far is left out
-   * without running at full size. Bounds the cost of a hopeless candidate (a workgroup-tiled
-   * GEMM on a CPU adapter runs 100× slower than the register kernels) to a small run.
+   * A smaller shape for `dims` (say batch 1) and how much more work `dims` is (`scale`): every
+   * candidate after the first runs there once first, and one whose time × `scale` is over
+   * `PRUNE_FACTOR` times the best so far is left out without running at full size. Bounds the
+   * cost of a hopeless candidate (a workgroup-tiled GEMM on a CPU adapter runs 100× slower
+   * than the register kernels) to a small run.
    */
-  probe?(dims: readonly number[]): number[] | undefined;
+  probe?(dims: readonly number[]): { dims: number[]; scale: number } | undefined;
 }
 
-/** A candidate this many times slower than the best at the probe shape is not timed further. */
-export const PRUNE_FACTOR = 3;
+/**
+ * A candidate estimated (from its probe) this many times slower than the best is not timed
+ * at full size. Generous: a GPU runs small shapes less efficiently, so estimates run high.
+ */
+export const PRUNE_FACTOR = 4;
 
 const families = new Map<string, TuneFamily>();
 let table: Map<string, string> | null = null;
@@ -105,7 +109,8 @@ export function tunedChoice<T extends string>(
   const key = keyOf(family, bucket);
   const c = table.get(key);
   if (c !== undefined && fam?.candidates.includes(c)) return c as T;
-  if (fam && !frozen && !pending.has(key)) pending.set(key, { family, dims: bucket, fallback });
+  // The first shape seen stands for its bucket: the fallback's pipelines for it exist already.
+  if (fam && !frozen && !pending.has(key)) pending.set(key, { family, dims: [...dims], fallback });
   return fallback;
 }
 
@@ -170,7 +175,7 @@ export interface TuneResult {
   ms: Record<string, number>;
   /** Candidates that failed to run, with the error. */
   failures: string[];
-  /** Candidates left out at the probe shape, with their milliseconds there. */
+  /** Candidates left out at the probe shape, with their estimated milliseconds at `dims`. */
   pruned: Record<string, number>;
 }
 
@@ -198,8 +203,9 @@ export interface TuneOptions {
 export const MAX_BUCKETS_PER_FAMILY = 32;
 
 /**
- * Times every candidate of `family` at the bucket of `dims` (one untimed run, then the best
- * of `reps` synced runs) and stores the fastest in the table. Tuning must be on.
+ * Times every candidate of `family` at shape `dims`, which stands for its bucket (one untimed
+ * run, then the best of `reps` synced runs; the probe and early stops above prune), and
+ * stores the fastest for the bucket in the table. Tuning must be on.
  */
 export async function tuneBucket(
   family: string,
@@ -224,13 +230,11 @@ export async function tuneBucket(
   const order = opts.first && candidates.includes(opts.first)
     ? [opts.first, ...candidates.filter((c) => c !== opts.first)]
     : candidates;
-  const probe = fam.probe?.(bucket);
-  const probeDims = probe && probe.join("x") !== bucket.join("x") ? probe : undefined;
-  let probeBest = Infinity;
+  const probe = fam.probe?.(dims);
   const failures: string[] = [];
   /**
    * One untimed (compiling) run, then up to `runs` synced timed ones; the best ms. A run over
-   * `stopAbove` ends it (the untimed one too: the probe compiled the pipelines already).
+   * `stopAbove` ends it (the untimed one too: usually the probe compiled the pipelines).
    */
   const time = async (d: readonly number[], c: string, runs: number, stopAbove = Infinity) => {
     const b = fam.bench(d, c);
@@ -256,17 +260,16 @@ export async function tuneBucket(
   for (const c of order) {
     // A candidate that fails here (a device limit, say) is left out, not fatal.
     try {
-      if (probeDims) {
-        const t = await time(probeDims, c, 1);
-        if (t > PRUNE_FACTOR * probeBest) {
-          pruned[c] = t;
+      const best = Math.min(Infinity, ...Object.values(ms));
+      if (probe && best < Infinity) {
+        const estimate = (await time(probe.dims, c, 1)) * probe.scale;
+        if (estimate > PRUNE_FACTOR * best) {
+          pruned[c] = estimate;
           continue;
         }
-        probeBest = Math.min(probeBest, t);
       }
       // Further runs stop once one shows the candidate cannot win.
-      const best = Math.min(Infinity, ...Object.values(ms));
-      ms[c] = await time(bucket, c, reps, 2 * best);
+      ms[c] = await time(dims, c, reps, 2 * best);
     } catch (e) {
       failures.push(`${c}: ${(e as Error).message}`);
     }

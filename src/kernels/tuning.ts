@@ -45,7 +45,7 @@ export function registerKernelFamilies(): void {
   registerTuneFamily("matmul", {
     candidates: MATMUL_CANDIDATES,
     // 64 rows show a kernel that is far off without paying for the whole product.
-    probe: ([m, n, k]) => (m > 64 ? [64, n, k] : undefined),
+    probe: ([m, n, k]) => (m > 64 ? { dims: [64, n, k], scale: m / 64 } : undefined),
     bench([m, n, k], candidate) {
       const a = fillInPlace(Tensor.empty([m, k]), 0.5).keep();
       const b = fillInPlace(Tensor.empty([k, n]), 0.25).keep();
@@ -62,7 +62,7 @@ export function registerKernelFamilies(): void {
   registerTuneFamily("conv2d", {
     candidates: CONV_CANDIDATES,
     bucket: (d) => [...shapeBucket(d.slice(0, 5)), ...d.slice(5)],
-    probe: (d) => (d[0] > 1 ? [1, ...d.slice(1)] : undefined), // one image of the batch
+    probe: (d) => (d[0] > 1 ? { dims: [1, ...d.slice(1)], scale: d[0] } : undefined),
     candidatesFor(d) {
       const [n, c, h, w, , kh, kw, sh, sw, ph, pw, dh, dw] = d;
       const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
