@@ -68,6 +68,8 @@ const families = new Map<string, TuneFamily>();
 let table: Map<string, string> | null = null;
 /** Frozen: the table is final (a run past its warm-up, or a resumed one); nothing is noted. */
 let frozen = false;
+/** Inside `tuneBucket`: the shapes a candidate's bench runs (im2col's matmul, say) are not the model's. */
+let measuring = false;
 const pending = new Map<string, { family: string; dims: number[]; fallback: string }>();
 
 /** Registers (or replaces) a family; kernel modules call this once at load. */
@@ -110,7 +112,9 @@ export function tunedChoice<T extends string>(
   const c = table.get(key);
   if (c !== undefined && fam?.candidates.includes(c)) return c as T;
   // The first shape seen stands for its bucket: the fallback's pipelines for it exist already.
-  if (fam && !frozen && !pending.has(key)) pending.set(key, { family, dims: [...dims], fallback });
+  if (fam && !frozen && !measuring && !pending.has(key)) {
+    pending.set(key, { family, dims: [...dims], fallback });
+  }
   return fallback;
 }
 
@@ -257,6 +261,7 @@ export async function tuneBucket(
       b.dispose();
     }
   };
+  measuring = true;
   for (const c of order) {
     // A candidate that fails here (a device limit, say) is left out, not fatal.
     try {
@@ -274,6 +279,7 @@ export async function tuneBucket(
       failures.push(`${c}: ${(e as Error).message}`);
     }
   }
+  measuring = false;
   const timed = candidates.filter((c) => c in ms);
   if (timed.length === 0) {
     pending.delete(key);
