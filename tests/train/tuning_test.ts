@@ -22,6 +22,7 @@ import { matmulVariant } from "../../src/kernels/matmul.ts";
 import { Trainer } from "../../src/train/trainer.ts";
 import { loadTuneCache, RUN_CHOICES_FILE, tuneCacheFileName } from "../../src/train/tune_cache.ts";
 import { captureOut, tinyConfig } from "./fixtures.ts";
+import { warmupTuning } from "../../src/train/run_tuning.ts";
 import { ClassificationDataModule } from "../../src/data/data_module.ts";
 import {
   BaseClassificationModel,
@@ -65,6 +66,10 @@ async function build(
   await data.setup();
   return { model: new TinyCnn(modelOptions(cfg, data.numClasses)), data };
 }
+
+// Every bucket of these small runs is tuned, however loaded the machine (the default budget
+// would leave some on the heuristics there, and the assertions below name them).
+warmupTuning.budgetMs = Infinity;
 
 const HEURISTIC_MATMUL = () => (gpu().adapter.isCpu ? "register" : "tiled");
 /** The linear layer's forward product: batch 32, 2 classes, 8 features. */
