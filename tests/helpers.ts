@@ -5,6 +5,11 @@
 import { getDevice } from "../src/gpu/device.ts";
 import { Tensor } from "../src/gpu/tensor.ts";
 
+// Tests see the kernel heuristics (deterministic choices, no writes to the user's cache
+// folder): measured kernel choice is off here and in the processes tests start, unless a test
+// turns it on itself.
+Deno.env.set("CT_TUNE", "0");
+
 await getDevice();
 
 /** Loads `tests/golden/<name>.json` (written by tests/golden/generate.py). */

@@ -5,7 +5,8 @@
  * so tests see the heuristics) the fallback is returned. With tuning on, the choice comes
  * from a table keyed by family and shape bucket; a bucket not in the table gets the
  * fallback and is remembered, and `tunePending()` (after a warm-up step, or ahead of time
- * in `deno task tune`) times every candidate there once and keeps the fastest.
+ * in `deno task tune`) times every candidate there once and keeps the fastest. A training run
+ * then freezes the table (`freezeTuning`): its choices never change mid-run.
  *
  * The table is plain JSON (`ChoiceTable`): a cache file per adapter holds it between
  * processes (`serializeTuneCache` / `parseTuneCache`; reading and writing files is the
@@ -23,7 +24,7 @@ import { sync } from "./dispatch.ts";
  * tile overrides or a family's bucketing changes: cached tables of older versions are
  * then ignored.
  */
-export const KERNELS_VERSION = 1;
+export const KERNELS_VERSION = 2;
 
 /** Chosen candidate per `family/bucket` key, e.g. `{ "matmul/1024x1024x1024": "register" }`. */
 export type ChoiceTable = Record<string, string>;
@@ -47,11 +48,29 @@ export interface TuneFamily {
    * records the dispatches, `dispose` frees what was allocated.
    */
   bench(dims: readonly number[], candidate: string): { run(): void; dispose(): void };
+  /**
+   * A smaller shape for `dims` (say batch 1) and how much more work `dims` is (`scale`): every
+   * candidate after the first runs there once first, and one whose time × `scale` is over
+   * `PRUNE_FACTOR` times the best so far is left out without running at full size. Bounds the
+   * cost of a hopeless candidate (a workgroup-tiled GEMM on a CPU adapter runs 100× slower
+   * than the register kernels) to a small run.
+   */
+  probe?(dims: readonly number[]): { dims: number[]; scale: number } | undefined;
 }
+
+/**
+ * A candidate estimated (from its probe) this many times slower than the best is not timed
+ * at full size. Generous: a GPU runs small shapes less efficiently, so estimates run high.
+ */
+export const PRUNE_FACTOR = 4;
 
 const families = new Map<string, TuneFamily>();
 let table: Map<string, string> | null = null;
-const pending = new Map<string, { family: string; dims: number[] }>();
+/** Frozen: the table is final (a run past its warm-up, or a resumed one); nothing is noted. */
+let frozen = false;
+/** Inside `tuneBucket`: the shapes a candidate's bench runs (im2col's matmul, say) are not the model's. */
+let measuring = false;
+const pending = new Map<string, { family: string; dims: number[]; fallback: string }>();
 
 /** Registers (or replaces) a family; kernel modules call this once at load. */
 export function registerTuneFamily(name: string, family: TuneFamily): void {
@@ -92,22 +111,46 @@ export function tunedChoice<T extends string>(
   const key = keyOf(family, bucket);
   const c = table.get(key);
   if (c !== undefined && fam?.candidates.includes(c)) return c as T;
-  if (fam && !pending.has(key)) pending.set(key, { family, dims: bucket });
+  // The first shape seen stands for its bucket: the fallback's pipelines for it exist already.
+  if (fam && !frozen && !measuring && !pending.has(key)) {
+    pending.set(key, { family, dims: [...dims], fallback });
+  }
   return fallback;
+}
+
+/** Options of `enableTuning`. */
+export interface EnableTuningOptions {
+  /**
+   * Start frozen (see `freezeTuning`): a resumed run replays its recorded table exactly,
+   * buckets missing from it keep the fallback they had.
+   */
+  frozen?: boolean;
 }
 
 /**
  * Turns tuning on, starting from `choices` (a cache file's table, or a resumed run's, which
  * then makes the same choices). Entries naming unknown candidates are ignored at lookup.
  */
-export function enableTuning(choices: ChoiceTable = {}): void {
+export function enableTuning(choices: ChoiceTable = {}, opts: EnableTuningOptions = {}): void {
   table = new Map(Object.entries(choices));
+  pending.clear();
+  frozen = opts.frozen ?? false;
+}
+
+/**
+ * Makes the table final: buckets seen from now on keep their fallback and are not noted for
+ * `tunePending()`. A run freezes after its warm-up tuning, so its choices never change
+ * mid-run and the table it records is the whole story (a resume replays it bit-identically).
+ */
+export function freezeTuning(): void {
+  frozen = true;
   pending.clear();
 }
 
 /** Turns tuning off: every kernel uses its heuristic again. */
 export function disableTuning(): void {
   table = null;
+  frozen = false;
   pending.clear();
 }
 
@@ -136,6 +179,8 @@ export interface TuneResult {
   ms: Record<string, number>;
   /** Candidates that failed to run, with the error. */
   failures: string[];
+  /** Candidates left out at the probe shape, with their estimated milliseconds at `dims`. */
+  pruned: Record<string, number>;
 }
 
 /** Options of `tuneBucket` and `tunePending`. */
@@ -144,11 +189,27 @@ export interface TuneOptions {
   reps?: number;
   /** Clock in milliseconds; default `performance.now`. */
   now?: () => number;
+  /**
+   * `tunePending` only: buckets measured per family at most (default `MAX_BUCKETS_PER_FAMILY`),
+   * in the order they were first seen; the rest keep their fallback. Bounds the warm-up time.
+   */
+  maxPerFamily?: number;
+  /**
+   * `tunePending` only: no bucket is started once this many milliseconds (of `now`) have
+   * passed; the rest stay pending. Bounds the warm-up on slow adapters.
+   */
+  budgetMs?: number;
+  /** `tuneBucket` only: the candidate to time first (the fallback that ran; a fast start). */
+  first?: string;
 }
 
+/** Default of `TuneOptions.maxPerFamily`. */
+export const MAX_BUCKETS_PER_FAMILY = 32;
+
 /**
- * Times every candidate of `family` at the bucket of `dims` (one untimed run, then the best
- * of `reps` synced runs) and stores the fastest in the table. Tuning must be on.
+ * Times every candidate of `family` at shape `dims`, which stands for its bucket (one untimed
+ * run, then the best of `reps` synced runs; the probe and early stops above prune), and
+ * stores the fastest for the bucket in the table. Tuning must be on.
  */
 export async function tuneBucket(
   family: string,
@@ -167,31 +228,58 @@ export async function tuneBucket(
   const now = opts.now ?? (() => performance.now());
   const reps = opts.reps ?? 3;
   const ms: Record<string, number> = {};
+  const pruned: Record<string, number> = {};
   const candidates = fam.candidatesFor?.(bucket) ?? fam.candidates;
   if (candidates.length === 0) throw new RangeError(`tuneBucket: ${key} has no candidate`);
+  const order = opts.first && candidates.includes(opts.first)
+    ? [opts.first, ...candidates.filter((c) => c !== opts.first)]
+    : candidates;
+  const probe = fam.probe?.(dims);
   const failures: string[] = [];
-  for (const c of candidates) {
-    // A candidate that fails here (a device limit, say) is left out, not fatal.
+  /**
+   * One untimed (compiling) run, then up to `runs` synced timed ones; the best ms. A run over
+   * `stopAbove` ends it (the untimed one too: usually the probe compiled the pipelines).
+   */
+  const time = async (d: readonly number[], c: string, runs: number, stopAbove = Infinity) => {
+    const b = fam.bench(d, c);
     try {
-      const b = fam.bench(bucket, c);
-      try {
+      const t = now();
+      b.run();
+      await sync();
+      const first = now() - t;
+      if (first > stopAbove) return first;
+      let best = Infinity;
+      for (let i = 0; i < runs; i++) {
+        const t0 = now();
         b.run();
         await sync();
-        let best = Infinity;
-        for (let i = 0; i < reps; i++) {
-          const t0 = now();
-          b.run();
-          await sync();
-          best = Math.min(best, now() - t0);
-        }
-        ms[c] = best;
-      } finally {
-        b.dispose();
+        best = Math.min(best, now() - t0);
+        if (best > stopAbove) break;
       }
+      return best;
+    } finally {
+      b.dispose();
+    }
+  };
+  measuring = true;
+  for (const c of order) {
+    // A candidate that fails here (a device limit, say) is left out, not fatal.
+    try {
+      const best = Math.min(Infinity, ...Object.values(ms));
+      if (probe && best < Infinity) {
+        const estimate = (await time(probe.dims, c, 1)) * probe.scale;
+        if (estimate > PRUNE_FACTOR * best) {
+          pruned[c] = estimate;
+          continue;
+        }
+      }
+      // Further runs stop once one shows the candidate cannot win.
+      ms[c] = await time(dims, c, reps, 2 * best);
     } catch (e) {
       failures.push(`${c}: ${(e as Error).message}`);
     }
   }
+  measuring = false;
   const timed = candidates.filter((c) => c in ms);
   if (timed.length === 0) {
     pending.delete(key);
@@ -200,14 +288,26 @@ export async function tuneBucket(
   const choice = timed.reduce((a, c) => (ms[c] < ms[a] ? c : a));
   table.set(key, choice);
   pending.delete(key);
-  return { key, choice, ms, failures };
+  return { key, choice, ms, failures, pruned };
 }
 
-/** Measures every bucket that ran with a fallback since tuning was enabled. */
+/**
+ * Measures the buckets that ran with a fallback since tuning was enabled, in the order they
+ * were seen (at most `maxPerFamily` per family and within `budgetMs`; the others stay
+ * pending). Nothing when frozen.
+ */
 export async function tunePending(opts: TuneOptions = {}): Promise<TuneResult[]> {
   const out: TuneResult[] = [];
-  for (const { family, dims } of [...pending.values()]) {
-    out.push(await tuneBucket(family, dims, opts));
+  const max = opts.maxPerFamily ?? MAX_BUCKETS_PER_FAMILY;
+  const perFamily = new Map<string, number>();
+  const now = opts.now ?? (() => performance.now());
+  const t0 = now();
+  for (const { family, dims, fallback } of [...pending.values()]) {
+    if (now() - t0 >= (opts.budgetMs ?? Infinity)) break;
+    const n = perFamily.get(family) ?? 0;
+    if (n >= max) continue;
+    perFamily.set(family, n + 1);
+    out.push(await tuneBucket(family, dims, { ...opts, first: fallback }));
   }
   return out;
 }

@@ -32,13 +32,17 @@ export {
 } from "./conv_geometry.ts";
 export { type ConvTile, forwardTile, type WgradTile, wgradTile } from "./conv_direct.ts";
 
+/** Largest im2col matrix (elements) the measured choice may pick: 1 GiB of f32. */
+export const IM2COL_MAX_COLS = 1 << 28;
+
 /**
- * The kernel family that serves a conv that is not pointwise. On CPU adapters the im2col path
- * takes outputs narrower than 8 columns (ResNet's late stages on small images: 4×4, 2×2, 1×1),
- * which would leave most lanes of the row-blocked direct kernels computing padding while their
- * im2col matrices stay small; the direct kernels take the rest. Their register tiles (up to 64
- * vec4 accumulators per invocation) would spill on a real GPU, which gets the workgroup-tiled
- * implicit GEMM instead.
+ * The kernel family that serves a conv that is not pointwise: the measured one when tuning is
+ * on (`src/kernels/tuning.ts`, family `conv2d`), else the heuristic. The heuristic on CPU
+ * adapters: the im2col path takes outputs narrower than 8 columns (ResNet's late stages on
+ * small images: 4×4, 2×2, 1×1), which would leave most lanes of the row-blocked direct kernels
+ * computing padding while their im2col matrices stay small; the direct kernels take the rest.
+ * Their register tiles (up to 64 vec4 accumulators per invocation) would spill on a real GPU,
+ * which gets the workgroup-tiled implicit GEMM instead.
  */
 export function convAlgorithm(
   g: Conv2dGeometry,
@@ -47,16 +51,20 @@ export function convAlgorithm(
   const algorithm = opts.algorithm ?? "auto";
   if (algorithm === "igemm" || algorithm === "im2col") return algorithm;
   // Kernels wider than 7 taps never take the direct path (its tiles would spill).
-  if (g.kw > DIRECT_MAX_KW) {
-    return gpu().adapter.isCpu || algorithm === "direct" ? "im2col" : "igemm";
-  }
-  if (algorithm === "direct") return "direct";
-  if (!gpu().adapter.isCpu) return "igemm";
+  const wide = g.kw > DIRECT_MAX_KW;
+  if (algorithm === "direct") return wide ? "im2col" : "direct";
   const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
-  const heuristic = g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
-  if (colsSize > 1 << 28) return "direct";
-  // Measured choice when tuning is on (src/kernels/tuning.ts, family "conv2d").
-  return tunedChoice("conv2d", convTuneDims(g), heuristic);
+  let heuristic: "direct" | "im2col" | "igemm";
+  if (!gpu().adapter.isCpu) heuristic = "igemm";
+  else if (wide) heuristic = "im2col";
+  else if (colsSize > IM2COL_MAX_COLS) heuristic = "direct";
+  else heuristic = g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
+  const choice = tunedChoice("conv2d", convTuneDims(g), heuristic);
+  // A table entry that cannot run at this shape (a hand-edited file) keeps the heuristic.
+  if ((choice === "direct" && wide) || (choice === "im2col" && colsSize > IM2COL_MAX_COLS)) {
+    return heuristic;
+  }
+  return choice;
 }
 
 /** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */

@@ -9,6 +9,7 @@ import treeSrc from "../../shaders/reduce_tree.wgsl" with { type: "text" };
 import serial4Src from "../../shaders/reduce_serial4.wgsl" with { type: "text" };
 import subgroupSrc from "../../shaders/reduce_subgroup.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
+import { tunedChoice } from "../gpu/tune.ts";
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -56,7 +57,8 @@ export interface ReduceOptions {
   keepDim?: boolean;
   /**
    * Whether the serial reduction reads vec4s where `inner` is a multiple of 4 (the same
-   * bits either way). Default: on GPUs only; on lavapipe it is slower (sum over axis 0 of
+   * bits either way). Default: the measured choice when tuning is on (family `reduce`, see
+   * `src/kernels/tuning.ts`), else on GPUs only; on lavapipe it is slower (sum over axis 0 of
    * [1024, 4096]: 21 vs 11 ms of CPU per call), its scalar loads being contiguous per lane.
    */
   vec4?: boolean;
@@ -85,7 +87,11 @@ export function reduceKernel(
   if (dims.r > 64 && dims.outer * dims.inner < 4096) {
     return (opts.subgroups ?? true) && features.includes("subgroups") ? "subgroup" : "tree";
   }
-  return dims.inner % 4 === 0 && (opts.vec4 ?? !isCpu) ? "serial4" : "serial";
+  if (dims.inner % 4 !== 0) return "serial";
+  if (opts.vec4 !== undefined) return opts.vec4 ? "serial4" : "serial";
+  // Measured choice when tuning is on (src/kernels/tuning.ts, family "reduce").
+  const heuristic = isCpu ? "serial" : "serial4";
+  return tunedChoice("reduce", [dims.outer, dims.r, dims.inner], heuristic);
 }
 
 /** Reduces `x` over `axis` (an empty axis sums to 0 and averages to NaN, as in PyTorch). */

@@ -2,25 +2,36 @@
  * The kernel families the autotuner measures (see `src/gpu/tune.ts`), and the switch that
  * turns measured choice on for them. Today: `matmul` (`register` vs `tiled`, bucketed by
  * [M, N, K]), `bn_reduce` (the workgroup size of BatchNorm's per-channel reductions,
- * bucketed by [N, C, HW]) and `conv2d` (direct vs im2col for convs that are not a plain
- * 1×1 matmul, bucketed by N, C, H, W, O up to powers of two with the kernel, stride, padding
- * and dilation kept exact; timed over forward, dgrad and wgrad).
+ * bucketed by [N, C, HW]), `conv2d` (direct vs im2col vs implicit GEMM for convs that are not
+ * a plain 1×1 matmul, bucketed by N, C, H, W, O up to powers of two with the kernel, stride,
+ * padding and dilation kept exact; timed over forward, dgrad and wgrad) and `reduce` (the
+ * serial reduction with scalar or vec4 loads, bucketed by [outer, r, inner]). Every kernel
+ * whose variant the adapter kind (`isCpu`) used to decide asks the table first; the
+ * heuristic is only the fallback.
  *
  * @module
  */
 
-import { type ChoiceTable, enableTuning, registerTuneFamily, shapeBucket } from "../gpu/tune.ts";
+import {
+  type ChoiceTable,
+  enableTuning,
+  type EnableTuningOptions,
+  registerTuneFamily,
+  shapeBucket,
+} from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { matmul } from "./matmul.ts";
 import { batchNormBackward, batchNormStats, BN_REDUCE_WORKGROUPS } from "./batch_norm.ts";
-import { conv2d, conv2dInputGrad, conv2dWeightGrad } from "./conv.ts";
+import { conv2d, conv2dInputGrad, conv2dWeightGrad, IM2COL_MAX_COLS } from "./conv.ts";
+import { reduce } from "./reduce.ts";
+import { DIRECT_MAX_KW } from "./conv_direct.ts";
 
 /** Candidates of the `conv2d` family. */
-export const CONV_CANDIDATES = ["direct", "im2col"] as const;
+export const CONV_CANDIDATES = ["direct", "im2col", "igemm"] as const;
 
-/** Largest im2col matrix (elements) the `conv2d` family times: 1 GiB of f32. */
-const MAX_COLS = 1 << 28;
+/** Candidates of the `reduce` family (`serial4`: vec4 loads). */
+export const REDUCE_CANDIDATES = ["serial", "serial4"] as const;
 
 /** Candidates of the `matmul` family. */
 export const MATMUL_CANDIDATES = ["register", "tiled"] as const;
@@ -33,6 +44,8 @@ export function registerKernelFamilies(): void {
   registered = true;
   registerTuneFamily("matmul", {
     candidates: MATMUL_CANDIDATES,
+    // 64 rows show a kernel that is far off without paying for the whole product.
+    probe: ([m, n, k]) => (m > 64 ? { dims: [64, n, k], scale: m / 64 } : undefined),
     bench([m, n, k], candidate) {
       const a = fillInPlace(Tensor.empty([m, k]), 0.5).keep();
       const b = fillInPlace(Tensor.empty([k, n]), 0.25).keep();
@@ -49,12 +62,15 @@ export function registerKernelFamilies(): void {
   registerTuneFamily("conv2d", {
     candidates: CONV_CANDIDATES,
     bucket: (d) => [...shapeBucket(d.slice(0, 5)), ...d.slice(5)],
+    probe: (d) => (d[0] > 1 ? { dims: [1, ...d.slice(1)], scale: d[0] } : undefined),
     candidatesFor(d) {
       const [n, c, h, w, , kh, kw, sh, sw, ph, pw, dh, dw] = d;
       const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
       const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-      const fits = n * oh * ow * c * kh * kw <= MAX_COLS;
-      return CONV_CANDIDATES.filter((a) => a === "direct" ? kw <= 7 : fits);
+      const fits = n * oh * ow * c * kh * kw <= IM2COL_MAX_COLS;
+      return CONV_CANDIDATES.filter((a) =>
+        a === "direct" ? kw <= DIRECT_MAX_KW : a === "im2col" ? fits : true
+      );
     },
     bench([n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw], candidate) {
       const algorithm = candidate as (typeof CONV_CANDIDATES)[number];
@@ -78,6 +94,17 @@ export function registerKernelFamilies(): void {
         dispose: () => {
           for (const t of [x, wt, dy]) t.dispose();
         },
+      };
+    },
+  });
+  registerTuneFamily("reduce", {
+    candidates: REDUCE_CANDIDATES,
+    bench([outer, r, inner], candidate) {
+      const x = fillInPlace(Tensor.empty([outer, r, inner]), 0.5).keep();
+      const vec4 = candidate === "serial4";
+      return {
+        run: () => reduce("sum", x, { axis: 1, vec4 }).values.dispose(),
+        dispose: () => x.dispose(),
       };
     },
   });
@@ -114,7 +141,10 @@ export function registerKernelFamilies(): void {
  * file's table or a resumed run's). NOTE: tests leave it off, so they exercise the
  * heuristics unless a test turns it on.
  */
-export function enableKernelTuning(choices: ChoiceTable = {}): void {
+export function enableKernelTuning(
+  choices: ChoiceTable = {},
+  opts: EnableTuningOptions = {},
+): void {
   registerKernelFamilies();
-  enableTuning(choices);
+  enableTuning(choices, opts);
 }

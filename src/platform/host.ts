@@ -37,6 +37,14 @@ const entry = (e: Deno.DirEntry): HostDirEntry => ({
 export const host: Host = {
   kind: "deno",
   pid: Deno.pid,
+  os: Deno.build.os,
+  env(name) {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined; // no --allow-env for it: behave as unset
+    }
+  },
   readFile: (path) => Deno.readFile(path),
   readFileSync: (path) => Deno.readFileSync(path),
   readTextFileSync: (path) => Deno.readTextFileSync(path),

@@ -136,6 +136,8 @@ export const output = {
 export const host: Host = {
   kind: "browser",
   pid: 1,
+  os: "browser",
+  env: () => undefined,
   async readFile(path) {
     const c = get(path);
     return c instanceof Uint8Array ? c : new Uint8Array(await c.arrayBuffer());

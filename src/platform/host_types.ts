@@ -52,6 +52,13 @@ export interface Host {
   readonly kind: "deno" | "browser";
   /** Process id (used in temp and event file names). */
   readonly pid: number;
+  /** Operating system: `linux`, `darwin`, `windows`, … (`browser` in a browser). */
+  readonly os: string;
+  /**
+   * An environment variable, or undefined when unset or not readable (no `--allow-env` for
+   * it; always in a browser).
+   */
+  env(name: string): string | undefined;
   /** Reads a whole file. */
   readFile(path: string): Promise<Uint8Array>;
   /** Reads a whole file, synchronously. */

@@ -128,6 +128,14 @@ export interface TrainerConfig {
   test: boolean;
   /** Epochs at the start that train the head (`fc`) only, the backbone frozen. */
   freezeBackboneEpochs: number;
+  /**
+   * Measured kernel choice: after the first optimizer step, time the candidate kernels of the
+   * shapes seen (per-adapter cache in the user's cache folder) and keep the fastest; the run
+   * records its choices in `tuning.json`, which a resume replays. `CT_TUNE=0` in the
+   * environment turns it off whatever this says; so do the tests (`tests/helpers.ts`).
+   * NOTE: Deno only; the web app keeps the heuristics.
+   */
+  tune: boolean;
 }
 
 /** The `logging` section: where the run folder is and what is written there. */
@@ -226,6 +234,7 @@ const TRAINER_FIELDS: Fields<TrainerConfig> = {
   progress: oneOf(["auto", "bar", "lines", "none"] as const).default("auto"),
   test: bool().default(true),
   freezeBackboneEpochs: nonNegInt().default(0),
+  tune: bool().default(true),
 };
 
 const LOGGING_FIELDS: Fields<LoggingConfig> = {

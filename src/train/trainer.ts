@@ -35,6 +35,7 @@ import { MetricSink } from "./metric_sink.ts";
 import { EarlyStopping, ModelCheckpoint } from "./callbacks.ts";
 import { carryBest, earlierRecords, loadResume, type ResumePoint } from "./resume.ts";
 import { claimVersionDir, nextVersionDir } from "./run_dir.ts";
+import { type RunTuning, startRunTuning } from "./run_tuning.ts";
 import { disposeBatch, type EvalResult, evaluate, limitBatches, runEvalEpoch } from "./evaluate.ts";
 import type {
   BatchLoader,
@@ -149,6 +150,8 @@ export class Trainer {
   #classNames: readonly string[] = [];
   #bestPath: string | null = null;
   #stopRequested = false;
+  /** Measured kernel choice of the current run (`run_tuning.ts`). */
+  #tuning: RunTuning | null = null;
 
   /** Creates the trainer; the run folder is created (claimed) by `fit` once setup succeeded. */
   constructor(config: TrainConfig, options: TrainerOptions = {}) {
@@ -317,6 +320,13 @@ export class Trainer {
       lastMetrics: {},
       stopReason: "maxEpochs",
     };
+    this.#tuning = startRunTuning({
+      enabled: t.tune,
+      runDir: this.runDir,
+      resumeDir: from?.runDir ?? null,
+      fs: this.#fs,
+      message: (m) => this.progress.message(m),
+    });
     if (from) await this.#resume(run, from);
     return run;
   }
@@ -454,6 +464,8 @@ export class Trainer {
           disposeBatch(batch);
         }
         flush();
+        // Warm-up tuning once the first optimizer step showed every shape (run_tuning.ts).
+        if (stepsNow && this.#tuning?.due) await this.#tuning.afterFirstStep();
         if (stepsNow) run.globalStep++;
         run.images += n;
         win.images += n;
@@ -650,9 +662,11 @@ export class Trainer {
     return path;
   }
 
-  /** Closes the event file. */
+  /** Closes the event file and turns the run's kernel tuning off. */
   close(): void {
     this.#tb?.close();
     this.#tb = null;
+    this.#tuning?.end();
+    this.#tuning = null;
   }
 }

@@ -1,45 +1,40 @@
 /**
- * The platform side of autotuning (`src/gpu/tune.ts` stays Deno-free): where the per-adapter
+ * The file side of autotuning (`src/gpu/tune.ts` stays file-free): where the per-adapter
  * cache file lives, reading it (a corrupt one is ignored with a warning), writing it
- * atomically, the `CT_TUNE` switch, and the choice table a run records in its folder.
+ * atomically, the `CT_TUNE` switch, and the choice table a run records in its folder. Every
+ * operating-system call goes through the host seam (`src/platform/host.ts`).
  *
  * @module
  */
 
-import {
-  type ChoiceTable,
-  parseTuneCache,
-  serializeTuneCache,
-  tuningEnabled,
-} from "../gpu/tune.ts";
+import { type ChoiceTable, parseTuneCache, serializeTuneCache } from "../gpu/tune.ts";
+import { atomicWrite } from "../io/atomic.ts";
+import { denoFs, type PlatformFs } from "../platform/fs.ts";
+import { host } from "../platform/host.ts";
 
 /** File a run folder records its kernel choices in (a resumed run reads it back). */
-export const RUN_CHOICES_FILE = "tune_choices.json";
+export const RUN_CHOICES_FILE = "tuning.json";
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env for it: behave as unset
-  }
-}
+/** Largest cache or record file read (a larger one is ignored as corrupt). */
+const MAX_FILE_BYTES = 4 << 20;
 
 /** False when `CT_TUNE=0` (measured choice off, heuristics only). */
 export function tuneWanted(): boolean {
-  return env("CT_TUNE") !== "0";
+  return host.env("CT_TUNE") !== "0";
 }
 
 /**
  * The user's cache folder for tuning tables: `$XDG_CACHE_HOME` or `~/.cache` on Linux,
  * `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows, then `classifier-training/tune`.
- * Null when none can be found.
+ * Null when none can be found (always in a browser).
  */
 export function tuneCacheDir(): string | null {
-  const home = env("HOME");
+  const home = host.env("HOME");
   let base: string | undefined;
-  if (Deno.build.os === "windows") base = env("LOCALAPPDATA");
-  else if (Deno.build.os === "darwin") base = home && `${home}/Library/Caches`;
-  else base = env("XDG_CACHE_HOME") || (home && `${home}/.cache`);
+  if (host.os === "browser") return null;
+  if (host.os === "windows") base = host.env("LOCALAPPDATA");
+  else if (host.os === "darwin") base = home && `${home}/Library/Caches`;
+  else base = host.env("XDG_CACHE_HOME") || (home && `${home}/.cache`);
   return base ? `${base}/classifier-training/tune` : null;
 }
 
@@ -54,6 +49,20 @@ export function tuneCacheFileName(adapter: string): string {
   return `${prefix || "adapter"}_${h.toString(16).padStart(8, "0")}.json`;
 }
 
+/** A file's text, null when missing; a file too large or unreadable is warned about. */
+function readSmall(path: string, warn: (message: string) => void): string | null {
+  try {
+    if (host.statSync(path).size > MAX_FILE_BYTES) {
+      warn(`${path}: larger than ${MAX_FILE_BYTES >> 20} MiB; ignored`);
+      return null;
+    }
+    return host.readTextFileSync(path);
+  } catch (e) {
+    if (!host.isNotFound(e)) warn(`${path}: ${(e as Error).message}; ignored`);
+    return null;
+  }
+}
+
 /**
  * The cached table for `adapter` in `dir`, or `{}` when there is none; a corrupt, foreign or
  * outdated file is ignored with a one-line warning naming it.
@@ -64,54 +73,54 @@ export function loadTuneCache(
   warn: (message: string) => void = (m) => console.warn(m),
 ): ChoiceTable {
   const path = `${dir}/${tuneCacheFileName(adapter)}`;
-  let text: string;
-  try {
-    if (Deno.statSync(path).size > 4 << 20) {
-      warn(`tune cache ${path}: larger than 4 MiB; ignored`);
-      return {};
-    }
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      warn(`tune cache ${path}: ${(e as Error).message}; ignored`);
-    }
-    return {};
-  }
+  const text = readSmall(path, (m) => warn(`tune cache ${m}`));
+  if (text === null) return {};
   return parseTuneCache(text, adapter, (m) => warn(`tune cache ${path}: ${m}`)) ?? {};
 }
 
-/** Writes `choices` for `adapter` into `dir` atomically (temporary file, then rename). */
+/** Writes `choices` for `adapter` into `dir` atomically (`io/atomic.ts`); returns the path. */
 export function saveTuneCache(dir: string, adapter: string, choices: ChoiceTable): string {
-  Deno.mkdirSync(dir, { recursive: true });
+  host.mkdirSync(dir, { recursive: true });
   const path = `${dir}/${tuneCacheFileName(adapter)}`;
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, serializeTuneCache(adapter, choices));
-  Deno.renameSync(tmp, path);
+  atomicWrite(path, serializeTuneCache(adapter, choices));
   return path;
 }
 
-/** Records the choices a run used in `runDir` (atomically); nothing when tuning is off. */
-export function saveRunChoices(runDir: string, adapter: string, choices: ChoiceTable): void {
-  if (!tuningEnabled()) return;
-  const tmp = `${runDir}/${RUN_CHOICES_FILE}.tmp`;
-  Deno.writeTextFileSync(tmp, serializeTuneCache(adapter, choices));
-  Deno.renameSync(tmp, `${runDir}/${RUN_CHOICES_FILE}`);
+/**
+ * Records the choices a run used in `runDir/tuning.json` (atomically; the same format as a
+ * cache file: adapter identity and `KERNELS_VERSION` included).
+ */
+export function saveRunChoices(
+  runDir: string,
+  adapter: string,
+  choices: ChoiceTable,
+  fs: PlatformFs = denoFs,
+): void {
+  fs.writeAtomic(`${runDir}/${RUN_CHOICES_FILE}`, serializeTuneCache(adapter, choices));
 }
 
 /**
  * The choices a run folder recorded, for a resumed run to reuse (so it stays bit-identical);
- * null when there are none or they do not fit this adapter (warned).
+ * null when there are none or they do not fit this adapter or kernels version (warned in one
+ * line naming the file).
  */
 export function loadRunChoices(
   runDir: string,
   adapter: string,
   warn: (message: string) => void = (m) => console.warn(m),
+  fs: PlatformFs = denoFs,
 ): ChoiceTable | null {
   const path = `${runDir}/${RUN_CHOICES_FILE}`;
-  let text: string;
+  let text: string | null;
   try {
-    text = Deno.readTextFileSync(path);
-  } catch {
+    text = fs.readText(path);
+  } catch (e) {
+    warn(`${path}: ${(e as Error).message}; ignored`);
+    return null;
+  }
+  if (text === null) return null;
+  if (text.length > MAX_FILE_BYTES) {
+    warn(`${path}: larger than ${MAX_FILE_BYTES >> 20} MiB; ignored`);
     return null;
   }
   return parseTuneCache(text, adapter, (m) => warn(`${path}: ${m}`));

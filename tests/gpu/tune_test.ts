@@ -14,8 +14,10 @@ import {
   KERNELS_VERSION,
   parseTuneCache,
   pendingBuckets,
+  registerTuneFamily,
   serializeTuneCache,
   shapeBucket,
+  tuneBucket,
   tunedChoice,
   tunePending,
   tuningEnabled,
@@ -24,7 +26,9 @@ import {
   CONV_CANDIDATES,
   enableKernelTuning,
   MATMUL_CANDIDATES,
+  REDUCE_CANDIDATES,
 } from "../../src/kernels/tuning.ts";
+import { reduce, reduceKernel } from "../../src/kernels/reduce.ts";
 import { conv2d } from "../../src/kernels/conv.ts";
 import { dispatchStats } from "../../src/gpu/dispatch.ts";
 import { batchNormStats, BN_REDUCE_WORKGROUPS } from "../../src/kernels/batch_norm.ts";
@@ -194,8 +198,6 @@ Deno.test("bn_reduce: every workgroup candidate gives the batch statistics; the 
     enableKernelTuning();
     await statsNow();
     assert.deepEqual(pendingBuckets(), ["bn_reduce/4x2x16"]);
-    const [r] = await tunePending({ reps: 1 });
-    assert.ok((BN_REDUCE_WORKGROUPS as readonly string[]).includes(r.choice), r.choice);
     for (const wg of BN_REDUCE_WORKGROUPS) {
       enableKernelTuning({ "bn_reduce/4x2x16": wg });
       const before = pipelineCount();
@@ -206,6 +208,12 @@ Deno.test("bn_reduce: every workgroup candidate gives the batch statistics; the 
       assertClose(got.mean, mean, { rtol: 1e-5, atol: 1e-6, msg: `mean, WG ${wg}` });
       assertClose(got.invstd, invstd, { rtol: 1e-4, atol: 1e-5, msg: `invstd, WG ${wg}` });
     }
+    // Measured (after the loop: the tuner times at the shape seen, compiling every size).
+    enableKernelTuning();
+    await statsNow();
+    const [r] = await tunePending({ reps: 1 });
+    assert.equal(r.key, "bn_reduce/4x2x16");
+    assert.ok((BN_REDUCE_WORKGROUPS as readonly string[]).includes(r.choice), r.choice);
   } finally {
     disableTuning();
     x.dispose();
@@ -218,7 +226,7 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
   const opts = { stride: 1, padding: 1 };
   const key = "conv2d/2x4x8x8x4x3x3x1x1x1x1x1x1";
   // Output and dispatch count of one forward conv.
-  const conv = async (algorithm?: "direct" | "im2col") => {
+  const conv = async (algorithm?: (typeof CONV_CANDIDATES)[number]) => {
     const d0 = dispatchStats().dispatches;
     const y = conv2d(x, w, { ...opts, algorithm });
     const dispatches = dispatchStats().dispatches - d0;
@@ -230,6 +238,7 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
     const byAlgorithm = {
       direct: await conv("direct"),
       im2col: await conv("im2col"),
+      igemm: await conv("igemm"),
     };
     assert.notEqual(byAlgorithm.direct.dispatches, byAlgorithm.im2col.dispatches);
     enableKernelTuning();
@@ -238,7 +247,12 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
     assert.ok(pendingBuckets().includes(key), pendingBuckets().join(", "));
     const r = (await tunePending({ reps: 1 })).find((t) => t.key === key)!;
     assert.ok((CONV_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
-    assert.deepEqual(Object.keys(r.ms).sort(), [...CONV_CANDIDATES].sort());
+    // Each candidate is timed, or left out at the probe shape (one image) as far slower.
+    assert.deepEqual(
+      [...Object.keys(r.ms), ...Object.keys(r.pruned)].sort(),
+      [...CONV_CANDIDATES].sort(),
+    );
+    assert.ok(r.choice in r.ms);
     for (const a of CONV_CANDIDATES) {
       enableKernelTuning({ [key]: a });
       assert.deepEqual(await conv(), byAlgorithm[a], a);
@@ -263,4 +277,73 @@ Deno.test("peakBytes tracks the high-water mark since resetPeak", () => {
   assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
   small.dispose();
   assert.equal(memoryStats().peakBytes, base.liveBytes + 64);
+});
+
+Deno.test("reduce: the tuned load width is the one that runs, with the same sums", async () => {
+  const x = Tensor.fromArray(rand(3 * 5 * 8, 31), [3, 5, 8]);
+  const sum = async () => {
+    const r = reduce("sum", x, { axis: 1 });
+    const out = [...(await r.values.toArray())];
+    r.values.dispose();
+    return out;
+  };
+  const dims = { outer: 3, r: 5, inner: 8 };
+  const expected = await sum();
+  try {
+    enableKernelTuning();
+    await sum();
+    assert.ok(pendingBuckets().includes("reduce/4x8x8"), pendingBuckets().join(", "));
+    const r = (await tunePending({ reps: 1 })).find((t) => t.key === "reduce/4x8x8")!;
+    assert.deepEqual(Object.keys(r.ms).sort(), [...REDUCE_CANDIDATES].sort());
+    for (const c of REDUCE_CANDIDATES) {
+      enableKernelTuning({ "reduce/4x8x8": c });
+      assert.equal(reduceKernel(dims), c);
+      assert.equal(reduceKernel({ ...dims, inner: 5 }), "serial", "no vec4 path: untuned");
+      assert.deepEqual(await sum(), expected, c);
+    }
+  } finally {
+    disableTuning();
+    x.dispose();
+  }
+  assert.equal(reduceKernel(dims), gpu().adapter.isCpu ? "serial" : "serial4", "heuristic");
+});
+
+Deno.test("tuneBucket: the fallback first, hopeless candidates pruned at the probe shape", async () => {
+  // A fake family on a virtual clock: each run advances it by the candidate's cost per item.
+  let clock = 0;
+  const cost: Record<string, number> = { fast: 10, slower: 25, hopeless: 400 };
+  const fullRuns: Record<string, number> = { fast: 0, slower: 0, hopeless: 0 };
+  registerTuneFamily("fake_family", {
+    candidates: ["hopeless", "slower", "fast"],
+    probe: ([n]) => ({ dims: [n / 8], scale: 8 }),
+    bench: ([n], c) => ({
+      run: () => {
+        clock += cost[c] * n;
+        if (n === 64) fullRuns[c]++;
+      },
+      dispose: () => {},
+    }),
+  });
+  try {
+    enableKernelTuning();
+    const r = await tuneBucket("fake_family", [64], { now: () => clock, first: "fast" });
+    assert.equal(r.choice, "fast");
+    // The first candidate is not probed; "slower" is estimated 2.5× off (timed, stopped after
+    // its first run), "hopeless" 40× (never run at 64).
+    assert.deepEqual(r.pruned, { hopeless: 400 * 64 });
+    assert.deepEqual(r.ms, { fast: 640, slower: 1600 });
+    // Full size: one untimed run, then 3 timed for the first; a candidate over 2× the best
+    // stops at its first run.
+    assert.deepEqual(fullRuns, { fast: 4, slower: 1, hopeless: 0 });
+    // The warm-up budget: no bucket starts once it is spent; the rest stay pending.
+    enableKernelTuning();
+    tunedChoice("fake_family", [64], "fast");
+    tunedChoice("fake_family", [100], "fast");
+    assert.deepEqual(pendingBuckets(), ["fake_family/64", "fake_family/128"]);
+    const done = await tunePending({ now: () => clock, budgetMs: 1 });
+    assert.deepEqual(done.map((d) => d.key), ["fake_family/64"]);
+    assert.deepEqual(pendingBuckets(), ["fake_family/128"]);
+  } finally {
+    disableTuning();
+  }
 });

@@ -113,7 +113,7 @@ Deno.test("config: unknown keys are errors", () => {
     "configs/x.yaml:10 trainer.maxEpoch: unknown key (known: maxEpochs, limitTrainBatches, " +
       "limitValBatches, limitTestBatches, fastDevRun, gradientClipVal, gradientClipAlgorithm, " +
       "accumulateGradBatches, logEveryNSteps, checkValEveryNEpoch, progress, test, " +
-      "freezeBackboneEpochs)",
+      "freezeBackboneEpochs, tune)",
   );
   assert.match(
     err(BASE, ["data.foo=1"]),
