@@ -38,6 +38,7 @@ import {
   parseFields,
   posInt,
   posNum,
+  spelledAs,
   section,
   show,
   str,
@@ -128,7 +129,17 @@ export interface TrainerConfig {
   test: boolean;
   /** Epochs at the start that train the head (`fc`) only, the backbone frozen. */
   freezeBackboneEpochs: number;
+  /**
+   * Lightning's `precision`: "32" (also written "32-true" or 32) trains in f32; "16-mixed"
+   * runs the steps under autocast (f16 conv/matmul inputs and activations, f32 accumulation,
+   * f32 master weights and AdamW state) with dynamic loss scaling (`optim/grad_scaler.ts`).
+   * "16-mixed" needs the adapter feature `shader-f16`.
+   */
+  precision: Precision;
 }
+
+/** Training precision (`trainer.precision`), in its canonical spelling. */
+export type Precision = "32" | "16-mixed";
 
 /** The `logging` section: where the run folder is and what is written there. */
 export interface LoggingConfig {
@@ -212,6 +223,9 @@ const limitOrZero = () =>
     (v) => (Number.isInteger(v) && v >= 0) || (v > 0 && v < 1),
   ).nullable();
 
+/** Lightning's spellings of the precisions we train in, mapped to the canonical ones. */
+const PRECISIONS: Record<string, Precision> = { "32": "32", "32-true": "32", "16-mixed": "16-mixed" };
+
 const TRAINER_FIELDS: Fields<TrainerConfig> = {
   maxEpochs: posInt().default(100),
   limitTrainBatches: limit().default(null),
@@ -226,6 +240,7 @@ const TRAINER_FIELDS: Fields<TrainerConfig> = {
   progress: oneOf(["auto", "bar", "lines", "none"] as const).default("auto"),
   test: bool().default(true),
   freezeBackboneEpochs: nonNegInt().default(0),
+  precision: spelledAs(PRECISIONS).default("32"),
 };
 
 const LOGGING_FIELDS: Fields<LoggingConfig> = {
