@@ -38,9 +38,9 @@ import {
   parseFields,
   posInt,
   posNum,
-  spelledAs,
   section,
   show,
+  spelledAs,
   str,
 } from "../config/field.ts";
 import { checkValidationMonitors } from "./config_checks.ts";
@@ -224,7 +224,11 @@ const limitOrZero = () =>
   ).nullable();
 
 /** Lightning's spellings of the precisions we train in, mapped to the canonical ones. */
-const PRECISIONS: Record<string, Precision> = { "32": "32", "32-true": "32", "16-mixed": "16-mixed" };
+const PRECISIONS: Record<string, Precision> = {
+  "32": "32",
+  "32-true": "32",
+  "16-mixed": "16-mixed",
+};
 
 const TRAINER_FIELDS: Fields<TrainerConfig> = {
   maxEpochs: posInt().default(100),

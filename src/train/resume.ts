@@ -12,6 +12,7 @@ import type { CallbackState } from "./callbacks.ts";
 import { type MetricRecord, parseJsonl } from "./loggers.ts";
 import type { PlatformFs } from "../platform/fs.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import type { GradScalerState } from "../optim/grad_scaler.ts";
 
 /** Where a resumed run continues, and what it carries over. */
 export interface ResumePoint {
@@ -27,6 +28,8 @@ export interface ResumePoint {
   callbacks: CallbackState;
   /** The checkpoint's run folder. */
   runDir: string;
+  /** The loss scaler's state of a "16-mixed" run, or null. */
+  ampScaler: GradScalerState | null;
 }
 
 /** What `loadResume` restores into. */
@@ -87,6 +90,7 @@ export async function loadResume(
       globalStep: s.globalStep,
       callbacks: s.callbacks as CallbackState,
       runDir: ck.path.replace(/\/checkpoints\/[^/]+$/, ""),
+      ampScaler: s.ampScaler ?? null,
     };
   } finally {
     ck.dispose();
