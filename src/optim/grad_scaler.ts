@@ -43,6 +43,31 @@ export interface GradScalerState {
   skippedSteps: number;
 }
 
+/** The part of the scaler state that `update` moves. */
+export interface ScaleState {
+  /** Current scale (an f32 value). */
+  scale: number;
+  /** Clean steps since the last growth or backoff. */
+  growthTracker: number;
+}
+
+/**
+ * One update of the scale (PyTorch's `_amp_update_scale_`, in its f32 arithmetic): after
+ * inf/NaN the scale × backoffFactor and the tracker reset; else the tracker counts, and at
+ * `growthInterval` the scale × growthFactor (kept only if finite in f32) and the tracker resets.
+ */
+export function nextScaleState(
+  s: ScaleState,
+  foundInf: boolean,
+  opts: Required<GradScalerOptions>,
+): ScaleState {
+  if (foundInf) return { scale: Math.fround(s.scale * opts.backoffFactor), growthTracker: 0 };
+  const successful = s.growthTracker + 1;
+  if (successful !== opts.growthInterval) return { scale: s.scale, growthTracker: successful };
+  const grown = Math.fround(s.scale * opts.growthFactor);
+  return { scale: Number.isFinite(grown) ? grown : s.scale, growthTracker: 0 };
+}
+
 /** The optimizer as the scaler steps it. */
 export interface SteppableOptimizer {
   /** Applies one update from the parameters' gradients. */
@@ -57,9 +82,7 @@ export class GradScaler {
   growthTracker = 0;
   /** Optimizer steps skipped for inf/NaN gradients. */
   skippedSteps = 0;
-  readonly #growthFactor: number;
-  readonly #backoffFactor: number;
-  readonly #growthInterval: number;
+  readonly #opts: Required<GradScalerOptions>;
   /** The found-inf flag of the unscale since the last `update`, or null. */
   #found: Tensor | null = null;
   /** Whether the last `step` found inf/NaN, until `update` consumes it. */
@@ -67,15 +90,19 @@ export class GradScaler {
 
   /** Creates a scaler with PyTorch's defaults unless `opts` says otherwise. */
   constructor(opts: GradScalerOptions = {}) {
-    this.scale = Math.fround(opts.initScale ?? 65536);
-    this.#growthFactor = opts.growthFactor ?? 2;
-    this.#backoffFactor = opts.backoffFactor ?? 0.5;
-    this.#growthInterval = opts.growthInterval ?? 2000;
-    if (!(this.scale > 0) || !(this.#growthFactor > 1) || !(this.#backoffFactor < 1)) {
+    this.#opts = {
+      initScale: Math.fround(opts.initScale ?? 65536),
+      growthFactor: opts.growthFactor ?? 2,
+      backoffFactor: opts.backoffFactor ?? 0.5,
+      growthInterval: opts.growthInterval ?? 2000,
+    };
+    const o = this.#opts;
+    if (!(o.initScale > 0) || !(o.growthFactor > 1) || !(o.backoffFactor < 1)) {
       throw new RangeError(
-        `GradScaler: expected initScale > 0, growthFactor > 1 and backoffFactor < 1, got ${this.scale}, ${this.#growthFactor}, ${this.#backoffFactor}`,
+        `GradScaler: expected initScale > 0, growthFactor > 1 and backoffFactor < 1, got ${o.initScale}, ${o.growthFactor}, ${o.backoffFactor}`,
       );
     }
+    this.scale = o.initScale;
   }
 
   /** `loss · scale`, on the tape (what backward runs on). */
@@ -122,28 +149,14 @@ export class GradScaler {
     return true;
   }
 
-  /**
-   * Updates the scale after a step (PyTorch's `_amp_update_scale_`): × backoffFactor and the
-   * tracker reset after inf/NaN; else the tracker counts, and at `growthInterval` the scale
-   * grows by growthFactor (when that stays finite in f32) and the tracker resets.
-   */
+  /** Updates the scale after `step` (see `nextScaleState`). */
   update(): void {
     if (this.#lastFoundInf === null) {
       throw new Error("GradScaler.update: call step() first");
     }
-    if (this.#lastFoundInf) {
-      this.scale = Math.fround(this.scale * this.#backoffFactor);
-      this.growthTracker = 0;
-    } else {
-      const successful = this.growthTracker + 1;
-      if (successful === this.#growthInterval) {
-        const grown = Math.fround(this.scale * this.#growthFactor);
-        if (Number.isFinite(grown)) this.scale = grown;
-        this.growthTracker = 0;
-      } else {
-        this.growthTracker = successful;
-      }
-    }
+    const next = nextScaleState(this, this.#lastFoundInf, this.#opts);
+    this.scale = next.scale;
+    this.growthTracker = next.growthTracker;
     this.#lastFoundInf = null;
     this.#found?.dispose();
     this.#found = null;

@@ -103,10 +103,13 @@ Deno.test("matmulF16: f16 inputs, f32 accumulation, both kernels, transposes, ti
   assert.throws(
     () =>
       scope(() =>
-        matmulF16(Tensor.fromArray(new Float32Array(4), [2, 2]), cast(
+        matmulF16(
           Tensor.fromArray(new Float32Array(4), [2, 2]),
-          "f16",
-        ))
+          cast(
+            Tensor.fromArray(new Float32Array(4), [2, 2]),
+            "f16",
+          ),
+        )
       ),
     /matmulF16: expected f16 inputs, got f32/,
   );
