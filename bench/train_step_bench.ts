@@ -4,7 +4,7 @@
  * `Deno.bench` so the first-step time and peak memory are reported too.
  *
  * `LP_NUM_THREADS=1 deno run --allow-read --allow-env bench/train_step_bench.ts [steps]
- * [imagenet|small] [tuned]`
+ * [imagenet|small] [tuned] [16-mixed]`
  *
  * NOTE: figures on this 2-core machine (lavapipe `llvmpipe`, LP_NUM_THREADS=1), ResNet-18,
  * batch 32, 10 classes. The machine was shared with up to 7 other jobs (load average 10–27),
@@ -36,7 +36,9 @@ import { measureStep, type StepSpec } from "./train_step.ts";
 
 const steps = Number(Deno.args[0] ?? 3);
 const only = Deno.args[1]; // "imagenet" or "small" to run one configuration
-const tune = Deno.args[2] === "tuned"; // measured kernel choice (tuned after the first step)
+const tune = Deno.args.slice(2).includes("tuned"); // measured kernel choice (tuned after step 1)
+// "16-mixed": trainer.precision's mixed precision (autocast + GradScaler).
+const precision = Deno.args.slice(2).includes("16-mixed") ? "16-mixed" : "32";
 const ctx = await getDevice();
 const specs: StepSpec[] = [
   { arch: "resnet18", batch: 32, size: 32, smallInput: false },
@@ -45,12 +47,16 @@ const specs: StepSpec[] = [
 console.log(`adapter: ${ctx.adapter.description}`);
 for (const spec of specs) {
   if (only && (only === "small") !== spec.smallInput) continue;
-  const r = await measureStep(spec, { steps, warm: spec.smallInput ? 0 : 1, tune });
+  const r = await measureStep({ ...spec, precision }, {
+    steps,
+    warm: spec.smallInput ? 0 : 1,
+    tune,
+  });
   const cpu = r.cpuMs === null ? "" : `, CPU ${(r.batch / r.cpuMs * 1000).toFixed(1)} img/CPU-s`;
   console.log(
     `${r.arch} ${
       r.smallInput ? "smallInput" : "ImageNet stem"
-    } ${r.size}x${r.size} batch ${r.batch}${tune ? " (tuned)" : ""}: ` +
+    } ${r.size}x${r.size} batch ${r.batch} precision ${precision}${tune ? " (tuned)" : ""}: ` +
       `${r.imagesPerSec.toFixed(1)} img/s (median step ${r.stepMs.toFixed(0)} ms${cpu}), ` +
       `first step ${(r.firstStepMs / 1000).toFixed(2)} s, peak ${
         (r.peakBytes / 2 ** 20).toFixed(1)
