@@ -1,8 +1,8 @@
 /**
  * Peak GPU bytes of one training step (forward, weighted CE, backward, AdamW) from
  * `memoryStats().peakBytes`: `deno run --allow-read --allow-env bench/peak_memory.ts
- * [resnet18|resnet50] [size] [batch] [release]`. One step only (the first), so it fits a CPU
- * adapter.
+ * [resnet18|resnet50] [size] [batch] [release|keep] [32|16-mixed]`. One step only (the first;
+ * the fourth in 16-mixed), so it fits a CPU adapter.
  *
  * NOTE: measured on lavapipe (`llvmpipe`), ImageNet stem, 10 classes, one step at batch 8
  * (a batch-32 step at 224 px takes many minutes on this shared CPU). The figure counts pool
@@ -19,7 +19,10 @@
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep } from "./train_step.ts";
 
-const [arch = "resnet18", size = "224", batch = "8", release = ""] = Deno.args;
+const [arch = "resnet18", size = "224", batch = "8", release = "", precision = "32"] = Deno.args;
+// 16-mixed: GradScaler skips the first steps (their scaled gradients overflow) and with them
+// AdamW's state, so the scale settles over 3 warm steps and the 4th is measured.
+const mixed = precision === "16-mixed";
 await getDevice();
 const r = await measureStep({
   arch: arch as "resnet18" | "resnet50",
@@ -27,10 +30,13 @@ const r = await measureStep({
   batch: Number(batch),
   smallInput: false,
   releaseGraph: release === "release",
-}, { steps: 0, warm: 0 });
+  precision: mixed ? "16-mixed" : "32",
+}, { steps: mixed ? 1 : 0, warm: mixed ? 3 : 0 });
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 console.log(
-  `${arch} ${size}px batch ${batch}${release ? " releaseGraph" : ""}: peak ${
-    mib(r.peakBytes)
-  } MiB, resident ${mib(r.residentBytes)} MiB, step ${(r.stepMs / 1000).toFixed(1)} s`,
+  `${arch} ${size}px batch ${batch}${
+    release === "release" ? " releaseGraph" : ""
+  } ${precision}: peak ${mib(r.peakBytes)} MiB, resident ${mib(r.residentBytes)} MiB, step ${
+    (r.stepMs / 1000).toFixed(1)
+  } s`,
 );

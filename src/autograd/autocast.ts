@@ -83,14 +83,27 @@ function rounded(g: Tensor): Tensor {
   return r;
 }
 
+/**
+ * `weight` cast to f16 for the duration of `fn`. NOTE: unlike PyTorch's autocast weight
+ * cache, which keeps each f16 weight copy from forward to backward, the copy is made again in
+ * backward (the same values: the weights change only at the optimizer step), so the step's peak
+ * memory does not hold a second, f16, copy of the model.
+ */
+function withF16Weight<T>(weight: Tensor, fn: (wh: Tensor) => T): T {
+  const wh = cast(weight, "f16");
+  try {
+    return fn(wh);
+  } finally {
+    wh.dispose();
+  }
+}
+
 /** `conv2d` (nn_ops) in mixed precision: f16 inputs, f32 accumulation, f16 output. */
 export function conv2dMixed(x: Tensor, weight: Tensor, opts: Conv2dOptions): Tensor {
   const xh = toF16(x);
-  const wh = cast(weight, "f16");
-  const y = narrow(conv2dF16(xh.h, wh, opts));
+  const y = narrow(withF16Weight(weight, (wh) => conv2dF16(xh.h, wh, opts)));
   const free = () => {
     if (xh.made) xh.h.dispose();
-    wh.dispose();
   };
   if (!(isGradEnabled() && (x.requiresGrad || weight.requiresGrad))) {
     free();
@@ -98,8 +111,9 @@ export function conv2dMixed(x: Tensor, weight: Tensor, opts: Conv2dOptions): Ten
   }
   return record(y, [x, weight], "conv2d", (g) => {
     const gh = cast(g, "f16");
+    const inputShape = x.shape;
     const dx = x.requiresGrad
-      ? rounded(conv2dInputGradF16(gh, wh, { ...opts, inputShape: x.shape }))
+      ? rounded(withF16Weight(weight, (wh) => conv2dInputGradF16(gh, wh, { ...opts, inputShape })))
       : null;
     const dw = weight.requiresGrad
       ? rounded(conv2dWeightGradF16(xh.h, gh, { ...opts, weightShape: weight.shape }))
@@ -117,11 +131,9 @@ export function conv2dMixed(x: Tensor, weight: Tensor, opts: Conv2dOptions): Ten
  */
 export function linearMixed(x: Tensor, weight: Tensor): Tensor {
   const xh = toF16(x);
-  const wh = cast(weight, "f16");
-  const y = matmulF16(xh.h, wh, { transB: true });
+  const y = withF16Weight(weight, (wh) => matmulF16(xh.h, wh, { transB: true }));
   const free = () => {
     if (xh.made) xh.h.dispose();
-    wh.dispose();
   };
   if (!(isGradEnabled() && (x.requiresGrad || weight.requiresGrad))) {
     free();
@@ -130,7 +142,7 @@ export function linearMixed(x: Tensor, weight: Tensor): Tensor {
   return record(y, [x, weight], "linear", (g) => {
     const gh = cast(g, "f16");
     // y = x·Wᵀ: dx = g·W, dW = gᵀ·x.
-    const dx = x.requiresGrad ? rounded(matmulF16(gh, wh)) : null;
+    const dx = x.requiresGrad ? rounded(withF16Weight(weight, (wh) => matmulF16(gh, wh))) : null;
     const dw = weight.requiresGrad ? rounded(matmulF16(gh, xh.h, { transA: true })) : null;
     gh.dispose();
     free();
