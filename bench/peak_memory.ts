@@ -1,8 +1,8 @@
 /**
  * Peak GPU bytes of one training step (forward, weighted CE, backward, AdamW) from
  * `memoryStats().peakBytes`: `deno run --allow-read --allow-env bench/peak_memory.ts
- * [resnet18|resnet50] [size] [batch] [release|keep] [32|16-mixed]`. One step only (the first;
- * the fourth in 16-mixed), so it fits a CPU adapter.
+ * [resnet18|resnet50] [size] [batch] [release|keep] [32|16-mixed]`. One step only (the first),
+ * so it fits a CPU adapter.
  *
  * NOTE: measured on lavapipe (`llvmpipe`), ImageNet stem, 10 classes, one step at batch 8
  * (a batch-32 step at 224 px takes many minutes on this shared CPU). The figure counts pool
@@ -20,8 +20,9 @@ import { getDevice } from "../src/gpu/device.ts";
 import { measureStep } from "./train_step.ts";
 
 const [arch = "resnet18", size = "224", batch = "8", release = "", precision = "32"] = Deno.args;
-// 16-mixed: GradScaler skips the first steps (their scaled gradients overflow) and with them
-// AdamW's state, so the scale settles over 3 warm steps and the 4th is measured.
+// 16-mixed: at the default scale GradScaler skips the first steps (their scaled gradients
+// overflow) and with them AdamW's state; scale 1 makes the first step a full one (memory does
+// not depend on the scale).
 const mixed = precision === "16-mixed";
 await getDevice();
 const r = await measureStep({
@@ -31,7 +32,8 @@ const r = await measureStep({
   smallInput: false,
   releaseGraph: release === "release",
   precision: mixed ? "16-mixed" : "32",
-}, { steps: mixed ? 1 : 0, warm: mixed ? 3 : 0 });
+  initScale: 1,
+}, { steps: 0, warm: 0 });
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 console.log(
   `${arch} ${size}px batch ${batch}${

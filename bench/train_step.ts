@@ -37,6 +37,8 @@ export interface StepSpec {
    * inf check with its one readback, step, update), as the trainer runs it. Default "32".
    */
   precision?: "32" | "16-mixed";
+  /** Initial loss scale in "16-mixed" (default GradScaler's 65536). */
+  initScale?: number;
 }
 
 /** A measured training step. */
@@ -85,7 +87,7 @@ export function makeStep(
   );
   const opt = new AdamW(net.parameters(), { lr: 1e-3 });
   const params = net.parameters();
-  const scaler = spec.precision === "16-mixed" ? new GradScaler() : null;
+  const scaler = spec.precision === "16-mixed" ? new GradScaler({ initScale: spec.initScale }) : null;
   const mixedStep = (s: GradScaler) =>
     scope(async () => {
       const loss = autocast(() => crossEntropy(net.forward(x), y, { weight: w }));

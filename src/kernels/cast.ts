@@ -9,9 +9,9 @@ import src from "../../shaders/cast.wgsl" with { type: "text" };
 import toF16Src from "../../shaders/cast_f32_to_f16.wgsl" with { type: "text" };
 import fromF16Src from "../../shaders/cast_f16_to_f32.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
-import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { copyBuffer, dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
-import { type DType, Tensor } from "../gpu/tensor.ts";
+import { type DType, storageBytes, Tensor } from "../gpu/tensor.ts";
 import { clone } from "./copy.ts";
 
 const CAST = defineKernel("cast", src, { n: "u32" });
@@ -28,6 +28,13 @@ export function hasShaderF16(): boolean {
  * nearest even, with ±inf beyond f16's range (±65504) and NaN kept; f16 → f32 is exact.
  */
 export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype && dtype === "f16") {
+    // Element pairs: a copy of the bytes (the strided copy kernel moves 4-byte elements).
+    const out = Tensor.empty(x.shape, "f16");
+    const size = storageBytes(x.size, "f16");
+    if (size > 0) copyBuffer(x.buffer, out.buffer, { size });
+    return out;
+  }
   if (x.dtype === dtype) return clone(x);
   if (x.dtype === "f16" || dtype === "f16") return castF16(x, dtype);
   const out = Tensor.empty(x.shape, dtype);

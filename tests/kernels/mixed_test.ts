@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { assertClose, rand } from "../helpers.ts";
 import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { cast, hasShaderF16, roundToF16 } from "../../src/kernels/cast.ts";
+import { readBackAll } from "../../src/gpu/readback.ts";
 import {
   conv2dF16,
   conv2dInputGradF16,
@@ -45,6 +46,10 @@ Deno.test("cast f32 → f16 rounds to nearest even like Float16Array; overflow i
     same(await cast(h, "f32").toArray(), "widened");
     same(await roundToF16(t).toArray(), "rounded");
     same(await Tensor.fromArray(want, [want.length], { dtype: "f16" }).toArray(), "uploaded");
+    same(await cast(h, "f16").toArray(), "copied");
+    const [a, b, c] = await readBackAll([t, h, Tensor.fromArray([1, 2, 3], [3], { dtype: "f16" })]);
+    assert.deepEqual([a.length, b.length, [...c]], [x.length, x.length, [1, 2, 3]]);
+    same(b, "read back together");
   });
   assert.throws(
     () => scope(() => cast(Tensor.fromArray(new Int32Array([1]), [1]), "f16")),
