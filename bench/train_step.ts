@@ -87,7 +87,9 @@ export function makeStep(
   );
   const opt = new AdamW(net.parameters(), { lr: 1e-3 });
   const params = net.parameters();
-  const scaler = spec.precision === "16-mixed" ? new GradScaler({ initScale: spec.initScale }) : null;
+  const scaler = spec.precision === "16-mixed"
+    ? new GradScaler({ initScale: spec.initScale })
+    : null;
   const mixedStep = (s: GradScaler) =>
     scope(async () => {
       const loss = autocast(() => crossEntropy(net.forward(x), y, { weight: w }));
