@@ -2,7 +2,7 @@
 // activations). Dynamic loss scaling needs values beyond f16's range (|x| ≥ 65520) to become
 // ±inf and NaN to stay NaN, as a CUDA cast does. WGSL calls that result indeterminate, and
 // naga cannot build f16 infinities from bits (no bitcast to vec2<f16>), so this relies on the
-// IEEE conversion Vulkan drivers perform; tests/autograd/autocast_test.ts checks it.
+// IEEE conversion Vulkan drivers perform; tests/kernels/mixed_test.ts checks it.
 // Layout: out holds element pairs (vec2<f16>, 4 bytes); an odd tail is padded with 0.
 // Bindings: 0 uniform Params (n = elements), 1 x (f32), 2 out (vec2<f16> pairs).
 enable f16;
