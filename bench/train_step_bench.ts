@@ -30,6 +30,11 @@
  * `createComputePipeline` calls and 1.1 s in 27 `createShaderModule` calls. Resident
  * (parameters + AdamW moments): 142.4 MiB.
  * PyTorch 1.13 CPU on one thread runs the ImageNet-stem step at about 256 img/s (issue 12).
+ *
+ * `16-mixed` (trainer.precision: autocast + GradScaler), ImageNet stem, fresh processes
+ * alternated with f32, 2 runs each (2026-11-30, load ≈ 7): f32 20.9–28.7 img/CPU-s, 16-mixed
+ * 14.3–21.7 img/CPU-s (f16 casts around the f32 kernels cost passes on a CPU), peak 208.6 →
+ * 204.3 MiB. At 224 px batch 8 (`peak_memory.ts`) the peak drops 374.6 → 304.3 MiB.
  */
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep, type StepSpec } from "./train_step.ts";
