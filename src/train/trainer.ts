@@ -510,8 +510,10 @@ export class Trainer {
    * One training batch: forward (under autocast in "16-mixed") and backward of the loss (÷ k
    * with gradient accumulation, × the loss scale in "16-mixed"); on the batches that step,
    * unscaling, clipping, the optimizer step (skipped by the scaler on inf/NaN gradients) and
-   * zeroing. NOTE: as Lightning (and unlike a bare PyTorch loop, which may skip it), the
-   * epoch's LR scheduler step and the global step count run after a skipped step too.
+   * zeroing. As in Lightning, whose optimizer-step count (`global_step`) does not look at the
+   * scaler's decision, a skipped step still counts as a global step, and the epoch's LR
+   * scheduler step still runs (PyTorch would warn if a scheduler stepped before any optimizer
+   * step; we do not).
    */
   async #step(
     run: FitRun,
