@@ -33,6 +33,7 @@ export {
   noGrad,
   zeroGrad,
 } from "./src/autograd/tape.ts";
+export { autocast, isAutocastEnabled } from "./src/autograd/autocast.ts";
 export * as ops from "./src/autograd/ops.ts";
 export * as F from "./src/autograd/nn_ops.ts";
 export { type LoadStateDictOptions, Module, type StateDict } from "./src/nn/module.ts";

@@ -15,6 +15,8 @@ import { AdamW } from "../src/optim/adamw.ts";
 import { disableTuning, tunePending } from "../src/gpu/tune.ts";
 import { enableKernelTuning } from "../src/kernels/tuning.ts";
 import { resnet18, resnet50 } from "../src/nn/resnet.ts";
+import { autocast } from "../src/autograd/autocast.ts";
+import { GradScaler } from "../src/optim/grad_scaler.ts";
 
 /** What one training-step measurement is about. */
 export interface StepSpec {
@@ -30,6 +32,13 @@ export interface StepSpec {
   numClasses?: number;
   /** `backward(…, { releaseGraph: true })`: activations freed as backward passes them. */
   releaseGraph?: boolean;
+  /**
+   * "16-mixed": the forward under autocast and the loss scaled by a `GradScaler` (unscale,
+   * inf check with its one readback, step, update), as the trainer runs it. Default "32".
+   */
+  precision?: "32" | "16-mixed";
+  /** Initial loss scale in "16-mixed" (default GradScaler's 65536). */
+  initScale?: number;
 }
 
 /** A measured training step. */
@@ -54,8 +63,13 @@ export interface StepResult extends StepSpec {
   residentBytes: number;
 }
 
-/** Builds the model, data and optimizer of `spec` and returns one step and a disposer. */
-export function makeStep(spec: StepSpec): { step: () => void; dispose: () => void } {
+/**
+ * Builds the model, data and optimizer of `spec` and returns one step (async in "16-mixed",
+ * which reads the found-inf flag back) and a disposer.
+ */
+export function makeStep(
+  spec: StepSpec,
+): { step: () => void | Promise<void>; dispose: () => void } {
   const classes = spec.numClasses ?? 10;
   const build = spec.arch === "resnet50" ? resnet50 : resnet18;
   const net = build({ numClasses: classes, smallInput: spec.smallInput, seed: 0 });
@@ -72,8 +86,21 @@ export function makeStep(spec: StepSpec): { step: () => void; dispose: () => voi
     [classes],
   );
   const opt = new AdamW(net.parameters(), { lr: 1e-3 });
+  const params = net.parameters();
+  const scaler = spec.precision === "16-mixed"
+    ? new GradScaler({ initScale: spec.initScale })
+    : null;
+  const mixedStep = (s: GradScaler) =>
+    scope(async () => {
+      const loss = autocast(() => crossEntropy(net.forward(x), y, { weight: w }));
+      backward(s.scaleLoss(loss), undefined, { releaseGraph: spec.releaseGraph ?? false });
+      s.unscale(params);
+      await s.step(opt, params);
+      s.update();
+      opt.zeroGrad();
+    });
   const step = () =>
-    scope(() => {
+    scaler ? mixedStep(scaler) : scope(() => {
       backward(crossEntropy(net.forward(x), y, { weight: w }), undefined, {
         releaseGraph: spec.releaseGraph ?? false,
       });
@@ -81,6 +108,7 @@ export function makeStep(spec: StepSpec): { step: () => void; dispose: () => voi
       opt.zeroGrad();
     });
   const dispose = () => {
+    scaler?.dispose();
     opt.zeroGrad();
     opt.dispose();
     net.dispose();
@@ -104,14 +132,14 @@ export async function measureStep(
   try {
     resetPeak();
     let t0 = performance.now();
-    step();
+    await step();
     await sync();
     const firstStepMs = performance.now() - t0;
     const firstPeakBytes = memoryStats().peakBytes;
     // Measured kernel choice: time the candidates of every bucket the first step noted.
     if (opts.tune) await tunePending({ reps: 2 });
     for (let i = 0; i < (opts.warm ?? 1); i++) {
-      step();
+      await step();
       await sync();
     }
     const residentBytes = memoryStats().liveBytes;
@@ -121,7 +149,7 @@ export async function measureStep(
     for (let i = 0; i < (opts.steps ?? 3); i++) {
       const c0 = cpuTimeMs();
       t0 = performance.now();
-      step();
+      await step();
       await sync();
       times.push(performance.now() - t0);
       const c1 = cpuTimeMs();

@@ -4,7 +4,7 @@
  * `Deno.bench` so the first-step time and peak memory are reported too.
  *
  * `LP_NUM_THREADS=1 deno run --allow-read --allow-env bench/train_step_bench.ts [steps]
- * [imagenet|small] [tuned]`
+ * [imagenet|small] [tuned] [16-mixed]`
  *
  * NOTE: figures on this 2-core machine (lavapipe `llvmpipe`, LP_NUM_THREADS=1), ResNet-18,
  * batch 32, 10 classes. The machine was shared with up to 7 other jobs (load average 10–27),
@@ -30,13 +30,20 @@
  * `createComputePipeline` calls and 1.1 s in 27 `createShaderModule` calls. Resident
  * (parameters + AdamW moments): 142.4 MiB.
  * PyTorch 1.13 CPU on one thread runs the ImageNet-stem step at about 256 img/s (issue 12).
+ *
+ * `16-mixed` (trainer.precision: autocast + GradScaler), ImageNet stem, fresh processes
+ * alternated with f32, 2 runs each (2026-11-30, load ≈ 7): f32 20.9–28.7 img/CPU-s, 16-mixed
+ * 14.3–21.7 img/CPU-s (f16 casts around the f32 kernels cost passes on a CPU), peak 208.6 →
+ * 204.3 MiB. At 224 px batch 8 (`peak_memory.ts`) the peak drops 374.6 → 304.3 MiB.
  */
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep, type StepSpec } from "./train_step.ts";
 
 const steps = Number(Deno.args[0] ?? 3);
 const only = Deno.args[1]; // "imagenet" or "small" to run one configuration
-const tune = Deno.args[2] === "tuned"; // measured kernel choice (tuned after the first step)
+const tune = Deno.args.slice(2).includes("tuned"); // measured kernel choice (tuned after step 1)
+// "16-mixed": trainer.precision's mixed precision (autocast + GradScaler).
+const precision = Deno.args.slice(2).includes("16-mixed") ? "16-mixed" : "32";
 const ctx = await getDevice();
 const specs: StepSpec[] = [
   { arch: "resnet18", batch: 32, size: 32, smallInput: false },
@@ -45,12 +52,17 @@ const specs: StepSpec[] = [
 console.log(`adapter: ${ctx.adapter.description}`);
 for (const spec of specs) {
   if (only && (only === "small") !== spec.smallInput) continue;
-  const r = await measureStep(spec, { steps, warm: spec.smallInput ? 0 : 1, tune });
+  const r = await measureStep({ ...spec, precision }, {
+    steps,
+    // 16-mixed: the first steps are skipped while the loss scale settles (3 here).
+    warm: spec.smallInput ? 0 : precision === "16-mixed" ? 3 : 1,
+    tune,
+  });
   const cpu = r.cpuMs === null ? "" : `, CPU ${(r.batch / r.cpuMs * 1000).toFixed(1)} img/CPU-s`;
   console.log(
     `${r.arch} ${
       r.smallInput ? "smallInput" : "ImageNet stem"
-    } ${r.size}x${r.size} batch ${r.batch}${tune ? " (tuned)" : ""}: ` +
+    } ${r.size}x${r.size} batch ${r.batch} precision ${precision}${tune ? " (tuned)" : ""}: ` +
       `${r.imagesPerSec.toFixed(1)} img/s (median step ${r.stepMs.toFixed(0)} ms${cpu}), ` +
       `first step ${(r.firstStepMs / 1000).toFixed(2)} s, peak ${
         (r.peakBytes / 2 ** 20).toFixed(1)

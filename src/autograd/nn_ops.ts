@@ -31,16 +31,19 @@ import { binary } from "../kernels/elementwise.ts";
 import { fmt } from "../kernels/shape.ts";
 import { add, matmul, reshape } from "./ops.ts";
 import { isGradEnabled, record } from "./tape.ts";
+import { conv2dMixed, dropWidened, linearMixed, mixedFor, narrow, widen } from "./autocast.ts";
 
 /** Stride, padding, dilation (and kernel family) of `conv2d`: the raw kernels' options. */
 export type { Conv2dOptions };
 
 /**
  * 2-D cross-correlation, NCHW: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] with
- * OH = ⌊(H + 2p − d·(kh − 1) − 1)/s⌋ + 1. No bias, groups = 1 (as ResNet uses it).
+ * OH = ⌊(H + 2p − d·(kh − 1) − 1)/s⌋ + 1. No bias, groups = 1 (as ResNet uses it). Inside
+ * `autocast`, or for an f16 `x`, it runs in mixed precision and returns f16.
  */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   conv2dGeometry(x.shape, weight.shape, opts);
+  if (mixedFor(x)) return conv2dMixed(x, weight, opts);
   const out = convForward(x, weight, opts);
   return record(out, [x, weight], "conv2d", (g) => [
     x.requiresGrad ? conv2dInputGrad(g, weight, { ...opts, inputShape: x.shape }) : null,
@@ -77,6 +80,7 @@ export interface BatchNormOptions {
  * Training: normalises with the batch mean and biased variance and updates the running
  * statistics in place on the GPU (momentum, unbiased variance) and `numBatchesTracked`.
  * Eval: uses the running statistics. Gradients flow to x, weight (γ) and bias (β).
+ * An f16 `x` (mixed precision) is computed in f32 and gives an f16 result, as under autocast.
  */
 export function batchNorm2d(x: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor {
   return batchNormOp(x, state, opts, "batchNorm2d");
@@ -125,8 +129,11 @@ function batchNormOp(
     );
   }
   const eps = opts.eps ?? 1e-5;
+  // Mixed precision: f16 activations are widened for the f32 kernels, and the result is f16.
+  const xIn = widen(x);
+  const rIn = residual && widen(residual);
   const stats: BatchNormStats = opts.training
-    ? batchNormStats(x, {
+    ? batchNormStats(xIn, {
       eps,
       momentum: opts.momentum ?? 0.1,
       runningMean: state.runningMean,
@@ -135,9 +142,12 @@ function batchNormOp(
     })
     : { s1: state.runningMean, s2: state.runningVar, running: true };
   const affine = { weight: state.weight, bias: state.bias, eps };
-  const y = fused
-    ? batchNormApplyRelu(x, stats, { ...affine, residual })
-    : batchNormApply(x, stats, affine);
+  const yF = fused
+    ? batchNormApplyRelu(xIn, stats, { ...affine, residual: rIn })
+    : batchNormApply(xIn, stats, affine);
+  dropWidened(xIn, x);
+  if (rIn && residual) dropWidened(rIn, residual);
+  const y = x.dtype === "f16" ? narrow(yF) : yF;
   const inputs = residual ? [x, state.weight, state.bias, residual] : [x, state.weight, state.bias];
   const freeStats = () => {
     if (opts.training) {
@@ -151,13 +161,17 @@ function batchNormOp(
   }
   return record(y, inputs, op, (g) => {
     // Through the ReLU: y > 0 exactly where its input was, so y serves as the mask.
-    const gm = fused ? binary("reluGrad", g, y) : g;
-    const r = batchNormBackward(x, gm, {
+    const yIn = fused ? widen(y) : y;
+    const gm = fused ? binary("reluGrad", g, yIn) : g;
+    dropWidened(yIn, y);
+    const xB = widen(x);
+    const r = batchNormBackward(xB, gm, {
       stats,
       weight: state.weight,
       eps,
       needInput: x.requiresGrad,
     });
+    dropWidened(xB, x);
     freeStats();
     // The sum's gradient reaches the residual unchanged.
     let gr: Tensor | null = null;
@@ -178,11 +192,15 @@ export interface MaxPool2dOptions {
 }
 
 /**
- * Max pooling over square windows (−inf padding, floor mode). The first maximum in
+ * Max pooling over square windows (−inf padding, floor mode; an f16 `x` gives f16). The first maximum in
  * row-major window order receives the gradient; overlapping windows accumulate.
  */
 export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
-  const { values, indices } = maxPool2dForward(x, opts);
+  const xIn = widen(x);
+  const r = maxPool2dForward(xIn, opts);
+  dropWidened(xIn, x);
+  const { indices } = r;
+  const values = x.dtype === "f16" ? narrow(r.values) : r.values;
   if (!isGradEnabled() || !x.requiresGrad) {
     indices.dispose();
     return values;
@@ -194,9 +212,15 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   });
 }
 
-/** Global average pooling (AdaptiveAvgPool2d with output size 1): [N, C, H, W] → [N, C, 1, 1]. */
+/**
+ * Global average pooling (AdaptiveAvgPool2d with output size 1): [N, C, H, W] → [N, C, 1, 1],
+ * computed in f32 (an f16 `x` gives f16).
+ */
 export function adaptiveAvgPool2d(x: Tensor): Tensor {
-  const out = adaptiveAvgPool2dForward(x);
+  const xIn = widen(x);
+  const outF = adaptiveAvgPool2dForward(xIn);
+  dropWidened(xIn, x);
+  const out = x.dtype === "f16" ? narrow(outF) : outF;
   return record(out, [x], "adaptiveAvgPool2d", (g) => [adaptiveAvgPool2dBackward(g, x.shape)]);
 }
 
@@ -206,7 +230,10 @@ export interface LinearOptions {
   bias?: Tensor;
 }
 
-/** Affine map y = x·Wᵀ + b: x [N, in], weight [out, in], bias [out] → [N, out]. */
+/**
+ * Affine map y = x·Wᵀ + b: x [N, in], weight [out, in], bias [out] → [N, out] (f32; in mixed
+ * precision the product reads f16 inputs, see `autocast.ts`).
+ */
 export function linear(x: Tensor, weight: Tensor, opts: LinearOptions = {}): Tensor {
   if (x.ndim !== 2 || weight.ndim !== 2 || x.shape[1] !== weight.shape[1]) {
     throw new RangeError(
@@ -215,7 +242,7 @@ export function linear(x: Tensor, weight: Tensor, opts: LinearOptions = {}): Ten
       }`,
     );
   }
-  const y = matmul(x, weight, { transB: true });
+  const y = mixedFor(x) ? linearMixed(x, weight) : matmul(x, weight, { transB: true });
   if (!opts.bias) return y;
   if (fmt(opts.bias.shape) !== fmt([weight.shape[0]])) {
     y.dispose();

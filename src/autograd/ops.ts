@@ -34,6 +34,11 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 function binaryOp(op: BinaryOp, a: Tensor, b: Tensor, back: (g: Tensor) => [Tensor, Tensor]) {
+  if (a.dtype === "f16" || b.dtype === "f16") {
+    throw new TypeError(
+      `${op}: expected f32 tensors, got ${a.dtype} and ${b.dtype} (cast f16 first)`,
+    );
+  }
   return record(binary(op, a, b), [a, b], op, (g) => {
     const [ga, gb] = back(g);
     const ra = sumToShape(ga, a.shape);

@@ -69,6 +69,19 @@ export function oneOf<T extends string>(vals: readonly T[]): z.ZodType<T> {
     error: expect(`one of ${vals.map((v) => JSON.stringify(v)).join(", ")}`),
   }) as unknown as z.ZodType<T>;
 }
+/**
+ * One of the spellings that `spellings` maps to canonical values (a number matches its
+ * decimal spelling, so YAML's `32` reads as "32"); the value is the canonical one.
+ */
+export function spelledAs<T extends string>(spellings: Readonly<Record<string, T>>): z.ZodType<T> {
+  const names = Object.keys(spellings).map((k) => JSON.stringify(k)).join(", ");
+  return z.any().transform((v, ctx) => {
+    const key = typeof v === "string" || typeof v === "number" ? String(v) : null;
+    if (key !== null && Object.hasOwn(spellings, key)) return spellings[key];
+    ctx.addIssue({ code: "custom", message: `expected one of ${names}, got ${show(v)}` });
+    return z.NEVER;
+  }) as unknown as z.ZodType<T>;
+}
 /** A mapping with exactly the given fields (unknown keys are errors). */
 export function obj<T>(fields: Fields<T>): z.ZodType<T> {
   return z.strictObject(fields as z.ZodRawShape, {

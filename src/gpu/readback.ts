@@ -14,7 +14,7 @@ const READ_CHUNK_BYTES = 64 << 20;
 /**
  * Reads many tensors with few readbacks: packs them into one GPU buffer per ~64 MiB (a
  * buffer copy each) and maps it once, instead of one round trip per tensor. The result has
- * one array per tensor, in order: `Float32Array` for f32, `Int32Array` for i32.
+ * one array per tensor, in order: `Float32Array` for f32 (and f16, widened), `Int32Array` for i32.
  */
 export async function readBackAll(
   tensors: readonly Tensor[],
@@ -22,14 +22,18 @@ export async function readBackAll(
   const out: (Float32Array | Int32Array)[] = new Array(tensors.length);
   let i = 0;
   while (i < tensors.length) {
-    if (tensors[i].size * 4 >= READ_CHUNK_BYTES) {
+    // f16 tensors (element pairs) take the one-by-one path, which widens them.
+    if (tensors[i].size * 4 >= READ_CHUNK_BYTES || tensors[i].dtype === "f16") {
       out[i] = await tensors[i].toArray();
       i++;
       continue;
     }
     let bytes = 0;
     let j = i;
-    while (j < tensors.length && bytes + tensors[j].size * 4 <= READ_CHUNK_BYTES) {
+    while (
+      j < tensors.length && tensors[j].dtype !== "f16" &&
+      bytes + tensors[j].size * 4 <= READ_CHUNK_BYTES
+    ) {
       bytes += tensors[j].size * 4;
       j++;
     }

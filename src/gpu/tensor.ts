@@ -1,5 +1,5 @@
 /**
- * `Tensor`: contiguous f32 or i32 data in a pooled GPU buffer, with shape, reference-counted
+ * `Tensor`: contiguous f32, i32 or f16 data in a pooled GPU buffer, with shape, reference-counted
  * storage (reshapes share it), and the fields the autograd tape fills in. Memory is
  * released deterministically: by `dispose()`, or by the enclosing `scope()`.
  *
@@ -10,8 +10,16 @@ import { acquireBuffer, poolStats, releaseBuffer, resetPeak as resetPoolPeak } f
 import { readBuffer } from "./dispatch.ts";
 import { gpu } from "./device.ts";
 
-/** Element type of a tensor. */
-export type DType = "f32" | "i32";
+/**
+ * Element type of a tensor. `f16` (mixed precision, needs the adapter feature `shader-f16`)
+ * is stored as element pairs, 2 bytes each; only casts and the mixed-precision ops read it.
+ */
+export type DType = "f32" | "i32" | "f16";
+
+/** Bytes of `n` elements of `dtype` as stored (f16 pairs padded to whole 4-byte words). */
+export function storageBytes(n: number, dtype: DType): number {
+  return dtype === "f16" ? Math.ceil(n / 2) * 4 : n * 4;
+}
 
 /** A recorded operation: its inputs and how to turn the output gradient into theirs. */
 export interface GradNode {
@@ -39,7 +47,7 @@ const leakRegistry = new FinalizationRegistry<string>((desc) => {
 
 /** Options for creating a tensor from host data. */
 export interface FromArrayOptions {
-  /** Element type; defaults to i32 for an Int32Array, f32 otherwise. */
+  /** Element type; defaults to i32 for an Int32Array, f32 otherwise (f16 rounds to nearest). */
   dtype?: DType;
   /** Marks the tensor as a leaf that collects gradients. */
   requiresGrad?: boolean;
@@ -95,7 +103,7 @@ export class Tensor {
   }
 
   static #alloc(shape: readonly number[], dtype: DType, hostWrite: boolean): Tensor {
-    const bytes = Math.max(4, numel(shape) * 4);
+    const bytes = Math.max(4, storageBytes(numel(shape), dtype));
     return new Tensor(new Storage(acquireBuffer(bytes, "storage", { hostWrite })), shape, dtype);
   }
 
@@ -116,20 +124,22 @@ export class Tensor {
     if (n > 0) {
       const host = dtype === "f32"
         ? (data instanceof Float32Array ? data : Float32Array.from(data))
+        : dtype === "f16"
+        ? Float16Array.from({ length: 2 * Math.ceil(n / 2) }, (_, i) => i < n ? data[i] : 0)
         : (data instanceof Int32Array ? data : Int32Array.from(data));
       gpu().device.queue.writeBuffer(
         t.buffer,
         0,
         host.buffer as ArrayBuffer,
         host.byteOffset,
-        n * 4,
+        storageBytes(n, dtype),
       );
     }
     t.requiresGrad = options.requiresGrad ?? false;
     return t;
   }
 
-  /** The GPU buffer holding the data (may be larger than `size * 4` bytes). */
+  /** The GPU buffer holding the data (may be larger than `storageBytes(size, dtype)`). */
   get buffer(): GPUBuffer {
     if (!this.#storage) {
       throw new Error(`tensor [${this.shape.join(", ")}] ${this.dtype} was already disposed`);
@@ -161,9 +171,10 @@ export class Tensor {
     return new Tensor(s, shape, this.dtype);
   }
 
-  /** Reads the data back to the host: the one readback path (~11 ms in Deno). */
+  /** Reads the data back to the host (f16 widened to f32): the one readback path (~11 ms). */
   async toArray(): Promise<Float32Array | Int32Array> {
-    const bytes = await readBuffer(this.buffer, this.size * 4);
+    const bytes = await readBuffer(this.buffer, storageBytes(this.size, this.dtype));
+    if (this.dtype === "f16") return Float32Array.from(new Float16Array(bytes, 0, this.size));
     return this.dtype === "f32" ? new Float32Array(bytes) : new Int32Array(bytes);
   }
 

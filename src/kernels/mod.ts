@@ -13,3 +13,4 @@ export * from "./shape.ts";
 export * from "./conv.ts";
 export * from "./batch_norm.ts";
 export * from "./pool.ts";
+export * from "./mixed.ts";

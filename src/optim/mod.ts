@@ -7,3 +7,4 @@
 export * from "./adamw.ts";
 export * from "./lr_scheduler.ts";
 export * from "./clip.ts";
+export * from "./grad_scaler.ts";

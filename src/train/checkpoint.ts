@@ -20,6 +20,7 @@ import { loadSafetensors, serializeSafetensors, toHostTensors } from "../io/safe
 import type { AtomicWriteOptions } from "../io/atomic.ts";
 import { denoFs, type PlatformFs } from "../platform/fs.ts";
 import { host } from "../platform/host.ts";
+import type { GradScalerState } from "../optim/grad_scaler.ts";
 
 export { readBackAll } from "../gpu/readback.ts";
 
@@ -65,6 +66,11 @@ export interface CheckpointState {
   epochProgress?: EpochProgress;
   /** ISO time of writing. */
   savedAt: string;
+  /**
+   * The loss scaler of a "16-mixed" run (scale, growth tracker, skipped steps), so a resumed
+   * run scales exactly as an uninterrupted one; absent or null in f32 runs.
+   */
+  ampScaler?: GradScalerState | null;
 }
 
 /** A mid-epoch checkpoint's metric state (see `CheckpointState.epochProgress`). */

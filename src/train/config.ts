@@ -40,6 +40,7 @@ import {
   posNum,
   section,
   show,
+  spelledAs,
   str,
 } from "../config/field.ts";
 import { checkValidationMonitors } from "./config_checks.ts";
@@ -136,7 +137,17 @@ export interface TrainerConfig {
    * NOTE: Deno only; the web app keeps the heuristics.
    */
   tune: boolean;
+  /**
+   * Lightning's `precision`: "32" (also written "32-true" or 32) trains in f32; "16-mixed"
+   * runs the steps under autocast (f16 conv/matmul inputs and activations, f32 accumulation,
+   * f32 master weights and AdamW state) with dynamic loss scaling (`optim/grad_scaler.ts`).
+   * "16-mixed" needs the adapter feature `shader-f16`.
+   */
+  precision: Precision;
 }
+
+/** Training precision (`trainer.precision`), in its canonical spelling. */
+export type Precision = "32" | "16-mixed";
 
 /** The `logging` section: where the run folder is and what is written there. */
 export interface LoggingConfig {
@@ -220,6 +231,13 @@ const limitOrZero = () =>
     (v) => (Number.isInteger(v) && v >= 0) || (v > 0 && v < 1),
   ).nullable();
 
+/** Lightning's spellings of the precisions we train in, mapped to the canonical ones. */
+const PRECISIONS: Record<string, Precision> = {
+  "32": "32",
+  "32-true": "32",
+  "16-mixed": "16-mixed",
+};
+
 const TRAINER_FIELDS: Fields<TrainerConfig> = {
   maxEpochs: posInt().default(100),
   limitTrainBatches: limit().default(null),
@@ -235,6 +253,7 @@ const TRAINER_FIELDS: Fields<TrainerConfig> = {
   test: bool().default(true),
   freezeBackboneEpochs: nonNegInt().default(0),
   tune: bool().default(true),
+  precision: spelledAs(PRECISIONS).default("32"),
 };
 
 const LOGGING_FIELDS: Fields<LoggingConfig> = {

@@ -17,6 +17,7 @@ import type { CallbackState } from "./callbacks.ts";
 import { type MetricRecord, parseJsonl } from "./loggers.ts";
 import type { PlatformFs } from "../platform/fs.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import type { GradScalerState } from "../optim/grad_scaler.ts";
 
 /** Where a resumed run continues, and what it carries over. */
 export interface ResumePoint {
@@ -34,6 +35,8 @@ export interface ResumePoint {
   runDir: string;
   /** The interrupted epoch's metric state (a resume inside an epoch only). */
   epochProgress?: EpochProgress;
+  /** The loss scaler's state of a "16-mixed" run, or null. */
+  ampScaler: GradScalerState | null;
 }
 
 /** What `loadResume` restores into. */
@@ -95,6 +98,7 @@ export async function loadResume(
       callbacks: s.callbacks as CallbackState,
       runDir: ck.path.replace(/\/checkpoints\/[^/]+$/, ""),
       epochProgress: s.rng.nextBatch ? checkEpochProgress(s.epochProgress, ck.path) : undefined,
+      ampScaler: s.ampScaler ?? null,
     };
   } finally {
     ck.dispose();

@@ -11,11 +11,15 @@
  */
 
 import type { Tensor } from "../gpu/tensor.ts";
+import type { Batch } from "../models/types.ts";
 import { scope } from "../gpu/tensor.ts";
 import { flush } from "../gpu/dispatch.ts";
 import { backward } from "../autograd/tape.ts";
 import { mulScalar } from "../autograd/ops.ts";
 import { clipGradients } from "../optim/clip.ts";
+import { GradScaler } from "../optim/grad_scaler.ts";
+import { autocast } from "../autograd/autocast.ts";
+import { gpu } from "../gpu/device.ts";
 import { denoFs, type PlatformFs } from "../platform/fs.ts";
 import { onStopSignal } from "../platform/signals.ts";
 import { configToYaml, type TrainConfig } from "./config.ts";
@@ -130,6 +134,8 @@ interface FitRun {
   lrs: number[];
   lastMetrics: Record<string, number>;
   stopReason: FitResult["stopReason"];
+  /** The loss scaler of `trainer.precision: "16-mixed"`, else null. */
+  scaler: GradScaler | null;
 }
 
 /** Lightning-style trainer for one config. */
@@ -239,6 +245,7 @@ export class Trainer {
       this.#sink.dispose();
       this.#tb?.flush();
       run.optimizer.dispose?.();
+      run.scaler?.dispose();
     }
     return {
       runDir: this.runDir,
@@ -253,6 +260,23 @@ export class Trainer {
       seconds: (performance.now() - run.t0) / 1000,
       imagesPerSec: run.trainSeconds ? run.images / run.trainSeconds : 0,
     };
+  }
+
+  /** Whether the steps run in mixed precision (`trainer.precision: "16-mixed"`). */
+  #mixed(): boolean {
+    return this.config.trainer.precision === "16-mixed";
+  }
+
+  /** "16-mixed" needs f16 shaders: a one-line error naming the field when they are missing. */
+  #checkPrecision(): void {
+    const a = gpu().adapter;
+    if (this.#mixed() && !a.features.includes("shader-f16")) {
+      throw new Error(
+        `trainer.precision: expected "32" on this adapter (${
+          a.description || a.vendor
+        } lacks the feature shader-f16 that "16-mixed" needs), got "16-mixed"`,
+      );
+    }
   }
 
   /** Whether any parameters are frozen in some epoch (`model.freeze`, `freezeBackboneEpochs`). */
@@ -285,6 +309,7 @@ export class Trainer {
     if (this.#freezing() && !(model instanceof Module)) {
       throw new Error("model.freeze / trainer.freezeBackboneEpochs: the model is not a Module");
     }
+    this.#checkPrecision();
     const { optimizer, scheduler } = model.configureOptimizers(t.maxEpochs, {
       paramGroups: cfg.optimizer.paramGroups,
     });
@@ -319,6 +344,7 @@ export class Trainer {
       lrs: [],
       lastMetrics: {},
       stopReason: "maxEpochs",
+      scaler: this.#mixed() ? new GradScaler() : null,
     };
     this.#tuning = startRunTuning({
       enabled: t.tune,
@@ -351,14 +377,16 @@ export class Trainer {
   }
 
   async #runVal(run: FitRun, loader: BatchLoader, epoch: number, n: number): Promise<void> {
-    await runEvalEpoch(run.model, loader, {
-      stage: "val",
-      n,
-      sink: this.#sink,
-      progress: this.progress,
-      epoch,
-      maxEpochs: run.maxEpochs,
-    });
+    // As Lightning's precision plugin, validation runs under autocast too.
+    await autocast(() =>
+      runEvalEpoch(run.model, loader, {
+        stage: "val",
+        n,
+        sink: this.#sink,
+        progress: this.progress,
+        epoch,
+        maxEpochs: run.maxEpochs,
+      }), this.#mixed());
   }
 
   /** Applies a resume point to this run. */
@@ -372,6 +400,7 @@ export class Trainer {
       this.#sink.loadEpochState(from.epochProgress.sink);
       run.model.loadTrainEpochState?.(from.epochProgress.model);
     }
+    if (run.scaler && from.ampScaler) run.scaler.loadStateDict(from.ampScaler);
     // Carry the earlier epochs' metrics and best checkpoint into this run folder.
     for (const r of earlierRecords(from, this.#fs)) this.#record(r.epoch, r.step, r.metrics);
     this.#bestPath = await carryBest(from, this.runDir, this.config, this.#checkpointWrite());
@@ -406,12 +435,11 @@ export class Trainer {
     epoch: number,
     start: number,
   ): Promise<number | null> {
-    const { model, optimizer } = run;
+    const { model } = run;
     const t = this.config.trainer;
     const nBatches = run.dev
       ? Math.min(t.fastDevRun, loader.length)
       : limitBatches(loader.length, t.limitTrainBatches);
-    const k = t.accumulateGradBatches;
     const params = model.parameters();
     const logger = this.#sink.logger("train");
     const capturing = this.#sink.logger("train", { captureStep: true });
@@ -445,21 +473,11 @@ export class Trainer {
           break;
         }
         const n = batch.images.shape[0];
-        const stepsNow = (i + 1) % k === 0 || i + 1 === nBatches;
+        const stepsNow = (i + 1) % t.accumulateGradBatches === 0 || i + 1 === nBatches;
         const willLog = stepsNow && (run.globalStep + 1) % t.logEveryNSteps === 0;
         model.setLogger(willLog ? capturing : logger);
         try {
-          scope(() => {
-            let loss = model.trainingStep(batch, i);
-            if (this.#opts.lossHook) loss = this.#opts.lossHook(loss, epoch, i);
-            this.#sink.trackLoss(loss);
-            backward(k > 1 ? mulScalar(loss, 1 / k) : loss);
-            if (stepsNow) {
-              clipGradients(params, t.gradientClipVal, t.gradientClipAlgorithm);
-              optimizer.step();
-              optimizer.zeroGrad();
-            }
-          });
+          await this.#step(run, batch, { epoch, i, stepsNow, params });
         } finally {
           disposeBatch(batch);
         }
@@ -474,6 +492,7 @@ export class Trainer {
         if (willLog) {
           const { values, lossSum } = await this.#sink.readStep();
           this.#guard(lossSum, epoch, i, run.globalStep);
+          Object.assign(values, this.#ampMetrics(run));
           this.#record(epoch, run.globalStep, values);
           const ips = win.images / ((now - win.t0) / 1000);
           win = { t0: now, images: 0 };
@@ -503,11 +522,57 @@ export class Trainer {
     return null;
   }
 
+  /**
+   * One training batch: forward (under autocast in "16-mixed") and backward of the loss (÷ k
+   * with gradient accumulation, × the loss scale in "16-mixed"); on the batches that step,
+   * unscaling, clipping, the optimizer step (skipped by the scaler on inf/NaN gradients) and
+   * zeroing. As in Lightning, whose optimizer-step count (`global_step`) does not look at the
+   * scaler's decision, a skipped step still counts as a global step, and the epoch's LR
+   * scheduler step still runs (PyTorch would warn if a scheduler stepped before any optimizer
+   * step; we do not).
+   */
+  async #step(
+    run: FitRun,
+    batch: Batch,
+    at: { epoch: number; i: number; stepsNow: boolean; params: Tensor[] },
+  ): Promise<void> {
+    const { model, optimizer, scaler } = run;
+    const t = this.config.trainer;
+    await scope(async () => {
+      let loss = autocast(() => model.trainingStep(batch, at.i), scaler !== null);
+      if (this.#opts.lossHook) loss = this.#opts.lossHook(loss, at.epoch, at.i);
+      this.#sink.trackLoss(loss);
+      const factor = (scaler?.scale ?? 1) / t.accumulateGradBatches;
+      backward(factor !== 1 ? mulScalar(loss, factor) : loss);
+      if (!at.stepsNow) return;
+      // As Lightning: unscale before clipping, so the threshold applies to true gradients.
+      scaler?.unscale(at.params);
+      clipGradients(at.params, t.gradientClipVal, t.gradientClipAlgorithm);
+      if (scaler) {
+        await scaler.step(optimizer, at.params);
+        scaler.update();
+      } else {
+        optimizer.step();
+      }
+      optimizer.zeroGrad();
+    });
+  }
+
+  /** The loss scale and the skipped-step count, logged in "16-mixed". */
+  #ampMetrics(run: FitRun): Record<string, number> {
+    if (!run.scaler) return {};
+    return {
+      "train/amp_scale": run.scaler.scale,
+      "train/amp_skipped_steps": run.scaler.skippedSteps,
+    };
+  }
+
   /** Reads the epoch's metrics (NaN guard included), records and prints them. */
   async #endEpoch(run: FitRun, epoch: number): Promise<Record<string, number>> {
     const { metrics, lossSum } = await this.#sink.readEpoch();
     this.#guard(lossSum, epoch, run.epochBatches, run.globalStep);
     metrics["lr-AdamW"] = run.lrs.at(-1)!;
+    Object.assign(metrics, this.#ampMetrics(run));
     this.#record(epoch, run.globalStep, metrics);
     this.progress.message(
       `epoch ${epoch + 1}/${run.maxEpochs} ` +
@@ -582,6 +647,7 @@ export class Trainer {
           esWait: es?.wait ?? 0,
         },
         metrics,
+        ampScaler: run.scaler?.stateDict() ?? null,
       },
     };
   }
@@ -624,10 +690,11 @@ export class Trainer {
       }
     }
     const t = this.config.trainer;
-    const r = await evaluate(model, data.testLoader(), {
-      limit: t.fastDevRun > 0 ? t.fastDevRun : t.limitTestBatches,
-      progress: this.progress,
-    });
+    const r = await autocast(() =>
+      evaluate(model, data.testLoader(), {
+        limit: t.fastDevRun > 0 ? t.fastDevRun : t.limitTestBatches,
+        progress: this.progress,
+      }), this.#mixed());
     const last = this.files?.records.at(-1);
     this.#record(last?.epoch ?? 0, last?.step ?? 0, r.metrics);
     this.progress.message(

@@ -107,13 +107,36 @@ Deno.test("config: wrong type names file, line and path", () => {
   );
 });
 
+Deno.test("config: trainer.precision takes Lightning's spellings; others name the field", () => {
+  const precision = (v: string) =>
+    resolveConfig(BASE + `  precision: ${v}\n`, "configs/x.yaml").trainer.precision;
+  assert.equal(resolveConfig(BASE, "configs/x.yaml").trainer.precision, "32");
+  assert.equal(precision("32"), "32");
+  assert.equal(precision('"32"'), "32");
+  assert.equal(precision("32-true"), "32");
+  assert.equal(precision("16-mixed"), "16-mixed");
+  assert.equal(
+    resolveConfig(BASE, "configs/x.yaml", { overrides: ["trainer.precision=16-mixed"] }).trainer
+      .precision,
+    "16-mixed",
+  );
+  assert.equal(
+    err(BASE, ["trainer.precision=16"]),
+    `override trainer.precision=16: trainer.precision: expected one of "32", "32-true", "16-mixed", got 16`,
+  );
+  assert.equal(
+    err(BASE + "  precision: bf16-mixed\n"),
+    `configs/x.yaml:10 trainer.precision: expected one of "32", "32-true", "16-mixed", got "bf16-mixed"`,
+  );
+});
+
 Deno.test("config: unknown keys are errors", () => {
   assert.equal(
     err(BASE.replace("  maxEpochs: 3", "  maxEpochs: 3\n  maxEpoch: 4")),
     "configs/x.yaml:10 trainer.maxEpoch: unknown key (known: maxEpochs, limitTrainBatches, " +
       "limitValBatches, limitTestBatches, fastDevRun, gradientClipVal, gradientClipAlgorithm, " +
       "accumulateGradBatches, logEveryNSteps, checkValEveryNEpoch, progress, test, " +
-      "freezeBackboneEpochs, tune)",
+      "freezeBackboneEpochs, tune, precision)",
   );
   assert.match(
     err(BASE, ["data.foo=1"]),

@@ -1,0 +1,208 @@
+/**
+ * Mixed precision at the kernel level: the f32 ↔ f16 casts against the host's IEEE rounding
+ * (Float16Array), overflow to ±inf and NaN, and the f16-input conv and matmul kernels against
+ * host f64 references: tight on the f16-rounded inputs (the f32 accumulation is all that
+ * differs), and within a stated tolerance of the unrounded f32 product, at tile edges.
+ */
+import assert from "node:assert/strict";
+import { assertClose, rand } from "../helpers.ts";
+import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
+import { cast, hasShaderF16, roundToF16 } from "../../src/kernels/cast.ts";
+import { readBackAll } from "../../src/gpu/readback.ts";
+import {
+  conv2dF16,
+  conv2dInputGradF16,
+  conv2dWeightGradF16,
+  matmulF16,
+} from "../../src/kernels/mixed.ts";
+import type { ConvAlgorithm } from "../../src/kernels/conv.ts";
+
+const half = (x: Float32Array): Float32Array => Float32Array.from(new Float16Array(x));
+
+/**
+ * Relative tolerance against the unrounded f32 reference: each input carries up to 2⁻¹¹
+ * relative rounding error, so a product of sums of |terms| ≈ |result| stays within ~2·2⁻¹¹;
+ * with cancellation the error is bounded by the sum of |terms| instead, which `atol` covers.
+ */
+const F32_RTOL = 2e-3;
+
+Deno.test("cast f32 → f16 rounds to nearest even like Float16Array; overflow is ±inf, NaN stays", async () => {
+  assert.ok(hasShaderF16(), "lavapipe offers shader-f16");
+  const special = [0, -0, 1, 65504, 65519.99, 65520, -65520, 1e9, Infinity, -Infinity, NaN];
+  const tiny = [5.96e-8, 2.98e-8, 2.99e-8, 6.1e-5, 1 + 2 ** -11, 1 + 3 * 2 ** -11];
+  const x = Float32Array.from([...special, ...tiny, ...rand(1001, 5).map((v) => v * 300)]);
+  await scope(async () => {
+    const t = Tensor.fromArray(x, [x.length]);
+    const h = cast(t, "f16");
+    assert.equal(h.dtype, "f16");
+    const want = half(x);
+    const same = (got: ArrayLike<number>, what: string) => {
+      for (let i = 0; i < x.length; i++) {
+        assert.ok(Object.is(got[i], want[i]), `${what} x=${x[i]}: got ${got[i]}, want ${want[i]}`);
+      }
+    };
+    same(await h.toArray(), "f16");
+    // f16 → f32 is exact, and round-trips through a host upload of f16 data.
+    same(await cast(h, "f32").toArray(), "widened");
+    same(await roundToF16(t).toArray(), "rounded");
+    same(await Tensor.fromArray(want, [want.length], { dtype: "f16" }).toArray(), "uploaded");
+    same(await cast(h, "f16").toArray(), "copied");
+    const [a, b, c] = await readBackAll([t, h, Tensor.fromArray([1, 2, 3], [3], { dtype: "f16" })]);
+    assert.deepEqual([a.length, b.length, [...c]], [x.length, x.length, [1, 2, 3]]);
+    same(b, "read back together");
+  });
+  assert.throws(
+    () => scope(() => cast(Tensor.fromArray(new Int32Array([1]), [1]), "f16")),
+    /expected f32 ↔ f16, got i32 → f16/,
+  );
+});
+
+/** Host f64 C = op(A)·op(B). */
+function matmulRef(
+  a: Float32Array,
+  b: Float32Array,
+  d: { m: number; n: number; k: number; ta: boolean; tb: boolean },
+): Float64Array {
+  const c = new Float64Array(d.m * d.n);
+  for (let i = 0; i < d.m; i++) {
+    for (let j = 0; j < d.n; j++) {
+      let s = 0;
+      for (let p = 0; p < d.k; p++) {
+        s += a[d.ta ? p * d.m + i : i * d.k + p] * b[d.tb ? j * d.k + p : p * d.n + j];
+      }
+      c[i * d.n + j] = s;
+    }
+  }
+  return c;
+}
+
+Deno.test("matmulF16: f16 inputs, f32 accumulation, both kernels, transposes, tile edges", async () => {
+  const before = memoryStats().liveTensors;
+  for (const variant of ["register", "tiled"] as const) {
+    for (
+      const [m, n, k, ta, tb] of [
+        [33, 65, 17, false, false],
+        [1, 7, 3, false, true],
+        [64, 64, 64, true, false],
+        [70, 31, 129, true, true],
+      ] as const
+    ) {
+      const a = rand(m * k, m + k).map((v) => v * 4);
+      const b = rand(k * n, n + 3);
+      const ah = half(a);
+      const bh = half(b);
+      await scope(async () => {
+        const A = cast(Tensor.fromArray(a, ta ? [k, m] : [m, k]), "f16");
+        const B = cast(Tensor.fromArray(b, tb ? [n, k] : [k, n]), "f16");
+        const c = matmulF16(A, B, { transA: ta, transB: tb, variant });
+        assert.equal(c.dtype, "f32");
+        const got = await c.toArray();
+        const msg = `${variant} ${m}×${n}×${k} ta=${ta} tb=${tb}`;
+        const d = { m, n, k, ta, tb };
+        assertClose(got, matmulRef(ah, bh, d), { rtol: 1e-5, atol: 1e-5, msg });
+        assertClose(got, matmulRef(a, b, d), { rtol: F32_RTOL, atol: 2e-3 * k, msg });
+      });
+    }
+  }
+  assert.equal(memoryStats().liveTensors, before);
+  assert.throws(
+    () =>
+      scope(() =>
+        matmulF16(
+          Tensor.fromArray(new Float32Array(4), [2, 2]),
+          cast(
+            Tensor.fromArray(new Float32Array(4), [2, 2]),
+            "f16",
+          ),
+        )
+      ),
+    /matmulF16: expected f16 inputs, got f32/,
+  );
+});
+
+interface ConvDims {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  k: number;
+  s: number;
+  p: number;
+}
+
+const outSize = (d: ConvDims, x: number) => Math.floor((x + 2 * d.p - d.k) / d.s) + 1;
+
+/** Host f64 conv forward, input gradient and weight gradient. */
+function convRef(x: Float32Array, wt: Float32Array, gy: Float32Array, d: ConvDims) {
+  const oh = outSize(d, d.h);
+  const ow = outSize(d, d.w);
+  const y = new Float64Array(d.n * d.o * oh * ow);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(wt.length);
+  for (let n = 0; n < d.n; n++) {
+    for (let o = 0; o < d.o; o++) {
+      for (let i = 0; i < oh; i++) {
+        for (let j = 0; j < ow; j++) {
+          const yi = ((n * d.o + o) * oh + i) * ow + j;
+          for (let c = 0; c < d.c; c++) {
+            for (let ky = 0; ky < d.k; ky++) {
+              for (let kx = 0; kx < d.k; kx++) {
+                const r = i * d.s - d.p + ky;
+                const q = j * d.s - d.p + kx;
+                if (r < 0 || q < 0 || r >= d.h || q >= d.w) continue;
+                const xi = ((n * d.c + c) * d.h + r) * d.w + q;
+                const wi = ((o * d.c + c) * d.k + ky) * d.k + kx;
+                y[yi] += x[xi] * wt[wi];
+                dx[xi] += gy[yi] * wt[wi];
+                dw[wi] += gy[yi] * x[xi];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { y, dx, dw, oh, ow };
+}
+
+Deno.test("conv2dF16: forward, dgrad and wgrad on each algorithm, odd shapes at tile edges", async () => {
+  const before = memoryStats().liveTensors;
+  const cases: [ConvDims, ConvAlgorithm][] = [
+    [{ n: 2, c: 3, h: 9, w: 11, o: 5, k: 3, s: 1, p: 1 }, "direct"],
+    [{ n: 1, c: 4, h: 7, w: 6, o: 9, k: 3, s: 2, p: 1 }, "im2col"],
+    [{ n: 2, c: 5, h: 10, w: 9, o: 7, k: 3, s: 1, p: 0 }, "igemm"],
+    [{ n: 3, c: 6, h: 9, w: 9, o: 13, k: 1, s: 1, p: 0 }, "auto"],
+  ];
+  for (const [d, algorithm] of cases) {
+    const x = rand(d.n * d.c * d.h * d.w, d.h + 1).map((v) => v * 3);
+    const wt = rand(d.o * d.c * d.k * d.k, d.o + 2);
+    const { oh, ow } = convRef(x, wt, new Float32Array(0), { ...d, n: 0 });
+    const gy = rand(d.n * d.o * oh * ow, 9);
+    const [xh, wh, gh] = [half(x), half(wt), half(gy)];
+    const exact = convRef(xh, wh, gh, d);
+    const f32 = convRef(x, wt, gy, d);
+    const opts = { stride: d.s, padding: d.p, algorithm };
+    await scope(async () => {
+      const X = cast(Tensor.fromArray(x, [d.n, d.c, d.h, d.w]), "f16");
+      const W = cast(Tensor.fromArray(wt, [d.o, d.c, d.k, d.k]), "f16");
+      const G = cast(Tensor.fromArray(gy, [d.n, d.o, oh, ow]), "f16");
+      const y = await conv2dF16(X, W, opts).toArray();
+      const dx = await conv2dInputGradF16(G, W, { ...opts, inputShape: X.shape }).toArray();
+      const dw = await conv2dWeightGradF16(X, G, { ...opts, weightShape: W.shape }).toArray();
+      const msg = `${algorithm} ${JSON.stringify(d)}`;
+      const fan = d.c * d.k * d.k;
+      assertClose(y, exact.y, { rtol: 1e-5, atol: 1e-5, msg: `${msg} y` });
+      assertClose(dx, exact.dx, { rtol: 1e-5, atol: 1e-5, msg: `${msg} dx` });
+      assertClose(dw, exact.dw, { rtol: 1e-5, atol: 1e-4, msg: `${msg} dw` });
+      assertClose(y, f32.y, { rtol: F32_RTOL, atol: 2e-3 * fan, msg: `${msg} y vs f32` });
+      assertClose(dx, f32.dx, { rtol: F32_RTOL, atol: 2e-3 * d.o * d.k, msg: `${msg} dx vs f32` });
+      assertClose(dw, f32.dw, {
+        rtol: F32_RTOL,
+        atol: 2e-3 * d.n * oh * ow,
+        msg: `${msg} dw vs f32`,
+      });
+    });
+  }
+  assert.equal(memoryStats().liveTensors, before);
+});
