@@ -1,8 +1,11 @@
 // Batched matmul through workgroup memory with register blocking: the variant for real GPUs.
 // Formula: C[b] = op(A[b]) · op(B[b]) (+ C[b] when ACCUMULATE = 1); op = transpose when
 //   TRANS_A / TRANS_B = 1. A[b] is [M, K] ([K, M] when TRANS_A), B[b] is [K, N] ([N, K] when
-//   TRANS_B), C[b] is [M, N]; f32 row-major, any sizes; batch b starts at b * stride
-//   (in elements; stride 0 broadcasts).
+//   TRANS_B), C[b] is [M, N]; row-major, any sizes; batch b starts at b * stride
+//   (in elements; stride 0 broadcasts). C and the accumulation are f32; A and B are stored as
+//   AB, f32 here and f16 in the mixed-precision form (src/gpu/wgsl_expand.ts f16Form turns the
+//   marked alias into f16 and enables f16), widened exactly to f32 as they are loaded, so
+//   both forms compute the same f32 products in the same order.
 // Tiling: a WG_X x WG_Y workgroup computes a BM x BN tile of C (BM = WG_Y·TM, BN = WG_X·TN);
 //   per step of BK along k it stages op(A)'s [BM, BK] and op(B)'s [BK, BN] tiles in workgroup
 //   memory, k-major as vec4s (zero past the matrices, so edges need no special case in the
@@ -11,12 +14,13 @@
 // Global loads go by groups of four consecutive elements of a stored row: one vec4 load when
 //   VEC_A / VEC_B = 1 (the stored rows' length is a multiple of 4, so a group never straddles
 //   an edge), else four bounds-checked scalar loads. VEC_C = 1 (N % 4 == 0) stores vec4s.
-// Buffers are bound as array<vec4<f32>> (pool buffers are multiples of 16 bytes); a scalar
+// Buffers are bound as arrays of vec4 (pool buffers are multiples of 16 bytes); a scalar
 //   element e is [e / 4][e % 4].
 // Expanded by src/gpu/wgsl_expand.ts: overrides become constants (they size the workgroup
 //   arrays) and the marked loops and register arrays are unrolled.
 // Grid: x = ceil(N / BN), y = ceil(M / BM), z = batch.
 // Bindings: 0 uniform Params, 1 A, 2 B, 3 C.
+alias AB = f32; // @f16: storage type of A and B
 override TRANS_A: u32 = 0u;
 override TRANS_B: u32 = 0u;
 override ACCUMULATE: u32 = 0u;
@@ -34,8 +38,8 @@ const BN: u32 = WG_X * TN;
 const THREADS: u32 = WG_X * WG_Y;
 
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> B: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> A: array<vec4<AB>>;
+@group(0) @binding(2) var<storage, read> B: array<vec4<AB>>;
 @group(0) @binding(3) var<storage, read_write> C: array<vec4<f32>>;
 
 // As[kk · BM/4 + r/4][r % 4] = op(A)[row0 + r, k0 + kk]; Bs likewise with columns.
@@ -47,10 +51,10 @@ fn load_a4(base: u32, outer: u32, inner: u32, rows: u32, cols: u32) -> vec4<f32>
   var v = vec4(0.0);
   if (outer >= rows || inner >= cols) { return v; }
   let at = base + outer * cols + inner;
-  if (VEC_A == 1u) { return A[at / 4u]; }
+  if (VEC_A == 1u) { return vec4<f32>(A[at / 4u]); }
   // @unroll
   for (var j = 0u; j < 4u; j++) {
-    if (inner + j < cols) { v[j] = A[(at + j) / 4u][(at + j) % 4u]; }
+    if (inner + j < cols) { v[j] = f32(A[(at + j) / 4u][(at + j) % 4u]); }
   }
   return v;
 }
@@ -60,10 +64,10 @@ fn load_b4(base: u32, outer: u32, inner: u32, rows: u32, cols: u32) -> vec4<f32>
   var v = vec4(0.0);
   if (outer >= rows || inner >= cols) { return v; }
   let at = base + outer * cols + inner;
-  if (VEC_B == 1u) { return B[at / 4u]; }
+  if (VEC_B == 1u) { return vec4<f32>(B[at / 4u]); }
   // @unroll
   for (var j = 0u; j < 4u; j++) {
-    if (inner + j < cols) { v[j] = B[(at + j) / 4u][(at + j) % 4u]; }
+    if (inner + j < cols) { v[j] = f32(B[(at + j) / 4u][(at + j) % 4u]); }
   }
   return v;
 }

@@ -15,11 +15,32 @@
  *   then have constant indices once loops are unrolled (function-scope `const`s may appear
  *   in them), and becomes the variable's name.
  *
+ * Separately, `f16Form` turns a shader whose input storage type is marked
+ * `alias T = f32; // @f16` into its f16-reading form.
+ *
  * Constant expressions may use integer literals, constants, `+ - * / %`, comparisons, `&&`,
  * `||`, `!`, parentheses, `min` and `max`. Errors name the shader and the expression.
  *
  * @module
  */
+
+const F16_ALIAS = /^(\s*)alias (\w+) = f32;(\s*\/\/ @f16\b.*)$/m;
+
+/**
+ * The f16 form of a shader that declares the storage type of its inputs as
+ * `alias T = f32; // @f16`: that alias becomes `f16` and `enable f16;` opens the source, so the
+ * same readable shader serves f32 and f16 inputs (the f16 form needs the adapter feature
+ * `shader-f16`). The shader converts `T` values explicitly (`f32(x)`, `vec4<f32>(v)`), which is
+ * the identity in the f32 form.
+ */
+export function f16Form(source: string, label = "shader"): string {
+  const m = F16_ALIAS.exec(source);
+  if (!m) throw new SyntaxError(`${label}: has no "alias T = f32; // @f16" line for its f16 form`);
+  const [line, indent, name, rest] = m;
+  const at = m.index;
+  return "enable f16;\n" + source.slice(0, at) + `${indent}alias ${name} = f16;${rest}` +
+    source.slice(at + line.length);
+}
 
 /** Whether `source` uses any of this module's marks (`@unroll`, `@registers`). */
 export function hasExpansionMarks(source: string): boolean {

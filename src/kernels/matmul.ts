@@ -2,7 +2,9 @@
  * Batched matrix multiply with transpose flags: the workhorse that convolution reuses as
  * implicit GEMM. Two kernels: `matmul_register` (register-blocked, vec4 loads, no workgroup
  * memory) for CPU adapters such as lavapipe, and `matmul_tiled` (workgroup-memory tiling)
- * for real GPUs; `gpu().adapter.isCpu` picks one unless `variant` says otherwise.
+ * for real GPUs; `gpu().adapter.isCpu` picks one unless `variant` says otherwise. The tiled
+ * kernel also has an f16-reading form (`matmulTiledF16`, mixed precision): the same shader
+ * with f16 storage for A and B, widened to f32 as tiles are staged.
  *
  * @module
  */
@@ -10,10 +12,12 @@
 import registerSrc from "../../shaders/cpu/matmul_register.wgsl" with { type: "text" };
 import tiledSrc from "../../shaders/matmul_tiled.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
+import { f16Form } from "../gpu/wgsl_expand.ts";
 import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { tunedChoice } from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { hasShaderF16 } from "./cast.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { stridedCopy } from "./copy.ts";
 import { fmt } from "./shape.ts";
@@ -105,7 +109,7 @@ export interface MatmulOptions {
   tile?: GemmTileName;
 }
 
-const TILED = defineKernel("matmul_tiled", tiledSrc, {
+const TILED_FIELDS = {
   m: "u32",
   n: "u32",
   k: "u32",
@@ -113,7 +117,9 @@ const TILED = defineKernel("matmul_tiled", tiledSrc, {
   stride_a: "u32",
   stride_b: "u32",
   stride_c: "u32",
-});
+} as const;
+const TILED = defineKernel("matmul_tiled", tiledSrc, TILED_FIELDS);
+const TILED_F16 = defineKernel("matmul_tiled_f16", f16Form(tiledSrc, "matmul_tiled"), TILED_FIELDS);
 const REGISTER = defineKernel("matmul_register", registerSrc, {
   m: "u32",
   n4: "u32",
@@ -154,17 +160,11 @@ export function matmulVariant(
   return dims ? tunedChoice("matmul", dims, heuristic) : heuristic;
 }
 
-/**
- * C = op(A) · op(B) over the last two dims; a leading batch dim on either side
- * (or both, equal) is supported, a missing one broadcasts.
- */
-export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  if (a.dtype !== "f32" || b.dtype !== "f32") {
-    throw new TypeError(`matmul: expected f32 tensors, got ${a.dtype} and ${b.dtype}`);
-  }
+/** The sizes of op(A)·op(B), checked. */
+function geometry(a: Tensor, b: Tensor, opts: MatmulOptions, op: string): Geometry {
   if (a.ndim < 2 || a.ndim > 3 || b.ndim < 2 || b.ndim > 3) {
     throw new RangeError(
-      `matmul: expected 2-D or 3-D tensors, got ${fmt(a.shape)} and ${fmt(b.shape)}`,
+      `${op}: expected 2-D or 3-D tensors, got ${fmt(a.shape)} and ${fmt(b.shape)}`,
     );
   }
   const [ar, ac] = a.shape.slice(-2);
@@ -175,7 +175,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const n = opts.transB ? br : bc;
   if (k !== kb) {
     throw new RangeError(
-      `matmul: inner dims differ: ${fmt(a.shape)}${opts.transA ? "ᵀ" : ""} · ${fmt(b.shape)}${
+      `${op}: inner dims differ: ${fmt(a.shape)}${opts.transA ? "ᵀ" : ""} · ${fmt(b.shape)}${
         opts.transB ? "ᵀ" : ""
       } (${k} vs ${kb})`,
     );
@@ -183,26 +183,65 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const ba = a.ndim === 3 ? a.shape[0] : 1;
   const bb = b.ndim === 3 ? b.shape[0] : 1;
   if (ba !== bb && ba !== 1 && bb !== 1) {
-    throw new RangeError(`matmul: batch dims differ: ${fmt(a.shape)} and ${fmt(b.shape)}`);
+    throw new RangeError(`${op}: batch dims differ: ${fmt(a.shape)} and ${fmt(b.shape)}`);
   }
-  const batch = Math.max(ba, bb);
-  const outShape = a.ndim === 3 || b.ndim === 3 ? [batch, m, n] : [m, n];
-  let out: Tensor;
-  if (opts.accumulateInto) {
-    out = opts.accumulateInto;
-    if (out.size !== batch * m * n || out.dtype !== "f32") {
-      throw new RangeError(
-        `matmul: accumulateInto has shape ${fmt(out.shape)} ${out.dtype}, expected ${
-          fmt(outShape)
-        } f32`,
-      );
-    }
-  } else {
-    out = Tensor.empty(outShape);
+  return { m, n, k, batch: Math.max(ba, bb), ba, bb };
+}
+
+/** The f32 output of a product: `opts.accumulateInto` (checked), else a new tensor. */
+function output(a: Tensor, b: Tensor, g: Geometry, opts: MatmulOptions, op: string): Tensor {
+  const outShape = a.ndim === 3 || b.ndim === 3 ? [g.batch, g.m, g.n] : [g.m, g.n];
+  const out = opts.accumulateInto;
+  if (!out) return Tensor.empty(outShape);
+  if (out.size !== g.batch * g.m * g.n || out.dtype !== "f32") {
+    throw new RangeError(
+      `${op}: accumulateInto has shape ${fmt(out.shape)} ${out.dtype}, expected ${
+        fmt(outShape)
+      } f32`,
+    );
   }
-  const g: Geometry = { m, n, k, batch, ba, bb };
-  if (matmulVariant(opts.variant, [g.m, g.n, g.k]) === "tiled") tiled(a, b, out, g, opts);
+  return out;
+}
+
+/** The kernel `matmul(a, b, opts)` runs on this device (shapes checked as `matmul` does). */
+export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulOptions = {}): "register" | "tiled" {
+  const g = geometry(a, b, opts, "matmul");
+  return matmulVariant(opts.variant, [g.m, g.n, g.k]);
+}
+
+/**
+ * C = op(A) · op(B) over the last two dims; a leading batch dim on either side
+ * (or both, equal) is supported, a missing one broadcasts.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  if (a.dtype !== "f32" || b.dtype !== "f32") {
+    throw new TypeError(`matmul: expected f32 tensors, got ${a.dtype} and ${b.dtype}`);
+  }
+  const g = geometry(a, b, opts, "matmul");
+  const out = output(a, b, g, opts, "matmul");
+  if (matmulVariant(opts.variant, [g.m, g.n, g.k]) === "tiled") tiled(a, b, out, g, opts, TILED);
   else register(a, b, out, g, opts);
+  return out;
+}
+
+/**
+ * `matmul` of f16 `a` and `b` on the tiled kernel reading f16 directly (half the input bytes
+ * of f32), accumulated and returned in f32; `opts.variant` is ignored. Products and their
+ * order are those of `matmul` with the tiled kernel on the f32 widenings of `a` and `b`, so the
+ * results are bit-identical. Needs the adapter feature `shader-f16`.
+ */
+export function matmulTiledF16(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  if (a.dtype !== "f16" || b.dtype !== "f16") {
+    throw new TypeError(`matmulTiledF16: expected f16 tensors, got ${a.dtype} and ${b.dtype}`);
+  }
+  if (!hasShaderF16()) {
+    throw new Error(
+      "matmulTiledF16: needs the adapter feature shader-f16, which this adapter lacks",
+    );
+  }
+  const g = geometry(a, b, opts, "matmulTiledF16");
+  const out = output(a, b, g, opts, "matmulTiledF16");
+  tiled(a, b, out, g, opts, TILED_F16);
   return out;
 }
 
@@ -215,7 +254,14 @@ function flagOverrides(opts: MatmulOptions): Record<string, number> {
   };
 }
 
-function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptions): void {
+function tiled(
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  g: Geometry,
+  opts: MatmulOptions,
+  def: typeof TILED,
+): void {
   const { m, n, k, batch } = g;
   const name = opts.tile ?? defaultGemmTile(m, n, batch);
   const tile: GemmTile | undefined = GEMM_TILES[name];
@@ -223,8 +269,8 @@ function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptio
     throw new RangeError(`matmul: unknown tile "${name}", expected one of ${GEMM_TILE_NAMES}`);
   }
   dispatch({
-    kernel: TILED.name,
-    code: TILED.code,
+    kernel: def.name,
+    code: def.code,
     overrides: {
       ...flagOverrides(opts),
       ...gemmTileOverrides(tile),
@@ -233,7 +279,7 @@ function tiled(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptio
       VEC_B: (opts.transB ? k : n) % 4 === 0 ? 1 : 0,
       VEC_C: n % 4 === 0 ? 1 : 0,
     },
-    uniform: TILED.params.pack({
+    uniform: def.params.pack({
       m,
       n,
       k,

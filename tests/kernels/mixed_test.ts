@@ -2,13 +2,16 @@
  * Mixed precision at the kernel level: the f32 ↔ f16 casts against the host's IEEE rounding
  * (Float16Array), overflow to ±inf and NaN, and the f16-input conv and matmul kernels against
  * host f64 references: tight on the f16-rounded inputs (the f32 accumulation is all that
- * differs), and within a stated tolerance of the unrounded f32 product, at tile edges.
+ * differs), and within a stated tolerance of the unrounded f32 product, at tile edges. The
+ * f16-reading tiled matmul is also checked bit-for-bit against the widening path.
  */
 import assert from "node:assert/strict";
 import { assertClose, rand } from "../helpers.ts";
 import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { cast, hasShaderF16, roundToF16 } from "../../src/kernels/cast.ts";
 import { readBackAll } from "../../src/gpu/readback.ts";
+import { dispatchStats } from "../../src/gpu/dispatch.ts";
+import { type GemmTileName, matmul, matmulTiledF16 } from "../../src/kernels/matmul.ts";
 import {
   conv2dF16,
   conv2dInputGradF16,
@@ -117,6 +120,51 @@ Deno.test("matmulF16: f16 inputs, f32 accumulation, both kernels, transposes, ti
         )
       ),
     /matmulF16: expected f16 inputs, got f32/,
+  );
+});
+
+Deno.test("matmulF16 on the tiled kernel reads f16 and equals the widening path bit-for-bit", async () => {
+  const before = memoryStats().liveTensors;
+  // [tile, m, n, k, transA, transB, batch of A, batch of B] (batch 0: a 2-D operand); the
+  // shapes hit tile edges, scalar and vec4 loads (VEC_A/B/C) and batch broadcast both ways.
+  const cases: [GemmTileName, number, number, number, boolean, boolean, number, number][] = [
+    ["32x32_4x4", 33, 65, 17, false, false, 0, 0],
+    ["32x32_4x4", 70, 31, 129, true, true, 3, 0],
+    ["64x64_4x4", 64, 64, 64, true, false, 0, 2],
+    ["128x64_8x4", 40, 36, 20, false, true, 2, 2],
+  ];
+  for (const [tile, m, n, k, ta, tb, bA, bB] of cases) {
+    const aShape = [...(bA ? [bA] : []), ...(ta ? [k, m] : [m, k])];
+    const bShape = [...(bB ? [bB] : []), ...(tb ? [n, k] : [k, n])];
+    const a = rand(aShape.reduce((x, y) => x * y), m + k).map((v) => v * 4);
+    const b = rand(bShape.reduce((x, y) => x * y), n + 5);
+    await scope(async () => {
+      const A = cast(Tensor.fromArray(a, aShape), "f16");
+      const B = cast(Tensor.fromArray(b, bShape), "f16");
+      const opts = { transA: ta, transB: tb, variant: "tiled" as const, tile };
+      const d0 = dispatchStats().dispatches;
+      const got = matmulF16(A, B, opts);
+      // One dispatch: the f16 tiled kernel, no widening casts.
+      assert.equal(dispatchStats().dispatches - d0, 1, "matmulF16 ran the f16-reading kernel");
+      const want = matmul(cast(A, "f32"), cast(B, "f32"), opts);
+      // accumulateInto adds onto C in the same way for both forms.
+      const acc = Tensor.fromArray(rand(want.size, 7), want.shape);
+      const accWant = Tensor.fromArray(rand(want.size, 7), want.shape);
+      matmulTiledF16(A, B, { ...opts, accumulateInto: acc });
+      matmul(cast(A, "f32"), cast(B, "f32"), { ...opts, accumulateInto: accWant });
+      const [g, w, ga, wa] = await readBackAll([got, want, acc, accWant]);
+      const msg = `${tile} ${aShape}${ta ? "ᵀ" : ""} · ${bShape}${tb ? "ᵀ" : ""}`;
+      assert.deepEqual(got.shape, want.shape, msg);
+      for (const [x, y, what] of [[g, w, "product"], [ga, wa, "accumulated"]] as const) {
+        const i = x.findIndex((v, j) => !Object.is(v, y[j]));
+        assert.equal(i, -1, `${msg} ${what}: element ${i} is ${x[i]}, widening path ${y[i]}`);
+      }
+    });
+  }
+  assert.equal(memoryStats().liveTensors, before);
+  assert.throws(
+    () => scope(() => matmulTiledF16(Tensor.fromArray([1], [1, 1]), Tensor.fromArray([1], [1, 1]))),
+    /matmulTiledF16: expected f16 tensors, got f32 and f32/,
   );
 });
 
