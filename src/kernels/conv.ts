@@ -21,7 +21,12 @@ import { DIRECT_MAX_KW, directForward, directInputGrad, directWeightGrad } from 
 import { GEMM_TILE_NAMES, type GemmTileName } from "./matmul.ts";
 import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
-import { pointwiseForward, pointwiseInputGrad, pointwiseWeightGrad } from "./conv_pointwise.ts";
+import {
+  POINTWISE_WGRAD_MAX,
+  pointwiseForward,
+  pointwiseInputGrad,
+  pointwiseWeightGrad,
+} from "./conv_pointwise.ts";
 
 export {
   type Conv2dGeometry,
@@ -78,7 +83,7 @@ export function convTuneDims(g: Conv2dGeometry): number[] {
  * empty; the im2col path folds the batch into the rows instead (1×1 output planes: 0.2 vs
  * 8 GFLOP/s).
  */
-function isPointwise(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
+export function isPointwise(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
   return (opts.algorithm ?? "auto") === "auto" && g.kh === 1 && g.kw === 1 && g.ph === 0 &&
     g.pw === 0 && g.oh * g.ow >= 64;
 }
@@ -147,8 +152,7 @@ export function conv2dWeightGrad(
 ): Tensor {
   const g = conv2dGeometry(x.shape, opts.weightShape, opts);
   checkDy("conv2dWeightGrad", dy, g);
-  // The batched product holds N·O·C floats; past 16M the direct kernel avoids that buffer.
-  if (isPointwise(g, opts) && g.n * g.o * g.c <= 1 << 24) {
+  if (isPointwise(g, opts) && g.n * g.o * g.c <= POINTWISE_WGRAD_MAX) {
     return pointwiseWeightGrad(x, dy, g, opts.weightShape);
   }
   switch (convAlgorithm(g, opts)) {

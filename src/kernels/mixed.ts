@@ -5,8 +5,9 @@
  * NOTE: unlike PyTorch's f16 GEMMs, which read f16 from memory throughout, only the
  * workgroup-tiled matmul reads f16 directly (`matmulTiledF16`, where the adapter offers
  * `shader-f16` and the tiled kernel is the one that would run: GPU adapters, or `variant:
- * "tiled"`). The other kernels (the CPU register matmul, the convolutions) widen their f16
- * inputs to f32 (one exact cast each) and run the f32 kernels. Both ways the results are the
+ * "tiled"`), also for the pointwise convs that run as batched matmuls (not the forward and
+ * weight gradient of strided ones). The other kernels (the CPU register matmul, the other
+ * convolutions) widen their f16 inputs to f32 (one exact cast each) and run the f32 kernels. Both ways the results are the
  * f32 kernels' on the f16-rounded values (the f16-reading tiled kernel is bit-identical to the
  * widening path); the memory saved is that of the f16 tensors kept between ops (activations
  * saved for backward), and the f16-reading kernel also halves its input bandwidth.
@@ -16,8 +17,37 @@
 
 import type { Tensor } from "../gpu/tensor.ts";
 import { cast, hasShaderF16 } from "./cast.ts";
-import { conv2d, conv2dInputGrad, type Conv2dOptions, conv2dWeightGrad } from "./conv.ts";
-import { matmul, matmulKernel, type MatmulOptions, matmulTiledF16 } from "./matmul.ts";
+import {
+  conv2d,
+  conv2dInputGrad,
+  type Conv2dOptions,
+  conv2dWeightGrad,
+  isPointwise,
+} from "./conv.ts";
+import { checkDy, type Conv2dGeometry, conv2dGeometry } from "./conv_geometry.ts";
+import {
+  POINTWISE_WGRAD_MAX,
+  pointwiseForward,
+  pointwiseInputGrad,
+  pointwiseWeightGrad,
+  type Product,
+} from "./conv_pointwise.ts";
+import {
+  matmul,
+  matmulKernel,
+  type MatmulOptions,
+  matmulTiledF16,
+  type MatmulVariant,
+} from "./matmul.ts";
+
+/** Options of the f16 convs: those of the f32 ones, and the kernel of a pointwise conv's matmul. */
+export interface Conv2dF16Options extends Conv2dOptions {
+  /**
+   * Matmul kernel of a pointwise conv (default `auto`); on `tiled` its f16 operands are read
+   * directly (as by `matmulF16`). Tests force it.
+   */
+  matmulVariant?: MatmulVariant;
+}
 
 function expectF16(op: string, xs: Tensor[]): void {
   for (const x of xs) {
@@ -25,9 +55,22 @@ function expectF16(op: string, xs: Tensor[]): void {
   }
 }
 
+/** The pointwise conv's products on f16 operands: `matmulF16` with the requested kernel. */
+function f16Product(opts: Conv2dF16Options): Product {
+  return (a, b, o) => matmulF16(a, b, { ...o, variant: opts.matmulVariant });
+}
+
+/**
+ * Whether `conv2d` takes the pointwise path for `g` and `opts` and it can take f16 operands:
+ * the forward and weight gradient subsample strided inputs with an f32 copy, so they must be
+ * unstrided.
+ */
+function f16Pointwise(g: Conv2dGeometry, opts: Conv2dOptions, stridedOk: boolean): boolean {
+  return isPointwise(g, opts) && (stridedOk || (g.sh === 1 && g.sw === 1));
+}
+
 /** Runs `fn` on f32 widenings of `xs` (all f16), freeing the widenings afterwards. */
 function widened<T>(op: string, xs: Tensor[], fn: (xf: Tensor[]) => T): T {
-  expectF16(op, xs);
   const xf = xs.map((x) => cast(x, "f32"));
   try {
     return fn(xf);
@@ -37,7 +80,10 @@ function widened<T>(op: string, xs: Tensor[], fn: (xf: Tensor[]) => T): T {
 }
 
 /** `conv2d` of f16 `x` and `weight`, accumulated and returned in f32. */
-export function conv2dF16(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
+export function conv2dF16(x: Tensor, weight: Tensor, opts: Conv2dF16Options = {}): Tensor {
+  expectF16("conv2dF16", [x, weight]);
+  const g = conv2dGeometry(x.shape, weight.shape, opts);
+  if (f16Pointwise(g, opts, false)) return pointwiseForward(x, weight, g, f16Product(opts));
   return widened("conv2dF16", [x, weight], ([xf, wf]) => conv2d(xf, wf, opts));
 }
 
@@ -45,18 +91,28 @@ export function conv2dF16(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): 
 export function conv2dInputGradF16(
   grad: Tensor,
   weight: Tensor,
-  opts: Conv2dOptions & { inputShape: readonly number[] },
+  opts: Conv2dF16Options & { inputShape: readonly number[] },
 ): Tensor {
-  return widened("conv2dInputGradF16", [grad, weight], ([g, w]) => conv2dInputGrad(g, w, opts));
+  expectF16("conv2dInputGradF16", [grad, weight]);
+  const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
+  checkDy("conv2dInputGradF16", grad, g);
+  if (f16Pointwise(g, opts, true)) return pointwiseInputGrad(grad, weight, g, f16Product(opts));
+  return widened("conv2dInputGradF16", [grad, weight], ([gf, w]) => conv2dInputGrad(gf, w, opts));
 }
 
 /** `conv2dWeightGrad` of f16 `x` and `grad`, in f32. */
 export function conv2dWeightGradF16(
   x: Tensor,
   grad: Tensor,
-  opts: Conv2dOptions & { weightShape: readonly number[] },
+  opts: Conv2dF16Options & { weightShape: readonly number[] },
 ): Tensor {
-  return widened("conv2dWeightGradF16", [x, grad], ([xf, g]) => conv2dWeightGrad(xf, g, opts));
+  expectF16("conv2dWeightGradF16", [x, grad]);
+  const g = conv2dGeometry(x.shape, opts.weightShape, opts);
+  checkDy("conv2dWeightGradF16", grad, g);
+  if (f16Pointwise(g, opts, false) && g.n * g.o * g.c <= POINTWISE_WGRAD_MAX) {
+    return pointwiseWeightGrad(x, grad, g, opts.weightShape, f16Product(opts));
+  }
+  return widened("conv2dWeightGradF16", [x, grad], ([xf, gf]) => conv2dWeightGrad(xf, gf, opts));
 }
 
 /**

@@ -18,7 +18,13 @@ import {
   conv2dWeightGradF16,
   matmulF16,
 } from "../../src/kernels/mixed.ts";
-import type { ConvAlgorithm } from "../../src/kernels/conv.ts";
+import { conv2dGeometry, type ConvAlgorithm } from "../../src/kernels/conv.ts";
+import {
+  pointwiseForward,
+  pointwiseInputGrad,
+  pointwiseWeightGrad,
+  type Product,
+} from "../../src/kernels/conv_pointwise.ts";
 
 const half = (x: Float32Array): Float32Array => Float32Array.from(new Float16Array(x));
 
@@ -250,6 +256,53 @@ Deno.test("conv2dF16: forward, dgrad and wgrad on each algorithm, odd shapes at 
         atol: 2e-3 * d.n * oh * ow,
         msg: `${msg} dw vs f32`,
       });
+    });
+  }
+  assert.equal(memoryStats().liveTensors, before);
+});
+
+Deno.test("pointwise conv2dF16 on the tiled matmul reads f16 and equals the widening path bit-for-bit", async () => {
+  const before = memoryStats().liveTensors;
+  // Unstrided (all three passes read f16) and strided (only dgrad does; the others widen).
+  const cases: ConvDims[] = [
+    { n: 2, c: 5, h: 9, w: 8, o: 7, k: 1, s: 1, p: 0 },
+    { n: 1, c: 6, h: 16, w: 17, o: 3, k: 1, s: 2, p: 0 },
+  ];
+  const tiledF32: Product = (a, b, o) => matmul(a, b, { ...o, variant: "tiled" });
+  for (const d of cases) {
+    const x = rand(d.n * d.c * d.h * d.w, d.h + 3).map((v) => v * 3);
+    const wt = rand(d.o * d.c, d.o + 4);
+    const { oh, ow } = convRef(x, wt, new Float32Array(0), { ...d, n: 0 });
+    const gy = rand(d.n * d.o * oh * ow, 11);
+    const exact = convRef(half(x), half(wt), half(gy), d);
+    const opts = { stride: d.s, matmulVariant: "tiled" as const };
+    await scope(async () => {
+      const X = cast(Tensor.fromArray(x, [d.n, d.c, d.h, d.w]), "f16");
+      const W = cast(Tensor.fromArray(wt, [d.o, d.c, 1, 1]), "f16");
+      const G = cast(Tensor.fromArray(gy, [d.n, d.o, oh, ow]), "f16");
+      const d0 = dispatchStats().dispatches;
+      const y = conv2dF16(X, W, opts);
+      if (d.s === 1) assert.equal(dispatchStats().dispatches - d0, 1, "one f16 matmul, no casts");
+      const dx = conv2dInputGradF16(G, W, { ...opts, inputShape: X.shape });
+      const dw = conv2dWeightGradF16(X, G, { ...opts, weightShape: W.shape });
+      const g = conv2dGeometry(X.shape, W.shape, opts);
+      const [Xf, Wf, Gf] = [cast(X, "f32"), cast(W, "f32"), cast(G, "f32")];
+      const want = [
+        pointwiseForward(Xf, Wf, g, tiledF32),
+        pointwiseInputGrad(Gf, Wf, g, tiledF32),
+        pointwiseWeightGrad(Xf, Gf, g, W.shape, tiledF32),
+      ];
+      const got = await readBackAll([y, dx, dw, ...want]);
+      const msg = JSON.stringify(d);
+      ["y", "dx", "dw"].forEach((what, p) => {
+        // Strided forward and wgrad widen onto the default kernel: exact to f32 rounding only.
+        if (d.s !== 1 && what !== "dx") return;
+        const i = got[p].findIndex((v, j) => !Object.is(v, got[p + 3][j]));
+        assert.equal(i, -1, `${msg} ${what}: element ${i} differs from the widening path`);
+      });
+      assertClose(got[0], exact.y, { rtol: 1e-5, atol: 1e-5, msg: `${msg} y` });
+      assertClose(got[1], exact.dx, { rtol: 1e-5, atol: 1e-5, msg: `${msg} dx` });
+      assertClose(got[2], exact.dw, { rtol: 1e-5, atol: 1e-4, msg: `${msg} dw` });
     });
   }
   assert.equal(memoryStats().liveTensors, before);
