@@ -1,11 +1,11 @@
 /**
  * The WGSL pre-processor (src/gpu/wgsl_expand.ts) and the uniform layouts (src/gpu/params.ts):
  * the expanded conv and register-matmul kernels compute bit for bit what the formerly
- * generated ones did, and the expander's marks behave as documented.
+ * generated ones did, and the expander's marks (and `f16Form`) behave as documented.
  */
 import assert from "node:assert/strict";
 import { goldenHashes } from "./wgsl_golden_cases.ts";
-import { evaluate, expandWgsl } from "../../src/gpu/wgsl_expand.ts";
+import { evaluate, expandWgsl, f16Form } from "../../src/gpu/wgsl_expand.ts";
 import { params } from "../../src/gpu/params.ts";
 
 const GOLDEN = JSON.parse(
@@ -70,6 +70,15 @@ Deno.test("expandWgsl rejects what it cannot make constant, naming the shader", 
   );
   assert.equal(evaluate("min(7u, 2u * 3u) + (5 / 2) - 9 % 4", new Map()), 7);
   assert.equal(evaluate("A > 2u && !(B == 1u) || false", new Map([["A", 3], ["B", 0]])), 1);
+});
+
+Deno.test("f16Form switches the marked alias to f16 and enables f16, nothing else", () => {
+  const src = "// header\nalias T = f32; // @f16: inputs\nalias U = f32;\nvar<private> x: T;";
+  assert.equal(
+    f16Form(src, "demo"),
+    "enable f16;\n// header\nalias T = f16; // @f16: inputs\nalias U = f32;\nvar<private> x: T;",
+  );
+  assert.throws(() => f16Form("alias T = f32;", "demo"), /demo: has no "alias T = f32; \/\/ @f16"/);
 });
 
 Deno.test("params layouts give the WGSL struct and the packing from one declaration", () => {
