@@ -7,10 +7,11 @@
  * `shader-f16` and the tiled kernel is the one that would run: GPU adapters, or `variant:
  * "tiled"`), also for the pointwise convs that run as batched matmuls (not the forward and
  * weight gradient of strided ones). The other kernels (the CPU register matmul, the other
- * convolutions) widen their f16 inputs to f32 (one exact cast each) and run the f32 kernels. Both ways the results are the
- * f32 kernels' on the f16-rounded values (the f16-reading tiled kernel is bit-identical to the
- * widening path); the memory saved is that of the f16 tensors kept between ops (activations
- * saved for backward), and the f16-reading kernel also halves its input bandwidth.
+ * convolutions) widen their f16 inputs to f32 (one exact cast each) and run the f32 kernels.
+ * Both ways the results are the f32 kernels' on the f16-rounded values (the f16-reading tiled
+ * kernel is bit-identical to the widening path on the tiled kernel); the memory saved is that
+ * of the f16 tensors kept between ops (activations saved for backward), and the f16-reading
+ * kernel also halves its input bandwidth.
  *
  * @module
  */
@@ -70,7 +71,7 @@ function f16Pointwise(g: Conv2dGeometry, opts: Conv2dOptions, stridedOk: boolean
 }
 
 /** Runs `fn` on f32 widenings of `xs` (all f16), freeing the widenings afterwards. */
-function widened<T>(op: string, xs: Tensor[], fn: (xf: Tensor[]) => T): T {
+function widened<T>(xs: Tensor[], fn: (xf: Tensor[]) => T): T {
   const xf = xs.map((x) => cast(x, "f32"));
   try {
     return fn(xf);
@@ -84,7 +85,7 @@ export function conv2dF16(x: Tensor, weight: Tensor, opts: Conv2dF16Options = {}
   expectF16("conv2dF16", [x, weight]);
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (f16Pointwise(g, opts, false)) return pointwiseForward(x, weight, g, f16Product(opts));
-  return widened("conv2dF16", [x, weight], ([xf, wf]) => conv2d(xf, wf, opts));
+  return widened([x, weight], ([xf, wf]) => conv2d(xf, wf, opts));
 }
 
 /** `conv2dInputGrad` of f16 `grad` and `weight`, in f32. */
@@ -97,7 +98,7 @@ export function conv2dInputGradF16(
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
   checkDy("conv2dInputGradF16", grad, g);
   if (f16Pointwise(g, opts, true)) return pointwiseInputGrad(grad, weight, g, f16Product(opts));
-  return widened("conv2dInputGradF16", [grad, weight], ([gf, w]) => conv2dInputGrad(gf, w, opts));
+  return widened([grad, weight], ([gf, w]) => conv2dInputGrad(gf, w, opts));
 }
 
 /** `conv2dWeightGrad` of f16 `x` and `grad`, in f32. */
@@ -112,7 +113,7 @@ export function conv2dWeightGradF16(
   if (f16Pointwise(g, opts, false) && g.n * g.o * g.c <= POINTWISE_WGRAD_MAX) {
     return pointwiseWeightGrad(x, grad, g, opts.weightShape, f16Product(opts));
   }
-  return widened("conv2dWeightGradF16", [x, grad], ([xf, gf]) => conv2dWeightGrad(xf, gf, opts));
+  return widened([x, grad], ([xf, gf]) => conv2dWeightGrad(xf, gf, opts));
 }
 
 /**
@@ -122,5 +123,5 @@ export function conv2dWeightGradF16(
 export function matmulF16(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   expectF16("matmulF16", [a, b]);
   if (hasShaderF16() && matmulKernel(a, b, opts) === "tiled") return matmulTiledF16(a, b, opts);
-  return widened("matmulF16", [a, b], ([af, bf]) => matmul(af, bf, opts));
+  return widened([a, b], ([af, bf]) => matmul(af, bf, opts));
 }
