@@ -1,0 +1,72 @@
+/**
+ * Tap cropping for convs on planes so small that some taps only ever read zero padding
+ * (`tapCrop` in conv_geometry.ts decides which): the weight's kept taps are copied out for the
+ * smaller conv, and its weight gradient is written back into full kernels with zeros in the
+ * cropped taps (their gradient is exactly 0). Both through `shaders/conv2d_tap_window.wgsl`.
+ *
+ * @module
+ */
+
+import tapWindowSrc from "../../shaders/conv2d_tap_window.wgsl" with { type: "text" };
+import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { defineKernel } from "../gpu/kernel.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import type { Conv2dGeometry, TapCrop } from "./conv_geometry.ts";
+
+const TAP_WINDOW = defineKernel("conv2d_tap_window", tapWindowSrc, {
+  total: "u32",
+  kh: "u32",
+  kw: "u32",
+  kh2: "u32",
+  kw2: "u32",
+  ky0: "u32",
+  kx0: "u32",
+});
+
+/**
+ * Copies the kept taps of `src` [O, C, kh, kw] into `dst` [O, C, crop.kh, crop.kw], or with
+ * `expand` the reverse, zeros in the cropped taps (conv2d_tap_window.wgsl).
+ */
+function tapWindow(
+  src: Tensor,
+  dst: Tensor,
+  g: Conv2dGeometry,
+  crop: TapCrop,
+  expand: boolean,
+): void {
+  const total = dst.size;
+  if (total >= 1 << 24) throw new RangeError(`conv2d: weight of ${total} elements to crop`);
+  dispatch({
+    kernel: TAP_WINDOW.name,
+    code: TAP_WINDOW.code,
+    overrides: { EXPAND: expand ? 1 : 0 },
+    uniform: TAP_WINDOW.params.pack({
+      total,
+      kh: g.kh,
+      kw: g.kw,
+      kh2: crop.kh,
+      kw2: crop.kw,
+      ky0: crop.ky0,
+      kx0: crop.kx0,
+    }),
+    buffers: [src.buffer, dst.buffer],
+    workgroups: gridFor(Math.ceil(total / 4), 256),
+  });
+}
+
+/** The weight's kept taps [O, C, crop.kh, crop.kw]. */
+export function cropWeight(weight: Tensor, g: Conv2dGeometry, crop: TapCrop): Tensor {
+  const wc = Tensor.empty([g.o, g.c, crop.kh, crop.kw]);
+  tapWindow(weight, wc, g, crop, false);
+  return wc;
+}
+
+/**
+ * The weight gradient [O, C, kh, kw] of the full kernel from `dwc`, the cropped conv's
+ * [O, C, crop.kh, crop.kw]: zeros in the cropped taps.
+ */
+export function expandWeight(dwc: Tensor, g: Conv2dGeometry, crop: TapCrop): Tensor {
+  const dw = Tensor.empty([g.o, g.c, g.kh, g.kw]);
+  tapWindow(dwc, dw, g, crop, true);
+  return dw;
+}
