@@ -36,8 +36,8 @@ const COLS_PARAMS = {
 const IM2COL = defineKernel("conv2d_im2col", im2colSrc, COLS_PARAMS);
 const COL2IM = defineKernel("conv2d_col2im", col2imSrc, COLS_PARAMS);
 
-/** Fills `out` from `src` with conv2d_im2col or conv2d_col2im, one invocation per output. */
-function colsPass(kernel: typeof IM2COL, src: Tensor, out: Tensor, g: Conv2dGeometry): Tensor {
+/** Fills `out` from `src` with conv2d_col2im, one invocation per output. */
+function colsPass(kernel: typeof COL2IM, src: Tensor, out: Tensor, g: Conv2dGeometry): Tensor {
   dispatch({
     kernel: kernel.name,
     code: kernel.code,
@@ -48,9 +48,25 @@ function colsPass(kernel: typeof IM2COL, src: Tensor, out: Tensor, g: Conv2dGeom
   return out;
 }
 
-/** The im2col matrix [N·OH·OW, C·kh·kw] of `x` (see conv2d_im2col.wgsl). */
+/** Rows per grid y dimension (within WebGPU's guaranteed 65535). */
+const MAX_GRID_Y = 32768;
+
+/**
+ * The im2col matrix [N·OH·OW, C·kh·kw] of `x` (see conv2d_im2col.wgsl): one invocation per
+ * (row, input channel).
+ */
 function im2col(x: Tensor, g: Conv2dGeometry): Tensor {
-  return colsPass(IM2COL, x, Tensor.empty([g.n * g.oh * g.ow, g.c * g.kh * g.kw]), g);
+  const rows = g.n * g.oh * g.ow;
+  const cols = Tensor.empty([rows, g.c * g.kh * g.kw]);
+  const y = Math.min(rows, MAX_GRID_Y);
+  dispatch({
+    kernel: IM2COL.name,
+    code: IM2COL.code,
+    uniform: IM2COL.params.pack({ ...g, total: rows }),
+    buffers: [x.buffer, cols.buffer],
+    workgroups: [Math.ceil(g.c / 64), y, Math.ceil(rows / y)],
+  });
+  return cols;
 }
 
 /** dy [N, O, OH, OW] as the [N·OH·OW, O] matrix the im2col path multiplies. */
