@@ -12,9 +12,11 @@ import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import type { Conv2dGeometry, TapCrop } from "./conv_geometry.ts";
+import { stridedCopy } from "./copy.ts";
+import { fillInPlace } from "./elementwise.ts";
 
 const TAP_WINDOW = defineKernel("conv2d_tap_window", tapWindowSrc, {
-  total: "u32",
+  groups: "u32",
   kh: "u32",
   kw: "u32",
   kh2: "u32",
@@ -34,14 +36,18 @@ function tapWindow(
   crop: TapCrop,
   expand: boolean,
 ): void {
-  const total = dst.size;
-  if (total >= 1 << 24) throw new RangeError(`conv2d: weight of ${total} elements to crop`);
+  const blocks = g.o * g.c;
+  if (blocks % 4 !== 0) {
+    // Kernels of 4-block groups only; the rare odd count takes strided copies.
+    stridedWindow(src, dst, g, crop, expand);
+    return;
+  }
   dispatch({
     kernel: TAP_WINDOW.name,
     code: TAP_WINDOW.code,
     overrides: { EXPAND: expand ? 1 : 0 },
     uniform: TAP_WINDOW.params.pack({
-      total,
+      groups: blocks / 4,
       kh: g.kh,
       kw: g.kw,
       kh2: crop.kh,
@@ -50,8 +56,28 @@ function tapWindow(
       kx0: crop.kx0,
     }),
     buffers: [src.buffer, dst.buffer],
-    workgroups: gridFor(Math.ceil(total / 4), 256),
+    workgroups: gridFor(blocks / 4, 64),
   });
+}
+
+/** `tapWindow` by strided copies (and a zero fill when expanding). */
+function stridedWindow(
+  src: Tensor,
+  dst: Tensor,
+  g: Conv2dGeometry,
+  crop: TapCrop,
+  expand: boolean,
+): void {
+  const full = [g.c * g.kh * g.kw, g.kh * g.kw, g.kw, 1];
+  const kept = [g.c * crop.kh * crop.kw, crop.kh * crop.kw, crop.kw, 1];
+  const offset = crop.ky0 * g.kw + crop.kx0;
+  const shape = [g.o, g.c, crop.kh, crop.kw];
+  if (expand) {
+    fillInPlace(dst, 0);
+    stridedCopy(src, dst, { shape, srcStrides: kept, dstStrides: full, dstOffset: offset });
+  } else {
+    stridedCopy(src, dst, { shape, srcStrides: full, srcOffset: offset, dstStrides: kept });
+  }
 }
 
 /** The weight's kept taps [O, C, crop.kh, crop.kw]. */
