@@ -4,7 +4,9 @@
  * and weight gradient (wgrad), GFLOP/s = 2·N·O·OH·OW·C·kh·kw per pass (staging and weight
  * packing included in the time). A table from timed loops with one sync per pass type is
  * printed when the module loads; `deno bench` timings follow. `CONV_BENCH=bar` limits both to
- * the acceptance shape (3×3, 64→64, 32×32, batch 32); run it with `LP_NUM_THREADS=1` on
+ * the acceptance shape (3×3, 64→64, 32×32, batch 32); `CONV_BENCH=step32` runs every conv of
+ * the ResNet-18 step at 32×32 (ImageNet stem) and adds each one's CPU ms per training step;
+ * `CONV_ALGO=direct|im2col|igemm` forces a kernel family. Run it with `LP_NUM_THREADS=1` on
  * lavapipe. Each cell is "wall / cpu": GFLOP/s over wall time and over the process's CPU
  * time (all threads). On a shared machine wall time drifts with load; with one lavapipe
  * thread the CPU-time figure is the load-independent one.
