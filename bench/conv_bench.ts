@@ -4,7 +4,9 @@
  * and weight gradient (wgrad), GFLOP/s = 2·N·O·OH·OW·C·kh·kw per pass (staging and weight
  * packing included in the time). A table from timed loops with one sync per pass type is
  * printed when the module loads; `deno bench` timings follow. `CONV_BENCH=bar` limits both to
- * the acceptance shape (3×3, 64→64, 32×32, batch 32); run it with `LP_NUM_THREADS=1` on
+ * the acceptance shape (3×3, 64→64, 32×32, batch 32); `CONV_BENCH=step32` runs every conv of
+ * the ResNet-18 step at 32×32 (ImageNet stem) and adds each one's CPU ms per training step;
+ * `CONV_ALGO=direct|im2col|igemm` forces a kernel family. Run it with `LP_NUM_THREADS=1` on
  * lavapipe. Each cell is "wall / cpu": GFLOP/s over wall time and over the process's CPU
  * time (all threads). On a shared machine wall time drifts with load; with one lavapipe
  * thread the CPU-time figure is the load-independent one.
@@ -13,7 +15,13 @@ import process from "node:process";
 import { getDevice, gpu } from "../src/gpu/device.ts";
 import { sync } from "../src/gpu/dispatch.ts";
 import { scope, Tensor } from "../src/gpu/tensor.ts";
-import { conv2d, conv2dGeometry, conv2dInputGrad, conv2dWeightGrad } from "../src/kernels/conv.ts";
+import {
+  conv2d,
+  conv2dGeometry,
+  conv2dInputGrad,
+  conv2dWeightGrad,
+  type ConvAlgorithm,
+} from "../src/kernels/conv.ts";
 
 await getDevice();
 
@@ -49,7 +57,32 @@ const ALL: Shape[] = [
   { name: "3x3 512→512 s1 @1", c: 512, o: 512, hw: 1, k: 3, s: 1, p: 1 },
   { name: "1x1 256→512 s2 @2", c: 256, o: 512, hw: 2, k: 1, s: 2, p: 0 },
 ];
-const SHAPES = Deno.env.get("CONV_BENCH") === "bar" ? ALL.slice(0, 1) : ALL;
+/**
+ * Every conv of one ResNet-18 step on 32×32 images with the ImageNet stem (the issue-12 step
+ * bench), with how often it runs per step (`count`): `CONV_BENCH=step32` adds the CPU
+ * milliseconds each geometry costs per training step.
+ */
+const STEP32: (Shape & { count: number })[] = [
+  { name: "7x7 3→64 s2 @32 (stem)", c: 3, o: 64, hw: 32, k: 7, s: 2, p: 3, count: 1 },
+  { name: "3x3 64→64 s1 @8", c: 64, o: 64, hw: 8, k: 3, s: 1, p: 1, count: 4 },
+  { name: "3x3 64→128 s2 @8", c: 64, o: 128, hw: 8, k: 3, s: 2, p: 1, count: 1 },
+  { name: "1x1 64→128 s2 @8", c: 64, o: 128, hw: 8, k: 1, s: 2, p: 0, count: 1 },
+  { name: "3x3 128→128 s1 @4", c: 128, o: 128, hw: 4, k: 3, s: 1, p: 1, count: 3 },
+  { name: "3x3 128→256 s2 @4", c: 128, o: 256, hw: 4, k: 3, s: 2, p: 1, count: 1 },
+  { name: "1x1 128→256 s2 @4", c: 128, o: 256, hw: 4, k: 1, s: 2, p: 0, count: 1 },
+  { name: "3x3 256→256 s1 @2", c: 256, o: 256, hw: 2, k: 3, s: 1, p: 1, count: 3 },
+  { name: "3x3 256→512 s2 @2", c: 256, o: 512, hw: 2, k: 3, s: 2, p: 1, count: 1 },
+  { name: "1x1 256→512 s2 @2", c: 256, o: 512, hw: 2, k: 1, s: 2, p: 0, count: 1 },
+  { name: "3x3 512→512 s1 @1", c: 512, o: 512, hw: 1, k: 3, s: 1, p: 1, count: 3 },
+];
+const which = Deno.env.get("CONV_BENCH");
+const SHAPES: (Shape & { count?: number })[] = which === "bar"
+  ? ALL.slice(0, 1)
+  : which === "step32"
+  ? STEP32
+  : ALL;
+/** `CONV_ALGO=direct|im2col|igemm` forces one kernel family (default: the automatic choice). */
+const algorithm = (Deno.env.get("CONV_ALGO") ?? "auto") as ConvAlgorithm;
 type Pass = "forward" | "dgrad" | "wgrad";
 const PASSES: Pass[] = ["forward", "dgrad", "wgrad"];
 
@@ -75,7 +108,7 @@ function operands(s: Shape): Operands {
 }
 
 function run(s: Shape, op: Operands, pass: Pass): void {
-  const opts = { stride: s.s, padding: s.p };
+  const opts = { stride: s.s, padding: s.p, algorithm };
   scope(() => {
     if (pass === "forward") conv2d(op.x, op.w, opts);
     else if (pass === "dgrad") conv2dInputGrad(op.dy, op.w, { ...opts, inputShape: op.x.shape });
@@ -87,7 +120,11 @@ function run(s: Shape, op: Operands, pass: Pass): void {
  * GFLOP/s of back-to-back passes (≥ ~2 GFLOP of work), first dispatch to final sync, over
  * wall time and over process CPU time.
  */
-async function gflops(s: Shape, op: Operands, pass: Pass): Promise<string> {
+async function gflops(
+  s: Shape & { count?: number },
+  op: Operands,
+  pass: Pass,
+): Promise<string> {
   run(s, op, pass); // compile the pipelines
   await sync();
   const reps = Math.max(1, Math.min(20, Math.round(2e9 / op.flop)));
@@ -99,9 +136,18 @@ async function gflops(s: Shape, op: Operands, pass: Pass): Promise<string> {
   const c = process.cpuUsage(c0);
   const cpu = (c.user + c.system) / 1e6;
   const rate = (t: number) => ((op.flop * reps) / t / 1e9).toFixed(2);
-  return `${rate(wall)} / ${rate(cpu)}`;
+  // Per-step CPU milliseconds (the stem's dgrad never runs in a step: its input needs none).
+  const skip = pass === "dgrad" && s.name.includes("stem");
+  if (s.count !== undefined && !skip) {
+    stepCpuMs.set(pass, (stepCpuMs.get(pass) ?? 0) + s.count * cpu / reps * 1000);
+  }
+  const perStep = s.count === undefined
+    ? ""
+    : ` (${(s.count * cpu / reps * 1000).toFixed(0)} ms/step)`;
+  return `${rate(wall)} / ${rate(cpu)}${perStep}`;
 }
 
+const stepCpuMs = new Map<Pass, number>();
 const rows: string[] = [];
 for (const s of SHAPES) {
   const op = operands(s);
@@ -118,6 +164,9 @@ console.log(
     "| shape | GFLOP/pass | forward GFLOP/s wall / cpu | dgrad | wgrad |",
     "|---|---|---|---|---|",
     ...rows,
+    ...(stepCpuMs.size
+      ? [`per step, CPU ms: ${[...stepCpuMs].map(([p, ms]) => `${p} ${ms.toFixed(0)}`).join(", ")}`]
+      : []),
   ].join("\n"),
 );
 

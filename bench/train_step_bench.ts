@@ -17,6 +17,9 @@
  * | ef703e8 | fused BN + ReLU, BN + add + ReLU | 23.3 img/CPU-s    |                  | 208.6               |
  * | e1d66fc | BN reductions sized per channel | 28.1 img/CPU-s     | 2.6 img/CPU-s    | 208.6               |
  * | b2d8651 | + measured kernel choice (`tuned`) | 27.9 img/CPU-s  |                  | 208.6               |
+ * | 5e796c1 | crop padding-only taps, dense-layer convs | 28.4–32.1 | (base 26.5–27.7) | 208.6            |
+ * | 3d0acd8 | + im2col per (row, channel), vec4 AdamW | 39.2–39.4 | (base 21.0–29.4)  | 208.6               |
+ * | 092fdcc | + cropped weight kept for the backward | 25.4–37.4 | 2.6 (base 2.1) | 208.6               |
  *
  * Back to back at load ≈ 7 (09:12 and 09:16): now 13.6 img/s wall, 30.0 img/CPU-s, first step
  * 24.6 s; the baseline tree 11.5 img/s wall, 18.8 img/CPU-s, first step 19.3 s. So the gain
@@ -35,6 +38,32 @@
  * alternated with f32, 2 runs each (2026-11-30, load ≈ 7): f32 20.9–28.7 img/CPU-s, 16-mixed
  * 14.3–21.7 img/CPU-s (f16 casts around the f32 kernels cost passes on a CPU), peak 208.6 →
  * 204.3 MiB. At 224 px batch 8 (`peak_memory.ts`) the peak drops 374.6 → 304.3 MiB.
+ *
+ * Session of 2026-11-30 (second): each "base" figure is the tree at e4a84f8 run back to back
+ * with the new one (alternated, fresh processes) at load 12–23, where images per CPU-second
+ * swing widely (the same base tree read 20.1–29.4). Same-clock ratios: 1.03–1.21× (crop
+ * alone), 1.34–1.87× (+ im2col, AdamW), 1.30–1.42× at 11:54 and 1.03–1.38× at 12:06–12:11
+ * (+ kept crop; new 25.4–27.8 against base 20.1–25.4). GPU time summed over a step's
+ * dispatches (timestamp queries): 2868 ms base, 2045–2332 ms now. So about 1.3× over the
+ * session's base and 1.2–1.9× over the issue's baseline (18.8–22.8); the 2× target (≈ 42
+ * img/CPU-s) is not reached. The stem's input gradient is never computed (its input needs
+ * none: 9 `conv2d_forward` dispatches = stem + 4 forward + 4 input gradients of layer1). Where the time went (`CONV_BENCH=step32
+ * bench/conv_bench.ts`, per-step CPU ms of each conv geometry; `bench/profile_step.ts`):
+ * - 3×3 convs on 1×1 planes multiplied 8 of 9 taps by padding: cropped to the centre tap they
+ *   are dense layers (x [N, C] · Wᵀ, no im2col, no transposes): 71 → 31 CPU ms per layer
+ *   (forward + dgrad + wgrad, 512 channels); the stride-2 3×3 onto 1×1 crops to 2×2, 39 → 32.
+ * - The im2col kernel split its index with ~10 u32 divisions per entry (lavapipe runs them lane
+ *   by lane): one invocation per (row, channel) now writes its taps (3×3 128→128 at 4×4 forward
+ *   24.8 → 16.3 ms). The matmuls themselves run at 10–13 GFLOP/CPU-s on these shapes.
+ * - AdamW ran one scalar invocation per element over 11.2M parameters: `adamw4.wgsl` (4 vec4s
+ *   per invocation, same bits) made `bench/adamw_bench.ts` 7.1 → 2.7 s per 10 steps (wall).
+ * - Tried and dropped: unfolding the weight into a dense [C·H·W, O·OH·OW] matrix for 2×2 planes
+ *   (its build costs more than the matmul it saves: each weight element is used by only N·P
+ *   products), the direct kernels on 4×4 and smaller planes (slower than im2col: 91 vs 69 ms),
+ *   col2im with channels fastest and max-pool backward without divisions (no measurable change).
+ * - Left: 3×3 convs on 2×2 and 4×4 planes still multiply padding (56 % and 31 % of their
+ *   products); the stem's wgrad; AdamW and weight-sized copies are memory-bound (≈ 1.5 GB/s on
+ *   this shared machine).
  */
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep, type StepSpec } from "./train_step.ts";

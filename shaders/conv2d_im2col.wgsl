@@ -3,8 +3,11 @@
 // matmul multiplies with the [O, C·KH·KW] weight.
 // Formula: cols[n·P + oh·OW + ow, (c·KH + ky)·KW + kx] = x[n, c, oh·SH − PH + ky·DH, ow·SW − PW + kx·DW]
 //   (0 outside the input), P = OH·OW.
+// One invocation per (row, c) writes that channel's KH·KW taps, so the index splits (u32
+// divisions, which lavapipe runs lane by lane) happen once per receptive field, not per entry.
+// Grid: x = ceil(C / WG), y·z = N·P rows (row = gid.y + gid.z · nwg.y).
 // Layout: x [N, C, H, W], cols [N·P, C·KH·KW]; f32 row-major. Bindings: 0 uniform, 1 x, 2 cols.
-override WG: u32 = 256u;
+override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -12,22 +15,27 @@ override WG: u32 = 256u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= P.total) { return; }
-  let kk = P.c * P.kh * P.kw;
-  let col = i % kk;
-  let row = i / kk;
-  let kx = col % P.kw;
-  let ky = (col / P.kw) % P.kh;
-  let c = col / (P.kw * P.kh);
-  let ow = row % P.ow;
-  let oh = (row / P.ow) % P.oh;
-  let n = row / (P.ow * P.oh);
-  let ih = i32(oh * P.sh + ky * P.dh) - i32(P.ph);
-  let iw = i32(ow * P.sw + kx * P.dw) - i32(P.pw);
-  var v = 0.0;
-  if (ih >= 0 && iw >= 0 && ih < i32(P.h) && iw < i32(P.w)) {
-    v = x[((n * P.c + c) * P.h + u32(ih)) * P.w + u32(iw)];
+  let c = gid.x;
+  let row = gid.y + gid.z * nwg.y;
+  let plane = P.oh * P.ow;
+  if (c >= P.c || row >= P.total) { return; }
+  let n = row / plane;
+  let p = row - n * plane;
+  let oh = p / P.ow;
+  let ow = p - oh * P.ow;
+  let xc = (n * P.c + c) * P.h;
+  var out = (row * P.c + c) * P.kh * P.kw;
+  for (var ky = 0u; ky < P.kh; ky++) {
+    let ih = i32(oh * P.sh + ky * P.dh) - i32(P.ph);
+    let rowIn = ih >= 0 && ih < i32(P.h);
+    for (var kx = 0u; kx < P.kw; kx++) {
+      let iw = i32(ow * P.sw + kx * P.dw) - i32(P.pw);
+      var v = 0.0;
+      if (rowIn && iw >= 0 && iw < i32(P.w)) {
+        v = x[(xc + u32(ih)) * P.w + u32(iw)];
+      }
+      cols[out] = v;
+      out++;
+    }
   }
-  cols[i] = v;
 }

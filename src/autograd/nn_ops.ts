@@ -14,6 +14,8 @@ import {
   type Conv2dOptions,
   conv2dWeightGrad,
 } from "../kernels/conv.ts";
+import { type Conv2dGeometry, type TapCrop, tapCrop } from "../kernels/conv_geometry.ts";
+import { cropWeight, expandWeight } from "../kernels/conv_crop.ts";
 import {
   batchNormApply,
   batchNormBackward,
@@ -42,13 +44,43 @@ export type { Conv2dOptions };
  * `autocast`, or for an f16 `x`, it runs in mixed precision and returns f16.
  */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
-  conv2dGeometry(x.shape, weight.shape, opts);
+  const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (mixedFor(x)) return conv2dMixed(x, weight, opts);
+  const training = isGradEnabled() && (x.requiresGrad || weight.requiresGrad);
+  const crop = training && (opts.algorithm ?? "auto") === "auto" ? tapCrop(g) : null;
+  if (crop) return croppedConv2d(x, weight, g, crop, opts);
   const out = convForward(x, weight, opts);
   return record(out, [x, weight], "conv2d", (g) => [
     x.requiresGrad ? conv2dInputGrad(g, weight, { ...opts, inputShape: x.shape }) : null,
     weight.requiresGrad ? conv2dWeightGrad(x, g, { ...opts, weightShape: weight.shape }) : null,
   ]);
+}
+
+/**
+ * `conv2d` on a plane so small that some taps only ever read padding (see `tapCrop`): the
+ * kernels would crop the weight in each of forward and input gradient; here it is cropped once
+ * and kept for the backward pass, which disposes it.
+ */
+function croppedConv2d(
+  x: Tensor,
+  weight: Tensor,
+  g: Conv2dGeometry,
+  crop: TapCrop,
+  opts: Conv2dOptions,
+): Tensor {
+  const wc = cropWeight(weight, g, crop);
+  const cropped = { ...opts, padding: [crop.ph, crop.pw] as const };
+  const out = convForward(x, wc, cropped);
+  return record(out, [x, weight], "conv2d", (gy) => {
+    const dx = x.requiresGrad ? conv2dInputGrad(gy, wc, { ...cropped, inputShape: x.shape }) : null;
+    let dw: Tensor | null = null;
+    if (weight.requiresGrad) {
+      using dwc = conv2dWeightGrad(x, gy, { ...cropped, weightShape: wc.shape });
+      dw = expandWeight(dwc, g, crop);
+    }
+    wc.dispose();
+    return [dx, dw];
+  });
 }
 
 /** Parameters and buffers of a BatchNorm2d layer (owned by the layer). */

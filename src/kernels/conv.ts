@@ -1,9 +1,12 @@
 /**
  * 2-D convolution kernels (NCHW, no bias, groups = 1): forward, input gradient (dgrad) and
- * weight gradient (wgrad), and the choice among the four algorithm families:
- * `conv_pointwise.ts` (1×1 as a batched matmul), `conv_im2col.ts` (im2col matrix × weight),
+ * weight gradient (wgrad), and the choice among the five algorithm families:
+ * `conv_pointwise.ts` (1×1 as a batched matmul), `conv_dense.ts` (a kernel covering its whole
+ * input plane as one dense layer), `conv_im2col.ts` (im2col matrix × weight),
  * `conv_direct.ts` (register-blocked implicit GEMMs for CPU adapters) and `conv_igemm.ts`
- * (workgroup-tiled implicit GEMMs for GPUs). Geometry lives in `conv_geometry.ts`. All reductions run in a fixed order: results are deterministic.
+ * (workgroup-tiled implicit GEMMs for GPUs). Geometry lives in `conv_geometry.ts`; taps that only
+ * ever read padding are cropped first (`conv_crop.ts`). All reductions run in a fixed order:
+ * results are deterministic.
  *
  * @module
  */
@@ -16,10 +19,14 @@ import {
   type Conv2dGeometry,
   conv2dGeometry,
   type Conv2dOptions,
+  type TapCrop,
+  tapCrop,
 } from "./conv_geometry.ts";
 import { DIRECT_MAX_KW, directForward, directInputGrad, directWeightGrad } from "./conv_direct.ts";
 import { GEMM_TILE_NAMES, type GemmTileName } from "./matmul.ts";
 import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
+import { denseForward, denseInputGrad, denseWeightGrad, isDenseConv } from "./conv_dense.ts";
+import { cropWeight, expandWeight } from "./conv_crop.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
 import {
   POINTWISE_WGRAD_MAX,
@@ -55,6 +62,9 @@ export function convAlgorithm(
 ): "direct" | "im2col" | "igemm" {
   const algorithm = opts.algorithm ?? "auto";
   if (algorithm === "igemm" || algorithm === "im2col") return algorithm;
+  if (algorithm === "dense") {
+    throw new RangeError("convAlgorithm: dense is chosen by conv2d itself");
+  }
   // Kernels wider than 7 taps never take the direct path (its tiles would spill).
   const wide = g.kw > DIRECT_MAX_KW;
   if (algorithm === "direct") return wide ? "im2col" : "direct";
@@ -88,6 +98,34 @@ export function isPointwise(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
     g.pw === 0 && g.oh * g.ow >= 64;
 }
 
+/**
+ * Whether the conv runs as a dense layer (conv_dense.ts): forced with `algorithm: "dense"`
+ * (which needs a kernel covering the whole unpadded input), or automatically when it is one.
+ */
+function isDense(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
+  const algorithm = opts.algorithm ?? "auto";
+  if (algorithm === "dense" && !isDenseConv(g)) {
+    throw new RangeError(
+      `conv2d: algorithm "dense" needs an unpadded kernel as large as the input plane, got kernel ${g.kh}×${g.kw}, input ${g.h}×${g.w}, padding ${g.ph}×${g.pw}`,
+    );
+  }
+  return algorithm === "dense" || (algorithm === "auto" && isDenseConv(g));
+}
+
+/**
+ * The taps of an `auto` conv worth cropping: on planes so small that some taps only ever read
+ * padding (ResNet's 1×1 and 2×2 planes), the conv runs on the smaller kernel, which skips those
+ * multiplications by zero (3×3 on a 1×1 plane: 9× fewer).
+ */
+function autoCrop(g: Conv2dGeometry, opts: Conv2dOptions): TapCrop | null {
+  return (opts.algorithm ?? "auto") === "auto" ? tapCrop(g) : null;
+}
+
+/** `opts` for the cropped conv (its padding; the algorithm stays `auto`). */
+function croppedOpts<T extends Conv2dOptions>(opts: T, crop: TapCrop): T {
+  return { ...opts, padding: [crop.ph, crop.pw] };
+}
+
 /** One candidate of the conv family: the kernel family and, for `igemm`, its tile. */
 export interface ConvCandidate {
   /** Kernel family (forced through `Conv2dOptions.algorithm`). */
@@ -112,6 +150,12 @@ export function convCandidates(): ConvCandidate[] {
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (isPointwise(g, opts)) return pointwiseForward(x, weight, g);
+  const crop = autoCrop(g, opts);
+  if (crop) {
+    using wc = cropWeight(weight, g, crop);
+    return conv2d(x, wc, croppedOpts(opts, crop));
+  }
+  if (isDense(g, opts)) return denseForward(x, weight, g);
   switch (convAlgorithm(g, opts)) {
     case "igemm":
       return igemmForward(x, weight, g, opts.tile);
@@ -131,6 +175,12 @@ export function conv2dInputGrad(
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
   checkDy("conv2dInputGrad", dy, g);
   if (isPointwise(g, opts)) return pointwiseInputGrad(dy, weight, g);
+  const crop = autoCrop(g, opts);
+  if (crop) {
+    using wc = cropWeight(weight, g, crop);
+    return conv2dInputGrad(dy, wc, croppedOpts(opts, crop));
+  }
+  if (isDense(g, opts)) return denseInputGrad(dy, weight, g);
   switch (convAlgorithm(g, opts)) {
     case "igemm":
       return igemmInputGrad(dy, weight, g, opts.tile);
@@ -155,6 +205,14 @@ export function conv2dWeightGrad(
   if (isPointwise(g, opts) && g.n * g.o * g.c <= POINTWISE_WGRAD_MAX) {
     return pointwiseWeightGrad(x, dy, g, opts.weightShape);
   }
+  const crop = autoCrop(g, opts);
+  if (crop) {
+    // The cropped taps' gradients are exactly zero.
+    const shape = [g.o, g.c, crop.kh, crop.kw];
+    using dwc = conv2dWeightGrad(x, dy, { ...croppedOpts(opts, crop), weightShape: shape });
+    return expandWeight(dwc, g, crop);
+  }
+  if (isDense(g, opts)) return denseWeightGrad(x, dy, g, opts.weightShape);
   switch (convAlgorithm(g, opts)) {
     case "igemm":
       return igemmWeightGrad(x, dy, g, opts.weightShape, opts.tile);

@@ -19,8 +19,10 @@ export interface Conv2dOptions {
   /**
    * Kernel family: `direct` (the register-blocked implicit GEMMs for CPU adapters), `im2col`
    * (an im2col matrix times the weight on the matmul kernel), `igemm` (the workgroup-tiled
-   * implicit GEMM, no im2col matrix) or `auto` (default: unpadded 1×1 convs with output
-   * planes of 64+ pixels as a batched matmul straight on NCHW; otherwise on CPU adapters
+   * implicit GEMM, no im2col matrix), `dense` (an unpadded kernel as large as its input plane
+   * as one matmul) or `auto` (default: unpadded 1×1 convs with output planes of 64+ pixels as
+   * a batched matmul straight on NCHW; taps that only ever read padding cropped; dense layers
+   * as one matmul; otherwise on CPU adapters
    * im2col for outputs narrower than 8 columns and kernels wider than 7 taps, direct for the
    * rest; on GPUs igemm).
    */
@@ -30,7 +32,7 @@ export interface Conv2dOptions {
 }
 
 /** A conv kernel family (see `Conv2dOptions.algorithm`). */
-export type ConvAlgorithm = "auto" | "direct" | "im2col" | "igemm";
+export type ConvAlgorithm = "auto" | "direct" | "im2col" | "igemm" | "dense";
 
 /** Resolved conv geometry. */
 export interface Conv2dGeometry {
@@ -125,4 +127,73 @@ export function checkDy(fn: string, dy: { shape: readonly number[] }, g: Conv2dG
       `${fn}: dy has shape ${fmt(dy.shape)}, expected ${fmt([g.n, g.o, g.oh, g.ow])}`,
     );
   }
+}
+
+/** Taps of a conv kept after cropping those that only ever read padding (see `tapCrop`). */
+export interface TapCrop {
+  /** First kept tap row and column. */
+  ky0: number;
+  /** First kept tap column. */
+  kx0: number;
+  /** Kept tap rows. */
+  kh: number;
+  /** Kept tap columns. */
+  kw: number;
+  /** Padding of the cropped conv (rows). */
+  ph: number;
+  /** Padding of the cropped conv (columns). */
+  pw: number;
+}
+
+/**
+ * The first and last tap along one dim that some output reads inside the input (taps outside
+ * only ever multiply padding), or null when every tap is read.
+ */
+function keptTaps(
+  size: number,
+  k: number,
+  s: number,
+  p: number,
+  d: number,
+  out: number,
+): [number, number] | null {
+  const reads = (t: number): boolean => {
+    for (let o = 0; o < out; o++) {
+      const i = o * s - p + t * d;
+      if (i >= size) return false;
+      if (i >= 0) return true;
+    }
+    return false;
+  };
+  let lo = 0;
+  while (lo < k - 1 && !reads(lo)) lo++;
+  let hi = k - 1;
+  while (hi > lo && !reads(hi)) hi--;
+  if (lo === 0 && hi === k - 1) return null;
+  // The cropped conv pads by p − lo·d on both sides: it must be ≥ 0 and keep the output size.
+  const pad = p - lo * d;
+  if (pad < 0 || convOutputSize(size, hi - lo + 1, s, pad, d) !== out) return null;
+  return [lo, hi];
+}
+
+/**
+ * The smaller kernel that computes the same conv where a plane is so small that some taps only
+ * ever read zero padding (3×3, padding 1 on a 1×1 plane: the centre tap alone; stride 2 on a
+ * 2×2 plane: the 2×2 taps that reach it), or null when every tap reads input somewhere. The
+ * cropped taps' products are all zero, and their weight gradients are exactly zero.
+ */
+export function tapCrop(g: Conv2dGeometry): TapCrop | null {
+  const rows = keptTaps(g.h, g.kh, g.sh, g.ph, g.dh, g.oh);
+  const cols = keptTaps(g.w, g.kw, g.sw, g.pw, g.dw, g.ow);
+  if (!rows && !cols) return null;
+  const [ky0, ky1] = rows ?? [0, g.kh - 1];
+  const [kx0, kx1] = cols ?? [0, g.kw - 1];
+  return {
+    ky0,
+    kx0,
+    kh: ky1 - ky0 + 1,
+    kw: kx1 - kx0 + 1,
+    ph: g.ph - ky0 * g.dh,
+    pw: g.pw - kx0 * g.dw,
+  };
 }

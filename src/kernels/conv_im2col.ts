@@ -36,21 +36,25 @@ const COLS_PARAMS = {
 const IM2COL = defineKernel("conv2d_im2col", im2colSrc, COLS_PARAMS);
 const COL2IM = defineKernel("conv2d_col2im", col2imSrc, COLS_PARAMS);
 
-/** Fills `out` from `src` with conv2d_im2col or conv2d_col2im, one invocation per output. */
-function colsPass(kernel: typeof IM2COL, src: Tensor, out: Tensor, g: Conv2dGeometry): Tensor {
-  dispatch({
-    kernel: kernel.name,
-    code: kernel.code,
-    uniform: kernel.params.pack({ ...g, total: out.size }),
-    buffers: [src.buffer, out.buffer],
-    workgroups: gridFor(out.size, 256),
-  });
-  return out;
-}
+/** Rows per grid y dimension (within WebGPU's guaranteed 65535). */
+const MAX_GRID_Y = 32768;
 
-/** The im2col matrix [N·OH·OW, C·kh·kw] of `x` (see conv2d_im2col.wgsl). */
+/**
+ * The im2col matrix [N·OH·OW, C·kh·kw] of `x` (see conv2d_im2col.wgsl): one invocation per
+ * (row, input channel).
+ */
 function im2col(x: Tensor, g: Conv2dGeometry): Tensor {
-  return colsPass(IM2COL, x, Tensor.empty([g.n * g.oh * g.ow, g.c * g.kh * g.kw]), g);
+  const rows = g.n * g.oh * g.ow;
+  const cols = Tensor.empty([rows, g.c * g.kh * g.kw]);
+  const y = Math.min(rows, MAX_GRID_Y);
+  dispatch({
+    kernel: IM2COL.name,
+    code: IM2COL.code,
+    uniform: IM2COL.params.pack({ ...g, total: rows }),
+    buffers: [x.buffer, cols.buffer],
+    workgroups: [Math.ceil(g.c / 64), y, Math.ceil(rows / y)],
+  });
+  return cols;
 }
 
 /** dy [N, O, OH, OW] as the [N·OH·OW, O] matrix the im2col path multiplies. */
@@ -75,7 +79,15 @@ export function im2colInputGrad(dy: Tensor, weight: Tensor, g: Conv2dGeometry): 
   using dyt = pixelsByChannel(dy, g);
   using w2 = weight.view([g.o, g.c * g.kh * g.kw]);
   using dcols = matmul(dyt, w2);
-  return colsPass(COL2IM, dcols, Tensor.empty([g.n, g.c, g.h, g.w]), g);
+  const dx = Tensor.empty([g.n, g.c, g.h, g.w]);
+  dispatch({
+    kernel: COL2IM.name,
+    code: COL2IM.code,
+    uniform: COL2IM.params.pack({ ...g, total: dx.size }),
+    buffers: [dcols.buffer, dx.buffer],
+    workgroups: gridFor(dx.size, 256),
+  });
+  return dx;
 }
 
 /** Weight gradient: (dy as pixels × channels)ᵀ · im2col(x), shaped as `weightShape`. */

@@ -6,6 +6,7 @@
  */
 
 import adamwSrc from "../../shaders/adamw.wgsl" with { type: "text" };
+import adamw4Src from "../../shaders/adamw4.wgsl" with { type: "text" };
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -13,8 +14,8 @@ import { fillInPlace } from "../kernels/elementwise.ts";
 import { stridedCopy } from "../kernels/copy.ts";
 import { fmt, stridesOf } from "../kernels/shape.ts";
 
-const ADAMW = defineKernel("adamw", adamwSrc, {
-  n: "u32",
+/** The update's hyper-parameters (after the element count, `n` or `n4`). */
+const HYPER = {
   decay: "f32",
   beta1: "f32",
   beta2: "f32",
@@ -23,7 +24,12 @@ const ADAMW = defineKernel("adamw", adamwSrc, {
   step_size: "f32",
   bc2_sqrt: "f32",
   eps: "f32",
-});
+} as const;
+const ADAMW = defineKernel("adamw", adamwSrc, { n: "u32", ...HYPER });
+/** Parameters whose size is a multiple of 4 (nearly all): vec4s, V4 of them per invocation. */
+const ADAMW4 = defineKernel("adamw4", adamw4Src, { n4: "u32", ...HYPER });
+const ADAMW4_V4 = 4;
+const ADAMW4_WG = 64;
 
 /** Options of `AdamW` (PyTorch's names and defaults). */
 export interface AdamWOptions {
@@ -219,23 +225,36 @@ export class AdamW implements LrOptimizer {
         s.step++;
         const bc1 = 1 - b1 ** s.step;
         const bc2 = 1 - b2 ** s.step;
-        dispatch({
-          kernel: ADAMW.name,
-          code: ADAMW.code,
-          uniform: ADAMW.params.pack({
-            n: p.size,
-            decay: 1 - group.lr * group.weightDecay,
-            beta1: b1,
-            beta2: b2,
-            omb1: 1 - b1,
-            omb2: 1 - b2,
-            step_size: group.lr / bc1,
-            bc2_sqrt: Math.sqrt(bc2),
-            eps: this.eps,
-          }),
-          buffers: [p.buffer, g.buffer, s.expAvg.buffer, s.expAvgSq.buffer],
-          workgroups: gridFor(p.size, 256),
-        });
+        const hyper = {
+          decay: 1 - group.lr * group.weightDecay,
+          beta1: b1,
+          beta2: b2,
+          omb1: 1 - b1,
+          omb2: 1 - b2,
+          step_size: group.lr / bc1,
+          bc2_sqrt: Math.sqrt(bc2),
+          eps: this.eps,
+        };
+        const buffers = [p.buffer, g.buffer, s.expAvg.buffer, s.expAvgSq.buffer];
+        if (p.size % 4 === 0) {
+          const n4 = p.size / 4;
+          dispatch({
+            kernel: ADAMW4.name,
+            code: ADAMW4.code,
+            overrides: { V4: ADAMW4_V4, WG: ADAMW4_WG },
+            uniform: ADAMW4.params.pack({ n4, ...hyper }),
+            buffers,
+            workgroups: gridFor(Math.ceil(n4 / ADAMW4_V4), ADAMW4_WG),
+          });
+        } else {
+          dispatch({
+            kernel: ADAMW.name,
+            code: ADAMW.code,
+            uniform: ADAMW.params.pack({ n: p.size, ...hyper }),
+            buffers,
+            workgroups: gridFor(p.size, 256),
+          });
+        }
       }
     }
   }

@@ -215,6 +215,7 @@ Deno.test("conv → BN → max pool → conv → avg pool steps keep GPU memory 
   };
   const x = Tensor.fromArray(rand(2 * 3 * 10 * 10, 6), [2, 3, 10, 10]);
   const w2 = Tensor.fromArray(rand(4 * 8 * 9, 7), [4, 8, 3, 3], { requiresGrad: true });
+  const w3 = Tensor.fromArray(rand(4 * 4 * 9, 8), [4, 4, 3, 3], { requiresGrad: true });
   const step = () =>
     scope(() => {
       const h = F.conv2d(x, w, { stride: 1, padding: 1 });
@@ -223,7 +224,9 @@ Deno.test("conv → BN → max pool → conv → avg pool steps keep GPU memory 
       // 5×5 planes: this conv takes the im2col path, the first one the direct kernels.
       const q = F.conv2d(p, w2, { stride: 2, padding: 1 });
       const a = F.adaptiveAvgPool2d(q);
-      backward(sum(F.flatten(a)));
+      // 3×3 on the 1×1 plane: the centre tap alone (cropped weight kept for the backward).
+      const r = F.conv2d(a, w3, { padding: 1 });
+      backward(sum(F.flatten(r)));
     });
   try {
     step();
@@ -233,7 +236,10 @@ Deno.test("conv → BN → max pool → conv → avg pool steps keep GPU memory 
     await w.grad!.toArray();
     assert.equal(memoryStats().liveBuffers, before);
     assert.equal(await state.numBatchesTracked!.item(), 6);
+    // Only the centre taps of the 1×1-plane conv get gradient (6 steps accumulated).
+    const g3 = await w3.grad!.toArray();
+    assert.ok(g3.every((v, i) => (i % 9 === 4) === (v !== 0)), "w3 gradient outside the centre");
   } finally {
-    for (const t of [w, w2, x, ...Object.values(state)]) t?.dispose();
+    for (const t of [w, w2, w3, x, ...Object.values(state)]) t?.dispose();
   }
 });

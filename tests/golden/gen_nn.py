@@ -115,6 +115,12 @@ def generate():
         conv_case("1x1 s1", (2, 4, 5, 8), (3, 4, 1, 1), 1, 0, seed=6),
         conv_case("2x3 stride (1,2) pad (0,1)", (1, 2, 6, 13), (3, 2, 2, 3), (1, 2), (0, 1), seed=7),
         conv_case("3x3 s1 p1 36 channels (multi-tile)", (1, 3, 5, 9), (36, 3, 3, 3), 1, 1, seed=8),
+        # Planes no larger than the kernel (ResNet's last stages): taps that only read padding are cropped.
+        conv_case("3x3 s1 p1 on 2x2 (tiny plane)", (3, 6, 2, 2), (5, 6, 3, 3), 1, 1, seed=15),
+        conv_case("3x3 s1 p1 on 1x1 (cropped to a dense layer)", (2, 7, 1, 1), (9, 7, 3, 3), 1, 1, seed=16),
+        conv_case("3x3 s2 p1 on 2x2 (cropped to a dense layer)", (2, 4, 2, 2), (6, 4, 3, 3), 2, 1, seed=17),
+        conv_case("3x3 s(1,2) p1 on 3x2 (cropped columns)", (2, 3, 3, 2), (4, 3, 3, 3), (1, 2), 1, seed=18),
+        conv_case("3x3 dilation 2 p2 on 3x3 (tiny plane)", (2, 3, 3, 3), (4, 3, 3, 3), 1, 2, 2, seed=19),
     ]
     # Ties: values from {0, 1, 2} so most windows hold several equal maxima.
     g = torch.Generator().manual_seed(9)

@@ -11,6 +11,8 @@ import {
   convCandidates,
   convOutputSize,
 } from "../../src/kernels/conv.ts";
+import { tapCrop } from "../../src/kernels/conv_geometry.ts";
+import { isDenseConv } from "../../src/kernels/conv_dense.ts";
 import { wgradParts } from "../../src/kernels/conv_igemm.ts";
 import { GEMM_TILE_NAMES, type GemmTileName } from "../../src/kernels/matmul.ts";
 import { gpu } from "../../src/gpu/device.ts";
@@ -243,4 +245,82 @@ Deno.test("conv algorithm choice: igemm on GPUs, direct or im2col on CPU adapter
       }),
     /unknown tile "9x9"/,
   );
+});
+
+Deno.test("conv tap cropping: which taps only read padding, and the cropped path's results", async () => {
+  // 3×3, padding 1 on a 1×1 plane: only the centre tap reads input.
+  const one = conv2dGeometry([2, 4, 1, 1], [6, 4, 3, 3], { padding: 1 });
+  assert.deepEqual(tapCrop(one), { ky0: 1, kx0: 1, kh: 1, kw: 1, ph: 0, pw: 0 });
+  // Stride 2 on a 2×2 plane: taps 1..2 reach it, and then cover the whole plane.
+  const s2 = conv2dGeometry([2, 4, 2, 2], [6, 4, 3, 3], { padding: 1, stride: 2 });
+  assert.deepEqual(tapCrop(s2), { ky0: 1, kx0: 1, kh: 2, kw: 2, ph: 0, pw: 0 });
+  // Every tap reads input on 2×2 (stride 1) and on larger planes.
+  assert.equal(tapCrop(conv2dGeometry([1, 1, 2, 2], [1, 1, 3, 3], { padding: 1 })), null);
+  assert.equal(tapCrop(conv2dGeometry([1, 1, 8, 8], [1, 1, 3, 3], { padding: 1 })), null);
+  // Rows only: a 1×5 plane keeps every column tap.
+  const row = conv2dGeometry([1, 1, 1, 5], [1, 1, 3, 3], { padding: 1 });
+  assert.deepEqual(tapCrop(row), { ky0: 1, kx0: 0, kh: 1, kw: 3, ph: 0, pw: 1 });
+  // Host f64 reference over cropped geometries (odd channel counts: scalar tails), and the
+  // cropped path is deterministic run to run.
+  const cases = [
+    { x: [3, 5, 1, 1], w: [7, 5, 3, 3], stride: 1, padding: 1 },
+    { x: [2, 6, 2, 2], w: [5, 6, 3, 3], stride: 2, padding: 1 },
+    { x: [2, 3, 1, 5], w: [4, 3, 3, 3], stride: 1, padding: 1 },
+    { x: [2, 3, 2, 1], w: [4, 3, 5, 5], stride: 1, padding: 2 },
+  ];
+  let seed = 90;
+  for (const c of cases) {
+    await scope(async () => {
+      const opts = { stride: c.stride, padding: c.padding };
+      const g = conv2dGeometry(c.x, c.w, opts);
+      assert.notEqual(tapCrop(g), null, `x ${c.x} w ${c.w} crops`);
+      const hx = rand(c.x.reduce((a, b) => a * b), seed++);
+      const hw = rand(c.w.reduce((a, b) => a * b), seed++);
+      const hdy = rand(g.n * g.o * g.oh * g.ow, seed++);
+      const ref = hostConv(g, hx, hw, hdy);
+      const x = Tensor.fromArray(hx, c.x);
+      const w = Tensor.fromArray(hw, c.w);
+      const dy = Tensor.fromArray(hdy, [g.n, g.o, g.oh, g.ow]);
+      const tol = { rtol: 1e-4, atol: 1e-4 };
+      const tag = `cropped x ${c.x} w ${c.w}`;
+      assertClose(await conv2d(x, w, opts).toArray(), ref.y, { ...tol, msg: `${tag} y` });
+      const dx = conv2dInputGrad(dy, w, { ...opts, inputShape: c.x });
+      assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${tag} dx` });
+      const dwOpts = { ...opts, weightShape: c.w };
+      const dw = await conv2dWeightGrad(x, dy, dwOpts).toArray();
+      assertClose(dw, ref.dw, { ...tol, msg: `${tag} dw` });
+      assert.deepEqual(await conv2dWeightGrad(x, dy, dwOpts).toArray(), dw);
+    });
+  }
+});
+
+Deno.test("conv dense layers: a kernel as large as its unpadded plane runs as one matmul", async () => {
+  await scope(async () => {
+    const xs = [3, 5, 2, 3];
+    const ws = [6, 5, 2, 3];
+    const g = conv2dGeometry(xs, ws);
+    assert.equal(isDenseConv(g), true);
+    const hx = rand(3 * 5 * 6, 120);
+    const hw = rand(6 * 5 * 6, 121);
+    const hdy = rand(3 * 6, 122);
+    const ref = hostConv(g, hx, hw, hdy);
+    const x = Tensor.fromArray(hx, xs);
+    const w = Tensor.fromArray(hw, ws);
+    const dy = Tensor.fromArray(hdy, [3, 6, 1, 1]);
+    const tol = { rtol: 1e-4, atol: 1e-4 };
+    for (const algorithm of ["dense", "auto"] as const) {
+      const opts = { algorithm };
+      assertClose(await conv2d(x, w, opts).toArray(), ref.y, { ...tol, msg: `${algorithm} y` });
+      const dx = conv2dInputGrad(dy, w, { ...opts, inputShape: xs });
+      assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${algorithm} dx` });
+      const dw = conv2dWeightGrad(x, dy, { ...opts, weightShape: ws });
+      assertClose(await dw.toArray(), ref.dw, { ...tol, msg: `${algorithm} dw` });
+    }
+    // Forcing it on a conv that is not a dense layer is an error that says why.
+    assert.equal(isDenseConv(conv2dGeometry(xs, ws, { padding: 1 })), false);
+    assert.throws(
+      () => conv2d(x, w, { algorithm: "dense", padding: 1 }),
+      /dense" needs an unpadded kernel as large as the input plane/,
+    );
+  });
 });

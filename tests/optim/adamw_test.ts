@@ -100,3 +100,35 @@ Deno.test("AdamW: params with null grad are skipped; state dict round trip resum
   for (const o of [optA, optB, optC]) o.dispose();
   for (const p of [...a, ...b, ...resumedParams]) p.dispose();
 });
+
+Deno.test("AdamW: the vec4 kernel (size % 4 == 0) and the scalar one give the same bits", async () => {
+  // 4·9 + 2 elements: the first 36 of a 38-element parameter take the scalar kernel, the same
+  // values as a 36-element parameter take the vec4 one (V4 vec4s per invocation, a partial
+  // last invocation).
+  const init = Array.from({ length: 38 }, (_, i) => Math.sin(i * 1.3) * 2);
+  const grads = [0, 1, 2].map((t) =>
+    Array.from({ length: 38 }, (_, i) => Math.cos(i * 0.7 + t) * (i % 5 === 0 ? 1e-3 : 1))
+  );
+  const vec = Tensor.fromArray(init.slice(0, 36), [36], { requiresGrad: true });
+  const scalar = Tensor.fromArray(init, [38], { requiresGrad: true });
+  const opt = new AdamW([vec, scalar], { lr: 0.05, weightDecay: 0.1 });
+  for (const g of grads) {
+    vec.grad?.dispose();
+    scalar.grad?.dispose();
+    vec.grad = Tensor.fromArray(g.slice(0, 36), [36]).keep();
+    scalar.grad = Tensor.fromArray(g, [38]).keep();
+    opt.step();
+  }
+  const a = await vec.toArray();
+  const b = (await scalar.toArray()).slice(0, 36);
+  assert.deepEqual(a, b);
+  const sd = opt.stateDict();
+  assert.deepEqual(
+    await sd.state[0].expAvgSq!.toArray(),
+    (await sd.state[1].expAvgSq!.toArray()).slice(0, 36),
+  );
+  opt.zeroGrad();
+  opt.dispose();
+  vec.dispose();
+  scalar.dispose();
+});
