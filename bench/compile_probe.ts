@@ -2,11 +2,14 @@
  * Where the first training step's time goes: pipeline creation (count, wall and CPU ms) vs
  * the rest. Wraps `GPUDevice.createComputePipeline` / `createShaderModule` to time them.
  *
- * `deno run --allow-read --allow-env bench/compile_probe.ts [resnet18|resnet50] [size] [batch]`
+ * `deno run --allow-read --allow-write --allow-env bench/compile_probe.ts [resnet18|resnet50] [size] [batch]`
+ * (PROBE_VERBOSE=1 lists every pipeline; PROBE_PROFILE=1 times each kernel's first run, where
+ * lavapipe JIT-compiles it; PROBE_JSON=file writes the variants for `shader_cost.ts --log`)
  */
 import process from "node:process";
 import { getDevice } from "../src/gpu/device.ts";
-import { sync } from "../src/gpu/dispatch.ts";
+import { startProfile, stopProfile, sync } from "../src/gpu/dispatch.ts";
+import { pipelineLog } from "../src/gpu/pipeline_cache.ts";
 import { makeStep } from "./train_step.ts";
 
 const [arch = "resnet18", size = "32", batch = "32"] = Deno.args;
@@ -36,10 +39,16 @@ const { step, dispose } = makeStep({
   batch: Number(batch),
   smallInput: false,
 });
+// PROBE_PROFILE=1: time every dispatch of the first and second steps with timestamp queries.
+// Lavapipe JIT-compiles a pipeline's LLVM code when it first runs (not in
+// createComputePipeline), so first minus second per kernel is that kernel's compile time.
+const profiled = Deno.env.get("PROBE_PROFILE") === "1";
+if (profiled) startProfile();
 const t0 = performance.now();
 const c0 = cpuMs();
 step();
 const recorded = performance.now() - t0;
+const first = profiled ? await stopProfile() : null;
 await sync();
 console.log(
   `first step: wall ${(performance.now() - t0).toFixed(0)} ms (recording ${
@@ -48,5 +57,50 @@ console.log(
 );
 for (const [k, v] of Object.entries(acc)) {
   console.log(`${k}: ${v.n} calls, wall ${v.wall.toFixed(0)} ms, CPU ${v.cpu.toFixed(0)} ms`);
+}
+if (first) {
+  startProfile();
+  step();
+  const second = await stopProfile();
+  const rows = [...first].map(([k, v]) => [k, v.ms - (second.get(k)?.ms ?? 0), v.count] as const);
+  rows.sort((a, b) => b[1] - a[1]);
+  console.log("first-step GPU ms minus second-step (≈ LLVM compile at first run):");
+  for (const [k, ms, n] of rows) {
+    if (ms >= 5) console.log(`  ${k.padEnd(32)} ${ms.toFixed(0).padStart(7)} ms (${n} dispatches)`);
+  }
+}
+const log = pipelineLog();
+const byKernel = new Map<string, { n: number; chars: number; ms: number }>();
+for (const r of log) {
+  const e = byKernel.get(r.kernel) ?? { n: 0, chars: 0, ms: 0 };
+  e.n++;
+  e.chars += r.wgslChars;
+  e.ms += r.moduleMs + r.pipelineMs;
+  byKernel.set(r.kernel, e);
+}
+console.log(`${log.length} pipelines (kernel: count, WGSL chars, module + pipeline wall ms):`);
+for (const [k, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms)) {
+  console.log(
+    `  ${k.padEnd(32)} ${String(e.n).padStart(3)} ${String(e.chars).padStart(8)} ${
+      e.ms.toFixed(0).padStart(6)
+    }`,
+  );
+}
+const json = Deno.env.get("PROBE_JSON");
+if (json) {
+  // For `bench/shader_cost.ts --log`: each variant's compile cost, measured alone.
+  Deno.writeTextFileSync(
+    json,
+    JSON.stringify(log.map(({ kernel, overrides }) => ({ kernel, overrides }))),
+  );
+}
+if (Deno.env.get("PROBE_VERBOSE")) {
+  for (const r of log) {
+    console.log(
+      `  ${r.kernel} ${JSON.stringify(r.overrides)} ${r.wgslChars} chars, module ${
+        r.moduleMs.toFixed(0)
+      } ms, pipeline ${r.pipelineMs.toFixed(0)} ms`,
+    );
+  }
 }
 dispose();
