@@ -3,8 +3,9 @@
  * (`wgsl_expand.ts`, in JS), `createShaderModule` (naga), `createComputePipeline` (naga to
  * SPIR-V, then lavapipe's NIR passes) and the first dispatch, where llvmpipe JIT-compiles the
  * pipeline's LLVM code (Mesa 22.3 compiles a compute variant when it first runs, on the queue
- * thread, not in `createComputePipeline`). The dispatch is one workgroup with a zeroed uniform
- * block, so its run time is negligible next to the compile.
+ * thread, not in `createComputePipeline`). The dispatch is one workgroup with every uniform
+ * field 16 (zeros would let lavapipe fold loops away), so its run time is small next to the
+ * compile.
  *
  * `deno run --allow-read --allow-env bench/shader_cost.ts <kernel> [NAME=value ...]`, or
  * `... bench/shader_cost.ts --log <file>` for every variant of a `compile_probe.ts` log (PROBE_JSON).
@@ -86,8 +87,13 @@ for (const { kernel: name, overrides } of variants) {
     const uniform = m[2] === "uniform";
     const buffer = device.createBuffer({
       size: uniform ? kernel.params.slots * 4 : 1 << 16,
-      usage: uniform ? 0x40 : 0x80, // UNIFORM or STORAGE
+      usage: uniform ? 0x40 | 0x08 : 0x80, // UNIFORM | COPY_DST, or STORAGE
     });
+    // Every uniform field 16: lavapipe folds uniform values into the shader it compiles, and
+    // zeros (empty loops) compile to almost nothing, which would hide the real cost.
+    if (uniform) {
+      device.queue.writeBuffer(buffer, 0, new Uint32Array(kernel.params.slots).fill(16));
+    }
     entries.push({ binding: Number(m[1]), resource: { buffer } });
   }
   const enc = device.createCommandEncoder();
