@@ -75,10 +75,17 @@ for (const r of log) {
   const e = byKernel.get(r.kernel) ?? { n: 0, chars: 0, ms: 0 };
   e.n++;
   e.chars += r.wgslChars;
-  e.ms += r.moduleMs + r.pipelineMs;
+  e.ms += r.expandMs + r.moduleMs + r.pipelineMs;
   byKernel.set(r.kernel, e);
 }
-console.log(`${log.length} pipelines (kernel: count, WGSL chars, module + pipeline wall ms):`);
+const sum = (f: (r: (typeof log)[number]) => number): string =>
+  log.reduce((a, r) => a + f(r), 0).toFixed(0);
+console.log(
+  `${log.length} pipelines: wall ms expanding ${sum((r) => r.expandMs)}, modules ${
+    sum((r) => r.moduleMs)
+  }, pipelines ${sum((r) => r.pipelineMs)} (LLVM runs later, at each pipeline's first dispatch)`,
+);
+console.log(`by kernel (count, WGSL chars, expand + module + pipeline wall ms):`);
 for (const [k, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms)) {
   console.log(
     `  ${k.padEnd(32)} ${String(e.n).padStart(3)} ${String(e.chars).padStart(8)} ${

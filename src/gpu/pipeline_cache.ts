@@ -20,6 +20,8 @@ export interface PipelineRecord {
   readonly overrides: Readonly<Record<string, number>>;
   /** Length of the WGSL handed to the device (after expansion). */
   readonly wgslChars: number;
+  /** Milliseconds expanding the `// @unroll` / `// @registers` marks (0 without marks). */
+  readonly expandMs: number;
   /** Milliseconds in `createShaderModule` (0 when the module was cached). */
   readonly moduleMs: number;
   /** Milliseconds in `createComputePipeline` (where lavapipe compiles). */
@@ -45,6 +47,7 @@ export function getPipeline(
   if (p) return p;
   const { device } = gpu();
   // An expanded variant has its overrides folded in as constants.
+  const te = performance.now();
   const expand = hasExpansionMarks(code);
   const wgsl = expand ? expandWgsl(code, overrides, kernel) : code;
   const t0 = performance.now();
@@ -63,6 +66,7 @@ export function getPipeline(
     kernel,
     overrides,
     wgslChars: wgsl.length,
+    expandMs: t0 - te,
     moduleMs: t1 - t0,
     pipelineMs: performance.now() - t1,
   });
