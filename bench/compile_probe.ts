@@ -18,7 +18,8 @@
  * `createComputePipeline` is ≈ 1 s of that for all 46; LLVM runs at each pipeline's first
  * dispatch. Per variant (`shader_cost.ts`, nopt, before → after): conv2d_forward 3×3 9.8 → 1.4 s,
  * 7×7 9.6 → 1.45 s, conv2d_wgrad_nhwc 8.1 → 1.45 s; matmul_register ≈ 1.3 s each (3 variants),
- * the 37 small kernels ≈ 2 s together.
+ * the 37 small kernels ≈ 2 s together. `deno test tests/kernels tests/autograd` with an empty
+ * cache and nopt: 113.5 → 99.5 s of CPU (102 tests).
  */
 import process from "node:process";
 import { getDevice } from "../src/gpu/device.ts";
