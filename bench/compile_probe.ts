@@ -13,13 +13,15 @@
  * | tree                                 | pipelines | GALLIVM_PERF=nopt | optimised | warm cache (nopt) |
  * | ------------------------------------ | --------- | ----------------- | --------- | ----------------- |
  * | e4a84f8                              | 46        | 29.6–41.9         | 36.9–50.6 | 10.7              |
- * | direct conv epilogues (shift window) | 46        | 18.0–19.7         | 21.7–24.3 | 7.4               |
+ * | direct conv epilogues (shift window) | 46        | 11.8–19.7         | 16.0–24.3 | 7.4               |
  *
  * `createComputePipeline` is ≈ 1 s of that for all 46; LLVM runs at each pipeline's first
  * dispatch. Per variant (`shader_cost.ts`, nopt, before → after): conv2d_forward 3×3 9.8 → 1.4 s,
  * 7×7 9.6 → 1.45 s, conv2d_wgrad_nhwc 8.1 → 1.45 s; matmul_register ≈ 1.3 s each (3 variants),
  * the 37 small kernels ≈ 2 s together. `deno test tests/kernels tests/autograd` with an empty
- * cache and nopt: 113.5 → 99.5 s of CPU (102 tests).
+ * cache and nopt: 113.5 → 99.5 s of CPU (102 tests). Back to back at load 11–14: 38.7 → 16.5 s
+ * (nopt). Steady state, img/CPU-s over four alternating pairs: 26.8, 21.2, 23.9, 20.5 before;
+ * 26.6, 24.1, 20.5, 29.0 after (no change beyond noise).
  */
 import process from "node:process";
 import { getDevice } from "../src/gpu/device.ts";
