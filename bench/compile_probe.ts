@@ -2,11 +2,31 @@
  * Where the first training step's time goes: pipeline creation (count, wall and CPU ms) vs
  * the rest. Wraps `GPUDevice.createComputePipeline` / `createShaderModule` to time them.
  *
- * `deno run --allow-read --allow-env bench/compile_probe.ts [resnet18|resnet50] [size] [batch]`
+ * `deno run --allow-read --allow-write --allow-env bench/compile_probe.ts [resnet18|resnet50] [size] [batch]`
+ * (PROBE_VERBOSE=1 lists every pipeline; PROBE_PROFILE=1 times each kernel's first run, where
+ * lavapipe JIT-compiles it; PROBE_JSON=file writes the variants for `shader_cost.ts --log`)
+ *
+ * NOTE: ResNet-18 32×32 ImageNet stem batch 32, lavapipe `llvmpipe` (Mesa 22.3),
+ * LP_NUM_THREADS=1, a fresh MESA_SHADER_CACHE_DIR per run, machine shared (load 8–14), process
+ * CPU seconds of the first step:
+ *
+ * | tree                                 | pipelines | GALLIVM_PERF=nopt | optimised | warm cache (nopt) |
+ * | ------------------------------------ | --------- | ----------------- | --------- | ----------------- |
+ * | e4a84f8                              | 46        | 29.6–41.9         | 36.9–50.6 | 10.7              |
+ * | direct conv epilogues (shift window) | 46        | 11.8–19.7         | 16.0–24.3 | 7.4               |
+ *
+ * `createComputePipeline` is ≈ 1 s of that for all 46; LLVM runs at each pipeline's first
+ * dispatch. Per variant (`shader_cost.ts`, nopt, before → after): conv2d_forward 3×3 9.8 → 1.4 s,
+ * 7×7 9.6 → 1.45 s, conv2d_wgrad_nhwc 8.1 → 1.45 s; matmul_register ≈ 1.3 s each (3 variants),
+ * the 37 small kernels ≈ 2 s together. `deno test tests/kernels tests/autograd` with an empty
+ * cache and nopt: 113.5 → 99.5 s of CPU (102 tests). Back to back at load 11–14: 38.7 → 16.5 s
+ * (nopt). Steady state, img/CPU-s over four alternating pairs: 26.8, 21.2, 23.9, 20.5 before;
+ * 26.6, 24.1, 20.5, 29.0 after (no change beyond noise).
  */
 import process from "node:process";
 import { getDevice } from "../src/gpu/device.ts";
-import { sync } from "../src/gpu/dispatch.ts";
+import { startProfile, stopProfile, sync } from "../src/gpu/dispatch.ts";
+import { pipelineLog } from "../src/gpu/pipeline_cache.ts";
 import { makeStep } from "./train_step.ts";
 
 const [arch = "resnet18", size = "32", batch = "32"] = Deno.args;
@@ -36,10 +56,16 @@ const { step, dispose } = makeStep({
   batch: Number(batch),
   smallInput: false,
 });
+// PROBE_PROFILE=1: time every dispatch of the first and second steps with timestamp queries.
+// Lavapipe JIT-compiles a pipeline's LLVM code when it first runs (not in
+// createComputePipeline), so first minus second per kernel is that kernel's compile time.
+const profiled = Deno.env.get("PROBE_PROFILE") === "1";
+if (profiled) startProfile();
 const t0 = performance.now();
 const c0 = cpuMs();
 step();
 const recorded = performance.now() - t0;
+const first = profiled ? await stopProfile() : null;
 await sync();
 console.log(
   `first step: wall ${(performance.now() - t0).toFixed(0)} ms (recording ${
@@ -48,5 +74,57 @@ console.log(
 );
 for (const [k, v] of Object.entries(acc)) {
   console.log(`${k}: ${v.n} calls, wall ${v.wall.toFixed(0)} ms, CPU ${v.cpu.toFixed(0)} ms`);
+}
+if (first) {
+  startProfile();
+  step();
+  const second = await stopProfile();
+  const rows = [...first].map(([k, v]) => [k, v.ms - (second.get(k)?.ms ?? 0), v.count] as const);
+  rows.sort((a, b) => b[1] - a[1]);
+  console.log("first-step GPU ms minus second-step (≈ LLVM compile at first run):");
+  for (const [k, ms, n] of rows) {
+    if (ms >= 5) console.log(`  ${k.padEnd(32)} ${ms.toFixed(0).padStart(7)} ms (${n} dispatches)`);
+  }
+}
+const log = pipelineLog();
+const byKernel = new Map<string, { n: number; chars: number; ms: number }>();
+for (const r of log) {
+  const e = byKernel.get(r.kernel) ?? { n: 0, chars: 0, ms: 0 };
+  e.n++;
+  e.chars += r.wgslChars;
+  e.ms += r.expandMs + r.moduleMs + r.pipelineMs;
+  byKernel.set(r.kernel, e);
+}
+const sum = (f: (r: (typeof log)[number]) => number): string =>
+  log.reduce((a, r) => a + f(r), 0).toFixed(0);
+console.log(
+  `${log.length} pipelines: wall ms expanding ${sum((r) => r.expandMs)}, modules ${
+    sum((r) => r.moduleMs)
+  }, pipelines ${sum((r) => r.pipelineMs)} (LLVM runs later, at each pipeline's first dispatch)`,
+);
+console.log(`by kernel (count, WGSL chars, expand + module + pipeline wall ms):`);
+for (const [k, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms)) {
+  console.log(
+    `  ${k.padEnd(32)} ${String(e.n).padStart(3)} ${String(e.chars).padStart(8)} ${
+      e.ms.toFixed(0).padStart(6)
+    }`,
+  );
+}
+const json = Deno.env.get("PROBE_JSON");
+if (json) {
+  // For `bench/shader_cost.ts --log`: each variant's compile cost, measured alone.
+  Deno.writeTextFileSync(
+    json,
+    JSON.stringify(log.map(({ kernel, overrides }) => ({ kernel, overrides }))),
+  );
+}
+if (Deno.env.get("PROBE_VERBOSE")) {
+  for (const r of log) {
+    console.log(
+      `  ${r.kernel} ${JSON.stringify(r.overrides)} ${r.wgslChars} chars, module ${
+        r.moduleMs.toFixed(0)
+      } ms, pipeline ${r.pipelineMs.toFixed(0)} ms`,
+    );
+  }
 }
 dispose();

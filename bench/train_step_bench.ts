@@ -29,8 +29,12 @@
  * Tuned is no faster than the heuristics on lavapipe (the measured choices there match the
  * CPU-adapter heuristics where it matters). Wall clock at the baseline: 4.2–5.8 img/s
  * (ImageNet stem), 0.3–0.7 img/s (smallInput), first step 35–41 s (ImageNet stem) under
- * that load; `bench/compile_probe.ts` puts the first step at 9.0 s of CPU, 5.1 s of it in 35
- * `createComputePipeline` calls and 1.1 s in 27 `createShaderModule` calls. Resident
+ * that load. First step with an EMPTY Mesa shader cache (`bench/compile_probe.ts`, 46
+ * pipelines; most of it is LLVM at each pipeline's first dispatch): 29.6–41.9 s of CPU at
+ * e4a84f8 with `GALLIVM_PERF=nopt` (36.9–50.6 s optimised), 11.8–19.7 s (16.0–24.3 s) after the
+ * direct conv epilogues stopped unrolling 512 conditional stores; warm cache 10.7 → 7.4 s.
+ * Steady state unchanged: 26.8 / 21.2 / 23.9 / 20.5 img/CPU-s before, 26.6 / 24.1 / 20.5 / 29.0
+ * after (alternating pairs). Resident
  * (parameters + AdamW moments): 142.4 MiB.
  * PyTorch 1.13 CPU on one thread runs the ImageNet-stem step at about 256 img/s (issue 12).
  *

@@ -95,18 +95,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // tensor: the identity for a plain conv, one stride phase of the input gradient otherwise.
   let ych = P.yh * P.yw;
   let yrow = (P.yr0 + orow * P.ysr) * P.yw + P.yc0;
-  // @unroll
-  for (var i = 0u; i < TM4; i++) {
+  // Columns are stored 4 at a time from slots 0–3, then every slot shifts down by four: a
+  // runtime loop with 16·TM4 store sites instead of 4·TM4·NB·TN unrolled conditional scalar
+  // stores, which took lavapipe seconds to compile (LLVM); the epilogue is a few % slower.
+  for (var j0 = 0u; j0 < NB * TN; j0 += 4u) {
     // @unroll
-    for (var j = 0u; j < NB * TN; j++) {
+    for (var jj = 0u; jj < 4u; jj++) {
+      let j = j0 + jj;
       if (ow0 + j % TN < P.ow && n0 + j / TN < P.n) {
         let yb = (n0 + j / TN) * P.o * ych + yrow + (ow0 + j % TN) * P.ysc;
-        for (var l = 0u; l < 4u; l++) {
-          let o = (ob * TM4 + i) * 4u + l;
-          if (o < P.o) {
-            y[yb + o * ych] = acc[i][j][l];
+        // @unroll
+        for (var i = 0u; i < TM4; i++) {
+          // @unroll
+          for (var l = 0u; l < 4u; l++) {
+            let o = (ob * TM4 + i) * 4u + l;
+            if (o < P.o) {
+              y[yb + o * ych] = acc[i][jj][l];
+            }
           }
         }
+      }
+    }
+    // @unroll
+    for (var i = 0u; i < TM4; i++) {
+      // @unroll
+      for (var k = 0u; k < NB * TN - 4u; k++) {
+        acc[i][k] = acc[i][k + 4u];
       }
     }
   }

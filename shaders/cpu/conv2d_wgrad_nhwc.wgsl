@@ -56,12 +56,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         var g: array<array<vec4<f32>, TP>, TO4>; // @registers
         // @unroll
         for (var j = 0u; j < TP; j++) {
-          if (p0 + j < P.ow) {
-            let d = (drow + min(p0 + j, P.ow - 1u)) * P.o4 + ob;
-            // @unroll
-            for (var i = 0u; i < TO4; i++) {
-              g[i][j] = dyt[d + min(i, P.o4 - 1u - ob)];
-            }
+          // A select, not a branch: lavapipe compiles branches around register writes slowly.
+          let inside = p0 + j < P.ow;
+          let d = (drow + min(p0 + j, P.ow - 1u)) * P.o4 + ob;
+          // @unroll
+          for (var i = 0u; i < TO4; i++) {
+            g[i][j] = select(vec4<f32>(), dyt[d + min(i, P.o4 - 1u - ob)], inside);
           }
         }
         // @unroll
@@ -98,23 +98,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
-  // @unroll
-  for (var i = 0u; i < TO4; i++) {
-    // @unroll
-    for (var c = 0u; c < TC; c++) {
-      if (c0 + c < P.c) {
-        for (var l = 0u; l < 4u; l++) {
-          let o = (ob + i) * 4u + l;
-          if (o < P.o) {
-            let b = ((split * P.o + o) * P.c + c0 + c) * P.kk;
+  // Pair q = (i, c) is stored from slot (0, 0), then every pair's taps shift down one slot: a
+  // runtime loop with 4·KH·KW store sites instead of 4·TO4·TC·KH·KW unrolled conditional
+  // scalar stores, which took lavapipe seconds to compile (LLVM).
+  for (var q = 0u; q < TO4 * TC; q++) {
+    let i = q / TC;
+    let c = q % TC;
+    if (c0 + c < P.c) {
+      // @unroll
+      for (var l = 0u; l < 4u; l++) {
+        let o = (ob + i) * 4u + l;
+        if (o < P.o) {
+          let b = ((split * P.o + o) * P.c + c0 + c) * P.kk;
+          // @unroll
+          for (var y = 0u; y < KH; y++) {
             // @unroll
-            for (var y = 0u; y < KH; y++) {
-              // @unroll
-              for (var k = 0u; k < KW; k++) {
-                dw[b + y * KW + k] = acc[i][c][y][k][l];
-              }
+            for (var k = 0u; k < KW; k++) {
+              dw[b + y * KW + k] = acc[0][0][y][k][l];
             }
           }
+        }
+      }
+    }
+    // @unroll
+    for (var p = 0u; p < TO4 * TC - 1u; p++) {
+      // @unroll
+      for (var y = 0u; y < KH; y++) {
+        // @unroll
+        for (var k = 0u; k < KW; k++) {
+          acc[p / TC][p % TC][y][k] = acc[(p + 1u) / TC][(p + 1u) % TC][y][k];
         }
       }
     }

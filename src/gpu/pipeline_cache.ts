@@ -11,6 +11,24 @@ import { gpu } from "./device.ts";
 import { expandWgsl, hasExpansionMarks } from "./wgsl_expand.ts";
 
 const modules = new Map<string, GPUShaderModule>();
+
+/** One compiled pipeline: what it is and what creating it cost (see `pipelineLog`). */
+export interface PipelineRecord {
+  /** Kernel name. */
+  readonly kernel: string;
+  /** Override values it was compiled for. */
+  readonly overrides: Readonly<Record<string, number>>;
+  /** Length of the WGSL handed to the device (after expansion). */
+  readonly wgslChars: number;
+  /** Milliseconds expanding the `// @unroll` / `// @registers` marks (0 without marks). */
+  readonly expandMs: number;
+  /** Milliseconds in `createShaderModule` (0 when the module was cached). */
+  readonly moduleMs: number;
+  /** Milliseconds in `createComputePipeline` (where lavapipe compiles). */
+  readonly pipelineMs: number;
+}
+
+const log: PipelineRecord[] = [];
 // Keyed first by the source string itself: the module constant is the same string object on
 // every call, so its hash is computed once (a combined key string would be rehashed, ~11 µs
 // per lookup for the 54 KB register matmul).
@@ -29,17 +47,28 @@ export function getPipeline(
   if (p) return p;
   const { device } = gpu();
   // An expanded variant has its overrides folded in as constants.
+  const te = performance.now();
   const expand = hasExpansionMarks(code);
   const wgsl = expand ? expandWgsl(code, overrides, kernel) : code;
+  const t0 = performance.now();
   let mod = modules.get(wgsl);
   if (!mod) {
     mod = device.createShaderModule({ code: wgsl, label: kernel });
     modules.set(wgsl, mod);
   }
+  const t1 = performance.now();
   p = device.createComputePipeline({
     label: kernel,
     layout: "auto",
     compute: { module: mod, entryPoint: "main", constants: expand ? {} : overrides },
+  });
+  log.push({
+    kernel,
+    overrides,
+    wgslChars: wgsl.length,
+    expandMs: t0 - te,
+    moduleMs: t1 - t0,
+    pipelineMs: performance.now() - t1,
   });
   byCode.set(key, p);
   return p;
@@ -50,4 +79,9 @@ export function pipelineCount(): number {
   let n = 0;
   for (const byCode of pipelines.values()) n += byCode.size;
   return n;
+}
+
+/** Every pipeline compiled so far in this process, in creation order (for benches). */
+export function pipelineLog(): readonly PipelineRecord[] {
+  return log;
 }

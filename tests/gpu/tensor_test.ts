@@ -8,7 +8,7 @@ import { keep, memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { gpu } from "../../src/gpu/device.ts";
 import { dispatch, dispatchStats, gridFor, Uniforms } from "../../src/gpu/dispatch.ts";
 import { bucketSize, trimPool } from "../../src/gpu/pool.ts";
-import { getPipeline, pipelineCount } from "../../src/gpu/pipeline_cache.ts";
+import { getPipeline, pipelineCount, pipelineLog } from "../../src/gpu/pipeline_cache.ts";
 import { full, unary } from "../../src/kernels/elementwise.ts";
 
 Deno.test("fromArray / toArray round-trip f32 and i32, shape checks", async () => {
@@ -192,6 +192,14 @@ Deno.test("pipelines are cached per source and override values", () => {
   assert.equal(pipelineCount(), n);
   assert.notEqual(getPipeline("cache_test", code, { K: 4 }), p1);
   assert.equal(pipelineCount(), n + 1);
+  // The log has one record per compiled pipeline, the last one this K = 4 variant.
+  const log = pipelineLog();
+  assert.equal(log.length, pipelineCount());
+  const last = log[log.length - 1];
+  assert.equal(last.kernel, "cache_test");
+  assert.deepEqual(last.overrides, { K: 4 });
+  assert.equal(last.wgslChars, code.length);
+  assert.ok(last.expandMs >= 0 && last.moduleMs >= 0 && last.pipelineMs >= 0);
 });
 
 Deno.test("uniform blocks and bind groups are reused without mixing up dispatches", async () => {
