@@ -52,6 +52,7 @@ const BUILTIN_QUERY = `?data=builtin&epochs=${EPOCHS}&trainSize=${TRAIN}&valSize
   `&testSize=${BATCH}&seed=1&imageSize=${IMAGE}&batchSize=${BATCH}` +
   "&scheduler.warmupEpochs=0&data.augment.randomCrop=null&data.augment.hflip=0&autostart=1";
 
+// Waits are generous: a shared 2-core machine under load runs SwiftShader several times slower.
 const MINUTE = 60_000;
 
 /** The page's state once it is one of `states` (polled in the page). */
@@ -231,10 +232,10 @@ async function builtinRun(page: Page, tmp: string): Promise<void> {
     `/epoch 1\\/${EPOCHS} step [1-${
       n - 1
     }]\\/${n}\\b/.test(document.getElementById("status").textContent)`,
-    10 * MINUTE,
+    20 * MINUTE,
   );
   await page.evaluate(`document.getElementById("stop").click()`);
-  const stopped = await stateIn(page, ["stopped", "done", "error"], 10 * MINUTE);
+  const stopped = await stateIn(page, ["stopped", "done", "error"], 20 * MINUTE);
   assert.equal(
     stopped,
     "stopped",
@@ -248,7 +249,7 @@ async function builtinRun(page: Page, tmp: string): Promise<void> {
   const { state, seen } = await page.waitFor<{ state: string; seen: string[] }>(
     `(seenStates.add(document.body.dataset.state), ["done", "error"].includes(document.body.dataset.state)) &&
       { state: document.body.dataset.state, seen: [...seenStates] }`,
-    10 * MINUTE,
+    20 * MINUTE,
   );
   const error = await page.evaluate<string>(`document.getElementById("error").textContent`);
   assert.equal(state, "done", `page state ${state}: ${error}\n${page.console.join("\n")}`);
@@ -338,7 +339,7 @@ async function folderRun(page: Page, tmp: string): Promise<void> {
   );
   await page.evaluate(`document.getElementById("start").click()`);
   await page.waitFor(`document.body.dataset.state === "training"`, 10_000);
-  const end = await stateIn(page, ["done", "error"], 10 * MINUTE);
+  const end = await stateIn(page, ["done", "error"], 20 * MINUTE);
   const err = await page.evaluate<string>(`document.getElementById("error").textContent`);
   assert.equal(end, "done", `folder run: ${err}`);
   const corrupt = await page.evaluate<string>(`document.getElementById("corrupt").textContent`);
@@ -368,7 +369,7 @@ async function idxRun(page: Page, tmp: string): Promise<void> {
   await editYaml(page, `(y) => y.replace(/^  imageSize: 28$/m, "  imageSize: ${IMAGE}")`);
   await page.evaluate(`document.getElementById("start").click()`);
   await page.waitFor(`document.body.dataset.state === "training"`, 10_000);
-  const end = await stateIn(page, ["done", "error"], 10 * MINUTE);
+  const end = await stateIn(page, ["done", "error"], 20 * MINUTE);
   const err = await page.evaluate<string>(`document.getElementById("error").textContent`);
   assert.equal(end, "done", `IDX run: ${err}`);
   const s = await summaryOf(page);
@@ -385,7 +386,7 @@ async function lostDevice(browser: Chromium, page: Page): Promise<void> {
   await page.waitFor(`document.body.dataset.state === "training"`, 10_000);
   await page.waitFor(
     `/epoch 2\\/3/.test(document.getElementById("status").textContent)`,
-    10 * MINUTE,
+    20 * MINUTE,
   );
   await browser.send("Browser.crashGpuProcess");
   const message = await page.waitFor<string>(
