@@ -2,7 +2,8 @@
  * Portability check of our WGSL on a second WebGPU implementation: bundles
  * tools/browser_check/entry.ts (a representative set of our test files plus conv with each
  * algorithm forced, against tests/golden/{core,nn,model}.json), serves it on 127.0.0.1 and
- * runs it in headless Chromium (Dawn/Tint, SwiftShader), then prints one row per check.
+ * runs it in headless Chromium (Dawn/Tint, SwiftShader; launched by `tools/cdp.ts`, the web
+ * app tests' client), then prints one row per check.
  * Not part of `deno task test`: CI must not depend on Chromium.
  *
  *   deno run -A tools/browser_check.ts [--chromium=/usr/bin/chromium] [--only=<substring>]
@@ -14,11 +15,12 @@
  */
 import type { CheckRow } from "./browser_check/entry.ts";
 import { bundleForBrowser } from "../web/build.ts";
+import { CHROMIUM, CHROMIUM_FLAGS, launchChromium } from "./cdp.ts";
 
 const root = new URL("../", import.meta.url);
 const arg = (name: string): string | undefined =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const chromium = arg("chromium") ?? "/usr/bin/chromium";
+const chromium = arg("chromium") ?? CHROMIUM;
 const timeoutS = Number(arg("timeout") ?? 900);
 const only = arg("only");
 
@@ -95,37 +97,20 @@ const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }
 const url = `http://127.0.0.1:${server.addr.port}/${
   only ? `?only=${encodeURIComponent(only)}` : ""
 }`;
-const flags = [
-  "--headless=new",
-  "--no-sandbox",
-  "--enable-unsafe-webgpu",
-  "--enable-unsafe-swiftshader",
-  "--disable-gpu-sandbox",
-  "--use-angle=swiftshader",
-  "--enable-features=Vulkan",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  // Background tabs and timers must not be throttled: the page works for minutes.
-  "--disable-background-timer-throttling",
-  "--disable-renderer-backgrounding",
-  `--user-data-dir=${work}/profile`,
-  "--remote-debugging-port=0",
-  ...(arg("flags")?.split(" ").filter(Boolean) ?? []),
+const extraFlags = arg("flags")?.split(" ").filter(Boolean) ?? [];
+console.log(`${chromium} ${[...CHROMIUM_FLAGS, ...extraFlags].join(" ")} ${url}`);
+const browser = await launchChromium({
+  profileDir: `${work}/profile`,
+  chromium,
+  flags: extraFlags,
   url,
-];
-console.log(`${chromium} ${flags.join(" ")}`);
-const child = new Deno.Command(chromium, { args: flags, stdout: "null", stderr: "piped" }).spawn();
-const stderrText = new Response(child.stderr).text();
+  captureStderr: true,
+});
 const timer = setTimeout(() => finished("timeout"), timeoutS * 1000);
-const exited = child.status.then((s) => finished(`chromium exited (${s.code})`));
+browser.exited.then((code) => finished(`chromium exited (${code})`));
 const why = await done;
 clearTimeout(timer);
-try {
-  child.kill("SIGTERM");
-} catch { /* already gone */ }
-await exited;
+await browser.close();
 await server.shutdown();
 
 const pass = rows.filter((r) => r.status === "pass").length;
@@ -134,7 +119,7 @@ const skip = rows.filter((r) => r.status === "skip");
 console.log(`\n${why}: ${pass} passed, ${fail.length} failed, ${skip.length} skipped`);
 for (const r of skip) console.log(`skipped: ${r.name}: ${r.message}`);
 if (why !== "done") {
-  console.log(`chromium stderr (tail):\n${(await stderrText).split("\n").slice(-30).join("\n")}`);
+  console.log(`chromium stderr (tail):\n${await browser.stderrTail(30)}`);
 }
 const keep = arg("keep-bundle");
 if (keep) await Deno.rename(work, keep);
