@@ -1,4 +1,6 @@
-# Prints the ten slowest tests of a `deno test` log: "<seconds>s  <file>: <test name>".
+# Lists the tests of a `deno test` log as "<ms>\t<file>: <test name>", for sorting: the
+# sequential layout ("running N tests from FILE", then the file's tests) and the --parallel
+# one ("./FILE => name ... ok (time)") alike.
 /^running [0-9]+ tests? from / { file = $NF; sub(/^\.\//, "", file); next }
 / \.\.\. .*(ok|FAILED|ignored) \([0-9hms]+\)$/ {
   d = $NF; gsub(/[()]/, "", d); ms = 0
@@ -8,5 +10,9 @@
     ms += (u == "ms") ? n : (u == "s") ? n * 1000 : (u == "m") ? n * 60000 : n * 3600000
   }
   name = $0; sub(/ \.\.\. .*$/, "", name); sub(/^ +/, "", name)
-  printf "%d\t%s: %s\n", ms, file, name
+  f = file
+  if (match(name, /^\.\/[^ ]+ => /)) {
+    f = substr(name, 3, RLENGTH - 6); name = substr(name, RLENGTH + 1)
+  }
+  printf "%d\t%s: %s\n", ms, f, name
 }

@@ -18,20 +18,96 @@ import { readBackAll } from "../../src/gpu/readback.ts";
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("../golden/check_torch_export.py", import.meta.url).pathname;
 
-async function hasTorch(): Promise<boolean> {
-  try {
-    const r = await new Deno.Command(PYTHON, {
-      args: ["-c", "import torch, torchvision"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return r.success;
-  } catch {
-    return false;
+/** What the checker answers for one export: its JSON line, with the single-check exit code. */
+interface CheckResult {
+  code: number;
+  ok: boolean;
+  shape?: number[];
+  max_abs_diff?: number;
+  error?: string;
+}
+
+/**
+ * One long-lived `check_torch_export.py --serve` for the whole file: importing torch costs
+ * seconds of CPU, once instead of once per check. Null where /usr/bin/python3 lacks torch or
+ * torchvision (the checker then exits before saying it is ready).
+ */
+class TorchChecker {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: AsyncIterator<string>;
+
+  private constructor(child: Deno.ChildProcess, lines: AsyncIterator<string>) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#lines = lines;
+  }
+
+  static async start(): Promise<TorchChecker | null> {
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(PYTHON, {
+        args: [SCRIPT, "--serve"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+    } catch {
+      return null; // no /usr/bin/python3
+    }
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter())
+      [Symbol.asyncIterator]();
+    const first = await lines.next();
+    if (first.done || !JSON.parse(first.value).ready) {
+      await child.status;
+      return null;
+    }
+    // Idle between checks, the checker must not keep a filtered run alive (it exits at EOF).
+    child.unref();
+    return new TorchChecker(child, lines);
+  }
+
+  /** Checks one export (paths as check_torch_export.py takes them); tests run one at a time. */
+  async check(model: string, config: string, ref: string): Promise<CheckResult> {
+    this.#child.ref();
+    try {
+      const line = JSON.stringify([model, config, ref]) + "\n";
+      await this.#writer.write(new TextEncoder().encode(line));
+      const answer = await this.#lines.next();
+      if (answer.done) {
+        throw new Error(`check_torch_export.py exited (${(await this.#child.status).code})`);
+      }
+      return JSON.parse(answer.value);
+    } finally {
+      this.#child.unref();
+    }
+  }
+
+  /** Ends the checker (stdin closed) and waits for it. */
+  async close(): Promise<void> {
+    this.#child.ref();
+    await this.#writer.close();
+    await this.#child.status;
   }
 }
 
-const TORCH = await hasTorch();
+/** Splits a text stream into lines. */
+function lineSplitter(): TransformStream<string, string> {
+  let rest = "";
+  return new TransformStream({
+    transform(chunk, ctl) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop()!;
+      for (const p of parts) ctl.enqueue(p);
+    },
+    flush(ctl) {
+      if (rest) ctl.enqueue(rest);
+    },
+  });
+}
+
+const CHECKER = await TorchChecker.start();
+const TORCH = CHECKER !== null;
 
 function optionsFor(c: ModelCase) {
   return {
@@ -99,6 +175,8 @@ const TORCH_CASES: ModelCase[] = [
   { name: "resnet50", smallInput: true, inChannels: 3, size: 8, numClasses: 5 },
 ];
 
+// The last case to finish ends the checker (a filtered run leaves it to exit at EOF).
+let casesLeft = TORCH_CASES.length;
 for (const c of TORCH_CASES) {
   Deno.test({
     name: `safetensors export: torchvision ${c.name} (${
@@ -127,34 +205,29 @@ for (const c of TORCH_CASES) {
               logits: f32(ref, [5, c.numClasses]),
             }),
           );
-          const r = await new Deno.Command(PYTHON, {
-            args: [
-              SCRIPT,
-              `${dir}/model.safetensors`,
-              `${dir}/config.json`,
-              `${dir}/ref.safetensors`,
-            ],
-          }).output();
-          const out = new TextDecoder().decode(r.stdout).trim();
-          const err = new TextDecoder().decode(r.stderr).trim();
-          return { code: r.code, text: `${out}\n${err}`, res: out ? JSON.parse(out) : null };
+          return await CHECKER!.check(
+            `${dir}/model.safetensors`,
+            `${dir}/config.json`,
+            `${dir}/ref.safetensors`,
+          );
         };
         const good = await check(logits);
-        assert.equal(good.code, 0, good.text);
-        assert.equal(good.res.ok, true);
-        assert.deepEqual(good.res.shape, [5, c.numClasses]);
-        assertClose([good.res.max_abs_diff], [0], { atol: 1e-4 });
+        assert.equal(good.code, 0, JSON.stringify(good));
+        assert.equal(good.ok, true);
+        assert.deepEqual(good.shape, [5, c.numClasses]);
+        assertClose([good.max_abs_diff!], [0], { atol: 1e-4 });
         if (c.name === "resnet18") {
           // The checker can fail: one logit off by 1e-3 is reported.
           const off = logits.slice();
           off[3] += 1e-3;
           const bad = await check(off);
-          assert.equal(bad.code, 1, bad.text);
-          assert.equal(bad.res.ok, false);
+          assert.equal(bad.code, 1, JSON.stringify(bad));
+          assert.equal(bad.ok, false);
         }
       } finally {
         model.dispose();
         Deno.removeSync(dir, { recursive: true });
+        if (--casesLeft === 0) await CHECKER!.close();
       }
     },
   });

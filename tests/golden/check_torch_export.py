@@ -4,6 +4,7 @@ with strict=True and checks its logits against our own eval forward.
 
 Usage:
   /usr/bin/python3 tests/golden/check_torch_export.py MODEL.safetensors CONFIG.json REFERENCE.safetensors
+  /usr/bin/python3 tests/golden/check_torch_export.py --serve
 
 MODEL.safetensors and CONFIG.json are the export; REFERENCE.safetensors holds `images`
 [N, C, H, W] F32 and `logits` [N, classes] F32 from the project's own eval forward. The model is
@@ -11,8 +12,15 @@ built as the README says: torchvision.models.<architecture>(num_classes=...), wi
 for `small_input` or `in_channels` != 3. Prints one JSON line with the largest logit difference;
 exits 0 when every logit agrees within 1e-4 (atol and rtol), 1 otherwise.
 
+With --serve, torch is imported once (seconds of CPU per import) and checks are read from stdin:
+one JSON line per check, [MODEL, CONFIG, REFERENCE], answered by one JSON line (the same object
+plus "code", the exit status the single check would have). The first line written is
+{"ready": true} once torch and torchvision are imported.
+
 Run by tests/export/torch_test.ts wherever /usr/bin/python3 has torch and torchvision.
 """
+import contextlib
+import io
 import json
 import struct
 import sys
@@ -79,7 +87,27 @@ def main(model_path, config_path, ref_path):
     return 0 if ok else 1
 
 
+def serve():
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            paths = json.loads(line)
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = main(*paths)
+            res = json.loads(out.getvalue())
+        except Exception as e:  # one bad check must not end the others
+            code, res = 2, {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        res["code"] = code
+        print(json.dumps(res), flush=True)
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--serve"]:
+        sys.exit(serve())
     if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
