@@ -16,6 +16,10 @@
  * | ResNet-18 b32 (extrapolated) | ≈ 1708 MiB | ≈ 1393 MiB   | ≈ 1046 MiB       | 147.0    |
  * | ResNet-50 b32 (extrapolated) | ≈ 6269 MiB | ≈ 4159 MiB   | ≈ 3660 MiB       | 288.9    |
  *
+ * Measured at batch 32 (2026-11-30, main after the 16-mixed / tap-crop merges, f32): ResNet-18
+ * 1171.7 MiB, 867.9 MiB with `releaseGraph` (resident 162.0, step 46–49 s); ResNet-50 3702.2
+ * MiB, 3314.1 MiB with `releaseGraph` (resident 303.9, step 134–151 s).
+ *
  * `16-mixed` (f16 activations and saved conv inputs), ResNet-18 224 px batch 8, keep (no
  * releaseGraph), 2026-11-30: 374.6 MiB in f32, 304.3 MiB in 16-mixed (resident 147.0).
  */
