@@ -57,30 +57,46 @@ export async function bundleForBrowser(
       scopes: opts.scopes ?? {},
     };
     await Deno.writeTextFile(mapPath, JSON.stringify(map));
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform=browser",
-        "--format=esm",
-        ...(opts.minify ?? true ? ["--minify"] : []),
-        `--import-map=${mapPath}`,
-        "-o",
-        out,
-        new URL(entry, root).pathname,
-      ],
-      cwd: new URL(".", root).pathname,
-      stdout: "inherit",
-      stderr: "piped",
-    }).output();
-    if (code !== 0) {
-      throw new Error(
-        `deno bundle ${entry} failed (exit ${code}): ${new TextDecoder().decode(stderr)}`,
-      );
+    // `deno bundle` sets up its esbuild binary on each start; two bundles starting at once
+    // (the parallel test run bundles in two files) can find it half set up ("failed to start
+    // esbuild: No such file or directory"). That is retried; any other failure is not.
+    for (let attempt = 1;; attempt++) {
+      const { code, stderr } = await bundleOnce(entry, out, mapPath, opts);
+      if (code === 0) return;
+      const message = new TextDecoder().decode(stderr);
+      if (attempt < 4 && /failed to start esbuild/.test(message)) {
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+        continue;
+      }
+      throw new Error(`deno bundle ${entry} failed (exit ${code}): ${message}`);
     }
   } finally {
     await Deno.remove(mapPath).catch(() => {});
   }
+}
+
+function bundleOnce(
+  entry: string,
+  out: string,
+  mapPath: string,
+  opts: BundleOptions,
+): Promise<Deno.CommandOutput> {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform=browser",
+      "--format=esm",
+      ...(opts.minify ?? true ? ["--minify"] : []),
+      `--import-map=${mapPath}`,
+      "-o",
+      out,
+      new URL(entry, root).pathname,
+    ],
+    cwd: new URL(".", root).pathname,
+    stdout: "inherit",
+    stderr: "piped",
+  }).output();
 }
 
 /** The decoders' wasm files (loaded next to the bundle through `import.meta.url`). */

@@ -6,6 +6,7 @@
  * and `trainer.tune: false` keep the heuristics and write nothing. Tuning is off in tests
  * (tests/helpers.ts) unless a test turns it on, as these do around each run.
  */
+import { host } from "../../src/platform/host.ts";
 import assert from "node:assert/strict";
 import { gpu } from "../../src/gpu/device.ts";
 import type { Tensor } from "../../src/gpu/tensor.ts";
@@ -77,21 +78,22 @@ const FC_KEY = "matmul/32x2x8";
 /** The conv: N, C, H, W, O up to powers of two, then kernel, stride, padding, dilation. */
 const CONV_KEY = "conv2d/32x4x8x8x8x3x3x1x1x1x1x1x1";
 
-/** Runs `fn` with CT_TUNE and XDG_CACHE_HOME set as given, restoring both after. */
+/**
+ * Runs `fn` with CT_TUNE and XDG_CACHE_HOME as given. They are swapped in the platform seam
+ * (`host.env`), not in `Deno.env`: `deno test --parallel` runs other test files in workers of
+ * the same process, which share `Deno.env` (a CT_TUNE=1 there would make their runs tune, and
+ * their tables would land in this test's cache), but each worker has its own `host`.
+ */
 async function withEnv<T>(
   env: { CT_TUNE: string; XDG_CACHE_HOME: string },
   fn: () => Promise<T>,
 ): Promise<T> {
-  const old = { CT_TUNE: Deno.env.get("CT_TUNE"), XDG: Deno.env.get("XDG_CACHE_HOME") };
-  Deno.env.set("CT_TUNE", env.CT_TUNE);
-  Deno.env.set("XDG_CACHE_HOME", env.XDG_CACHE_HOME);
+  const real = host.env;
+  host.env = (name) => name in env ? env[name as keyof typeof env] : real(name);
   try {
     return await fn();
   } finally {
-    if (old.CT_TUNE === undefined) Deno.env.delete("CT_TUNE");
-    else Deno.env.set("CT_TUNE", old.CT_TUNE);
-    if (old.XDG === undefined) Deno.env.delete("XDG_CACHE_HOME");
-    else Deno.env.set("XDG_CACHE_HOME", old.XDG);
+    host.env = real;
   }
 }
 
