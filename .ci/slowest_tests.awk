@@ -9,7 +9,9 @@
     n = tok + 0; u = tok; sub(/^[0-9]+/, "", u)
     ms += (u == "ms") ? n : (u == "s") ? n * 1000 : (u == "m") ? n * 60000 : n * 3600000
   }
-  name = $0; sub(/ \.\.\. .*$/, "", name); sub(/^ +/, "", name)
+  # A step line reads "test ... step ... ok (t)": shown as "test > step".
+  name = $0; sub(/ \.\.\. (ok|FAILED|ignored) \([0-9hms]+\)$/, "", name); sub(/^ +/, "", name)
+  gsub(/ \.\.\. /, " > ", name)
   f = file
   if (match(name, /^\.\/[^ ]+ => /)) {
     f = substr(name, 3, RLENGTH - 6); name = substr(name, RLENGTH + 1)
