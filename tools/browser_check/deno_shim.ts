@@ -57,10 +57,19 @@ function readTextFileSync(path: string | URL): string {
   );
 }
 
+const pageEnv = new Map<string, string>();
+
 const shim = {
   test,
   readTextFileSync,
-  env: { get: (): undefined => undefined, has: (): boolean => false, toObject: () => ({}) },
+  // A page has no environment: a variable is what a test set in this page, nothing more.
+  env: {
+    get: (k: string): string | undefined => pageEnv.get(k),
+    has: (k: string): boolean => pageEnv.has(k),
+    set: (k: string, v: string): void => void pageEnv.set(k, v),
+    delete: (k: string): void => void pageEnv.delete(k),
+    toObject: (): Record<string, string> => Object.fromEntries(pageEnv),
+  },
   build: { os: "browser" },
   pid: 0,
   args: [],
