@@ -249,11 +249,12 @@ Deno.test("SIGINT mid-epoch: last saved at the step, exit 130, resume equals an 
 
 Deno.test("a second SIGINT exits at once with 130; the previous last checkpoint stays intact", async () => {
   const root = Deno.makeTempDirSync();
-  // 128 batches an epoch and one optimizer step per 8: the first SIGINT waits for a step
-  // that takes many batches, so the second one lands while the step still runs.
+  // 128 batches an epoch and one optimizer step per 32: the first SIGINT waits for a step
+  // that takes 32 batches, so the second one lands while the step still runs (with 8, a
+  // loaded machine could finish the step before the parent saw the first message).
   const child = spawnTrain(root, [
     "trainer.logEveryNSteps=1",
-    "trainer.accumulateGradBatches=8",
+    "trainer.accumulateGradBatches=32",
     "data.builtin.trainSize=4096",
     "trainer.test=false",
     "logging.report=false",
@@ -265,7 +266,7 @@ Deno.test("a second SIGINT exits at once with 130; the previous last checkpoint 
     const { value, done } = await reader.read();
     if (done) break;
     out += value;
-    if (sent === 0 && /^train epoch 2\/2 step 8\/128 /m.test(out)) {
+    if (sent === 0 && /^train epoch 2\/2 step 32\/128 /m.test(out)) {
       child.kill("SIGINT");
       sent = 1;
     } else if (sent === 1 && /^SIGINT: stopping after this step/m.test(out)) {
