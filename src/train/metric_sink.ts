@@ -143,19 +143,22 @@ export class MetricSink {
    * the epoch's training-loss sum (for the NaN guard), undefined when none was tracked.
    */
   async readEpoch(): Promise<{ metrics: Record<string, number>; lossSum?: number }> {
-    const entries = [...this.#epoch];
-    const tensors = entries.filter(([, a]) => a.sum).map(([, a]) => a.sum as Tensor);
-    const host = await readBackAll(tensors);
     const metrics: Record<string, number> = {};
     let lossSum: number | undefined;
-    let ti = 0;
-    for (const [k, a] of entries) {
-      const gpuSum = a.sum ? host[ti++][0] : 0;
-      if (k === this.#lossKey) lossSum = gpuSum + a.host;
-      if (!a.hidden) metrics[k] = (gpuSum + a.host) / (a.weight || 1);
+    for (const [k, a, total] of await this.#totals()) {
+      if (k === this.#lossKey) lossSum = total;
+      if (!a.hidden) metrics[k] = total / (a.weight || 1);
     }
     this.clearEpoch();
     return { metrics, lossSum };
+  }
+
+  /** Each accumulator with its weighted sum so far (GPU part read back in one readback). */
+  async #totals(): Promise<[string, Accum, number][]> {
+    const entries = [...this.#epoch];
+    const host = await readBackAll(entries.filter(([, a]) => a.sum).map(([, a]) => a.sum!));
+    let ti = 0;
+    return entries.map(([k, a]) => [k, a, (a.sum ? host[ti++][0] : 0) + a.host]);
   }
 
   /**
@@ -163,13 +166,9 @@ export class MetricSink {
    * checkpoint; `loadEpochState` puts them back so the resumed epoch's means cover it whole.
    */
   async epochState(): Promise<SinkEpochState> {
-    const entries = [...this.#epoch];
-    const tensors = entries.filter(([, a]) => a.sum).map(([, a]) => a.sum as Tensor);
-    const host = await readBackAll(tensors);
     const sums: SinkEpochState["sums"] = {};
-    let ti = 0;
-    for (const [k, a] of entries) {
-      sums[k] = { sum: (a.sum ? host[ti++][0] : 0) + a.host, weight: a.weight, hidden: a.hidden };
+    for (const [k, a, total] of await this.#totals()) {
+      sums[k] = { sum: total, weight: a.weight, hidden: a.hidden };
     }
     return { sums, lossKey: this.#lossKey };
   }

@@ -20,6 +20,7 @@ import { clipGradients } from "../optim/clip.ts";
 import { GradScaler } from "../optim/grad_scaler.ts";
 import { autocast } from "../autograd/autocast.ts";
 import { gpu } from "../gpu/device.ts";
+import { hasShaderF16 } from "../kernels/cast.ts";
 import { denoFs, type PlatformFs } from "../platform/fs.ts";
 import { onStopSignal } from "../platform/signals.ts";
 import { configToYaml, type TrainConfig } from "./config.ts";
@@ -270,7 +271,7 @@ export class Trainer {
   /** "16-mixed" needs f16 shaders: a one-line error naming the field when they are missing. */
   #checkPrecision(): void {
     const a = gpu().adapter;
-    if (this.#mixed() && !a.features.includes("shader-f16")) {
+    if (this.#mixed() && !hasShaderF16()) {
       throw new Error(
         `trainer.precision: expected "32" on this adapter (${
           a.description || a.vendor
