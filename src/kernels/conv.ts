@@ -29,10 +29,10 @@ import { denseForward, denseInputGrad, denseWeightGrad, isDenseConv } from "./co
 import { cropWeight, expandWeight } from "./conv_crop.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
 import {
-  POINTWISE_WGRAD_MAX,
   pointwiseForward,
   pointwiseInputGrad,
   pointwiseWeightGrad,
+  pointwiseWgradFits,
 } from "./conv_pointwise.ts";
 
 export {
@@ -202,7 +202,7 @@ export function conv2dWeightGrad(
 ): Tensor {
   const g = conv2dGeometry(x.shape, opts.weightShape, opts);
   checkDy("conv2dWeightGrad", dy, g);
-  if (isPointwise(g, opts) && g.n * g.o * g.c <= POINTWISE_WGRAD_MAX) {
+  if (isPointwise(g, opts) && pointwiseWgradFits(g)) {
     return pointwiseWeightGrad(x, dy, g, opts.weightShape);
   }
   const crop = autoCrop(g, opts);

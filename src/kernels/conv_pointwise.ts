@@ -25,6 +25,11 @@ export type Product = (a: Tensor, b: Tensor, opts: MatmulOptions) => Tensor;
  */
 export const POINTWISE_WGRAD_MAX = 1 << 24;
 
+/** Whether the pointwise weight gradient's batched partial products fit `POINTWISE_WGRAD_MAX`. */
+export function pointwiseWgradFits(g: Conv2dGeometry): boolean {
+  return g.n * g.o * g.c <= POINTWISE_WGRAD_MAX;
+}
+
 /**
  * Strides of a strided pointwise conv's sample points: `sampled` within [N, C, H, W],
  * `packed` within [N, C, OH, OW].

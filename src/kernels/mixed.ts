@@ -27,10 +27,10 @@ import {
 } from "./conv.ts";
 import { checkDy, type Conv2dGeometry, conv2dGeometry } from "./conv_geometry.ts";
 import {
-  POINTWISE_WGRAD_MAX,
   pointwiseForward,
   pointwiseInputGrad,
   pointwiseWeightGrad,
+  pointwiseWgradFits,
   type Product,
 } from "./conv_pointwise.ts";
 import {
@@ -110,7 +110,7 @@ export function conv2dWeightGradF16(
   expectF16("conv2dWeightGradF16", [x, grad]);
   const g = conv2dGeometry(x.shape, opts.weightShape, opts);
   checkDy("conv2dWeightGradF16", grad, g);
-  if (f16Pointwise(g, opts, false) && g.n * g.o * g.c <= POINTWISE_WGRAD_MAX) {
+  if (f16Pointwise(g, opts, false) && pointwiseWgradFits(g)) {
     return pointwiseWeightGrad(x, grad, g, opts.weightShape, f16Product(opts));
   }
   return widened([x, grad], ([xf, gf]) => conv2dWeightGrad(xf, gf, opts));
