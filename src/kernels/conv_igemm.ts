@@ -14,9 +14,8 @@ import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
 import {
   defaultGemmTile,
-  GEMM_TILE_NAMES,
-  GEMM_TILES,
   type GemmTile,
+  gemmTile,
   type GemmTileName,
   gemmTileOverrides,
 } from "./matmul.ts";
@@ -57,11 +56,7 @@ const WGRAD_TARGET_GROUPS = 128;
 const WGRAD_MIN_CHUNK = 256;
 
 function resolveTile(name: GemmTileName | undefined, p: Product): GemmTile {
-  const tile: GemmTile | undefined = GEMM_TILES[name ?? defaultGemmTile(p.rows, p.cols)];
-  if (!tile) {
-    throw new RangeError(`conv2d: unknown tile "${name}", expected one of ${GEMM_TILE_NAMES}`);
-  }
-  return tile;
+  return gemmTile(name ?? defaultGemmTile(p.rows, p.cols), "conv2d");
 }
 
 function run(
