@@ -184,17 +184,43 @@ export function convCandidateOptions(name: string): ConvCandidate {
     : { algorithm: base, tile: detail as GemmTileName };
 }
 
+/** Which path a conv takes (see `convRoute`). */
+export type ConvRoute =
+  | { readonly kind: "pointwise" }
+  | { readonly kind: "crop"; readonly crop: TapCrop }
+  | { readonly kind: "dense" }
+  | { readonly kind: "kernel"; readonly plan: ConvCandidate };
+
+/**
+ * The path `conv2d` (`pass` forward), `conv2dInputGrad` (dgrad) or `conv2dWeightGrad` (wgrad)
+ * takes for `g` and `opts`, in the order they try them: a pointwise matmul, the cropped conv
+ * (then routed again), a dense layer, else a kernel family and tile (`convPlan`).
+ */
+export function convRoute(
+  g: Conv2dGeometry,
+  opts: Conv2dOptions,
+  pass: "forward" | "dgrad" | "wgrad",
+): ConvRoute {
+  if (isPointwise(g, opts) && (pass !== "wgrad" || pointwiseWgradFits(g))) {
+    return { kind: "pointwise" };
+  }
+  const crop = autoCrop(g, opts);
+  if (crop) return { kind: "crop", crop };
+  if (isDense(g, opts)) return { kind: "dense" };
+  return { kind: "kernel", plan: convPlan(g, opts) };
+}
+
 /** Conv2d forward: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] (no bias). */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   const g = conv2dGeometry(x.shape, weight.shape, opts);
-  if (isPointwise(g, opts)) return pointwiseForward(x, weight, g);
-  const crop = autoCrop(g, opts);
-  if (crop) {
-    using wc = cropWeight(weight, g, crop);
-    return conv2d(x, wc, croppedOpts(opts, crop));
+  const route = convRoute(g, opts, "forward");
+  if (route.kind === "pointwise") return pointwiseForward(x, weight, g);
+  if (route.kind === "crop") {
+    using wc = cropWeight(weight, g, route.crop);
+    return conv2d(x, wc, croppedOpts(opts, route.crop));
   }
-  if (isDense(g, opts)) return denseForward(x, weight, g);
-  const plan = convPlan(g, opts);
+  if (route.kind === "dense") return denseForward(x, weight, g);
+  const { plan } = route;
   switch (plan.algorithm) {
     case "igemm":
       return igemmForward(x, weight, g, plan.tile);
@@ -213,14 +239,14 @@ export function conv2dInputGrad(
 ): Tensor {
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
   checkDy("conv2dInputGrad", dy, g);
-  if (isPointwise(g, opts)) return pointwiseInputGrad(dy, weight, g);
-  const crop = autoCrop(g, opts);
-  if (crop) {
-    using wc = cropWeight(weight, g, crop);
-    return conv2dInputGrad(dy, wc, croppedOpts(opts, crop));
+  const route = convRoute(g, opts, "dgrad");
+  if (route.kind === "pointwise") return pointwiseInputGrad(dy, weight, g);
+  if (route.kind === "crop") {
+    using wc = cropWeight(weight, g, route.crop);
+    return conv2dInputGrad(dy, wc, croppedOpts(opts, route.crop));
   }
-  if (isDense(g, opts)) return denseInputGrad(dy, weight, g);
-  const plan = convPlan(g, opts);
+  if (route.kind === "dense") return denseInputGrad(dy, weight, g);
+  const { plan } = route;
   switch (plan.algorithm) {
     case "igemm":
       return igemmInputGrad(dy, weight, g, plan.tile);
@@ -242,18 +268,17 @@ export function conv2dWeightGrad(
 ): Tensor {
   const g = conv2dGeometry(x.shape, opts.weightShape, opts);
   checkDy("conv2dWeightGrad", dy, g);
-  if (isPointwise(g, opts) && pointwiseWgradFits(g)) {
-    return pointwiseWeightGrad(x, dy, g, opts.weightShape);
-  }
-  const crop = autoCrop(g, opts);
-  if (crop) {
+  const route = convRoute(g, opts, "wgrad");
+  if (route.kind === "pointwise") return pointwiseWeightGrad(x, dy, g, opts.weightShape);
+  if (route.kind === "crop") {
     // The cropped taps' gradients are exactly zero.
+    const { crop } = route;
     const shape = [g.o, g.c, crop.kh, crop.kw];
     using dwc = conv2dWeightGrad(x, dy, { ...croppedOpts(opts, crop), weightShape: shape });
     return expandWeight(dwc, g, crop);
   }
-  if (isDense(g, opts)) return denseWeightGrad(x, dy, g, opts.weightShape);
-  const plan = convPlan(g, opts);
+  if (route.kind === "dense") return denseWeightGrad(x, dy, g, opts.weightShape);
+  const { plan } = route;
   switch (plan.algorithm) {
     case "igemm":
       return igemmWeightGrad(x, dy, g, opts.weightShape, plan.tile);
