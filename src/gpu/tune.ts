@@ -57,9 +57,9 @@ export interface TuneFamily {
   /**
    * Candidate names, e.g. `["register", "tiled", "tiled:64x64_4x4"]`. A refined one
    * (`base:detail`, see `refinedCandidate`) comes after its base, which the tuner times
-   * first: where the base is far off the best (pruned, failed, or over `PRUNE_FACTOR` times
-   * the best), its refinements are left out unrun. A workgroup-tiled kernel 100× too slow on a
-   * CPU adapter then costs one probe, not one per tile shape.
+   * first: where the base is off the best (pruned, failed, or over `REFINE_FACTOR` times the
+   * best so far), its refinements are left out unrun. A workgroup-tiled kernel 100× too slow
+   * on a CPU adapter then costs one probe, not one per tile shape.
    */
   candidates: readonly string[];
   /**
@@ -92,6 +92,15 @@ export interface TuneFamily {
  * at full size. Generous: a GPU runs small shapes less efficiently, so estimates run high.
  */
 export const PRUNE_FACTOR = 4;
+
+/**
+ * Refinements (tile shapes, say) of a base candidate timed this many times slower than the best
+ * so far are left out unrun: tile shapes tune a kernel that competes, they are not searched
+ * through for one that another kernel already beats by half again. On a GPU the base is
+ * usually the fallback and the best, so every tile shape is timed; on lavapipe, where the
+ * register kernels lead, this halves the tile shapes timed (and compiled) in warm-up.
+ */
+export const REFINE_FACTOR = 1.5;
 
 const families = new Map<string, TuneFamily>();
 let table: Map<string, string> | null = null;
@@ -298,7 +307,7 @@ export async function tuneBucket(
     if (detail !== undefined && base !== c && candidates.includes(base)) {
       // The base went first (candidate order): its refinements share its fate.
       const baseEstimate = pruned[base] ?? (failed.has(base) ? Infinity : ms[base]);
-      if (baseEstimate !== undefined && baseEstimate > PRUNE_FACTOR * best) {
+      if (baseEstimate !== undefined && baseEstimate > REFINE_FACTOR * best) {
         pruned[c] = baseEstimate;
         continue;
       }

@@ -478,12 +478,24 @@ Deno.test("tuneBucket: tile refinements go with their base when it is far off th
     "fast:b": 5,
     hopeless: 400,
     "hopeless:a": 1,
+    slowish: 16,
+    "slowish:a": 1,
     broken: 1,
     "broken:a": 1,
   };
   const benched: string[] = [];
   registerTuneFamily("fake_tiles", {
-    candidates: ["fast", "fast:a", "fast:b", "hopeless", "hopeless:a", "broken", "broken:a"],
+    candidates: [
+      "fast",
+      "fast:a",
+      "fast:b",
+      "hopeless",
+      "hopeless:a",
+      "slowish",
+      "slowish:a",
+      "broken",
+      "broken:a",
+    ],
     probe: ([n]) => ({ dims: [n / 8], scale: 8 }),
     bench: ([n], c) => {
       if (c === "broken") throw new Error("over a device limit");
@@ -495,17 +507,20 @@ Deno.test("tuneBucket: tile refinements go with their base when it is far off th
     enableKernelTuning();
     const r = await tuneBucket("fake_tiles", [64], { now: () => clock, first: "fast" });
     // "fast:b" (a refinement of a base within reach) wins; "hopeless:a" would have won too,
-    // but its base was pruned at the probe, so it never ran; "broken:a" follows its failed base.
+    // but its base was pruned at the probe, so it never ran; nor "slowish:a", whose base is
+    // timed over REFINE_FACTOR (1.5) times the best so far (16 vs 5 per item); "broken:a"
+    // follows its failed base.
     assert.equal(r.choice, "fast:b");
-    assert.deepEqual(Object.keys(r.ms).sort(), ["fast", "fast:a", "fast:b"]);
+    assert.deepEqual(Object.keys(r.ms).sort(), ["fast", "fast:a", "fast:b", "slowish"]);
     assert.deepEqual(r.pruned, {
       hopeless: 400 * 64,
       "hopeless:a": 400 * 64,
+      "slowish:a": 16 * 64,
       "broken:a": Infinity,
     });
     assert.equal(r.failures.length, 1);
     assert.match(r.failures[0], /^broken: over a device limit/);
-    assert.ok(!benched.includes("hopeless:a") && !benched.includes("broken:a"));
+    for (const c of ["hopeless:a", "slowish:a", "broken:a"]) assert.ok(!benched.includes(c), c);
   } finally {
     disableTuning();
   }
