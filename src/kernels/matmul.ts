@@ -2,7 +2,9 @@
  * Batched matrix multiply with transpose flags: the workhorse that convolution reuses as
  * implicit GEMM. Two kernels: `matmul_register` (register-blocked, vec4 loads, no workgroup
  * memory) for CPU adapters such as lavapipe, and `matmul_tiled` (workgroup-memory tiling)
- * for real GPUs; `gpu().adapter.isCpu` picks one unless `variant` says otherwise. The tiled
+ * for real GPUs, with several tile shapes (`GEMM_TILES`). Unless `variant` / `tile` say
+ * otherwise, the tuner's table picks the kernel and tile per shape bucket (`matmulPlan`), or with
+ * tuning off the heuristic: `gpu().adapter.isCpu`, then `defaultGemmTile`. The tiled
  * kernel also has an f16-reading form (`matmulTiledF16`, mixed precision): the same shader
  * with f16 storage for A and B, widened to f32 as tiles are staged.
  *
