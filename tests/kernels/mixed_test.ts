@@ -12,7 +12,10 @@ import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { cast, hasShaderF16, roundToF16 } from "../../src/kernels/cast.ts";
 import { readBackAll } from "../../src/gpu/readback.ts";
 import { dispatchStats } from "../../src/gpu/dispatch.ts";
-import { type GemmTileName, matmul, matmulTiledF16 } from "../../src/kernels/matmul.ts";
+import { GEMM_TILES, type GemmTileName, matmul, matmulTiledF16 } from "../../src/kernels/matmul.ts";
+import { pipelineLog } from "../../src/gpu/pipeline_cache.ts";
+import { disableTuning } from "../../src/gpu/tune.ts";
+import { enableKernelTuning } from "../../src/kernels/tuning.ts";
 import {
   conv2dF16,
   conv2dInputGradF16,
@@ -371,6 +374,35 @@ Deno.test("igemm and im2col conv2dF16 read f16 and equal the widening path bit-f
         assertClose(f16, refs[p], { rtol: 1e-5, atol: 1e-4, msg: `${msg} ${what} vs f64` });
       });
     });
+  }
+  assert.equal(memoryStats().liveTensors, before);
+});
+
+Deno.test("conv2dF16 with a tuned igemm tile: the f16 kernel runs that tile, bit-identical", async () => {
+  const before = memoryStats().liveTensors;
+  const d: ConvDims = { n: 2, c: 3, h: 6, w: 5, o: 4, k: 3, s: 1, p: 1 };
+  const x = rand(d.n * d.c * d.h * d.w, 17);
+  const wt = rand(d.o * d.c * d.k * d.k, 18);
+  const tile: GemmTileName = "64x128_4x8";
+  // N, C, H, W, O up to powers of two, then kernel, stride, padding, dilation.
+  const key = "conv2d/2x4x8x8x4x3x3x1x1x1x1x1x1";
+  try {
+    enableKernelTuning({ [key]: `igemm:${tile}` }, { frozen: true });
+    await scope(async () => {
+      const X = cast(Tensor.fromArray(x, [d.n, d.c, d.h, d.w]), "f16");
+      const W = cast(Tensor.fromArray(wt, [d.o, d.c, d.k, d.k]), "f16");
+      const opts = { padding: d.p };
+      const from = pipelineLog().length;
+      const y = conv2dF16(X, W, opts);
+      const ran = pipelineLog().slice(from).map((r) => [r.kernel, r.overrides.TN, r.overrides.TM]);
+      assert.deepEqual(ran, [["conv2d_igemm_f16", GEMM_TILES[tile].tn, GEMM_TILES[tile].tm]]);
+      const want = conv2d(cast(X, "f32"), cast(W, "f32"), opts);
+      const [got, w] = await readBackAll([y, want]);
+      const i = got.findIndex((v, j) => !Object.is(v, w[j]));
+      assert.equal(i, -1, `element ${i} is ${got[i]}, widening path ${w[i]}`);
+    });
+  } finally {
+    disableTuning();
   }
   assert.equal(memoryStats().liveTensors, before);
 });
