@@ -17,10 +17,14 @@
 //   workgroup memory (k-major, as vec4s), then each invocation accumulates its TM x TN block
 //   in TM·TN/4 vec4 registers. A_K_FAST / B_K_FAST say along which tile dim consecutive
 //   invocations gather (the one contiguous in memory, for coalescing), set per MODE below.
+// Operands: stored as S, f32 here and f16 in the mixed-precision form (src/gpu/wgsl_expand.ts
+//   f16Form turns the marked alias into f16 and enables f16), widened exactly to f32 as they
+//   are gathered, so both forms compute the same f32 products in the same order.
 // Expanded by src/gpu/wgsl_expand.ts (overrides become constants; marked loops unrolled).
 // Grid: x = ceil(cols / BN), y = ceil(rows / BM), z = 1 (MODE 2: the k split).
 // Bindings: 0 uniform Params, 1 first operand tensor (w, or dy for MODE 2), 2 second (x, or
 //   dy for MODE 1), 3 output (array<f32>, MODE 2: [SPLIT, O, C·kh·kw]).
+alias S = f32; // @f16: storage type of the operand tensors
 override MODE: u32 = 0u;
 override WG_X: u32 = 16u; // invocations along the columns
 override WG_Y: u32 = 16u; // invocations along the rows
@@ -37,8 +41,8 @@ const A_K_FAST: bool = MODE != 1u;
 const B_K_FAST: bool = MODE == 2u;
 
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> S0: array<f32>;
-@group(0) @binding(2) var<storage, read> S1: array<f32>;
+@group(0) @binding(1) var<storage, read> S0: array<S>;
+@group(0) @binding(2) var<storage, read> S1: array<S>;
 @group(0) @binding(3) var<storage, read_write> Out: array<f32>;
 
 var<workgroup> As: array<vec4<f32>, BK * BM / 4u>;
@@ -49,21 +53,21 @@ fn x_tap(n: u32, c: u32, oy: u32, ox: u32, ky: u32, kx: u32) -> f32 {
   let ih = i32(oy * P.sh + ky * P.dh) - i32(P.ph);
   let iw = i32(ox * P.sw + kx * P.dw) - i32(P.pw);
   if (ih < 0 || iw < 0 || ih >= i32(P.h) || iw >= i32(P.w)) { return 0.0; }
-  return S1[((n * P.c + c) * P.h + u32(ih)) * P.w + u32(iw)];
+  return f32(S1[((n * P.c + c) * P.h + u32(ih)) * P.w + u32(iw)]);
 }
 
 // Operand A at (row, kk), zero past the edges.
 fn gather_a(row: u32, kk: u32) -> f32 {
   if (row >= P.rows || kk >= P.inner) { return 0.0; }
-  if (MODE == 0u) { return S0[row * P.inner + kk]; } // w[o, (c, ky, kx)]
+  if (MODE == 0u) { return f32(S0[row * P.inner + kk]); } // w[o, (c, ky, kx)]
   if (MODE == 1u) {
     // w[o, c, ky, kx] with row = c, kk = (o, t)
     let taps = P.kh * P.kw;
-    return S0[((kk / taps) * P.c + row) * taps + kk % taps];
+    return f32(S0[((kk / taps) * P.c + row) * taps + kk % taps]);
   }
   // dy[n, o, p] with row = o, kk = (n, p)
   let plane = P.oh * P.ow;
-  return S0[((kk / plane) * P.o + row) * plane + kk % plane];
+  return f32(S0[((kk / plane) * P.o + row) * plane + kk % plane]);
 }
 
 // Operand B at (kk, col), zero past the edges.
@@ -88,7 +92,7 @@ fn gather_b(kk: u32, col: u32) -> f32 {
     let oy = u32(ty) / P.sh;
     let ox = u32(tx) / P.sw;
     if (oy * P.sh != u32(ty) || ox * P.sw != u32(tx) || oy >= P.oh || ox >= P.ow) { return 0.0; }
-    return S1[(((col / plane) * P.o + kk / taps) * P.oh + oy) * P.ow + ox];
+    return f32(S1[(((col / plane) * P.o + kk / taps) * P.oh + oy) * P.ow + ox]);
   }
   // x tap with col = (c, ky, kx), kk = (n, p)
   let plane = P.oh * P.ow;

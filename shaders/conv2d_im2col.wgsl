@@ -6,11 +6,14 @@
 // One invocation per (row, c) writes that channel's KH·KW taps, so the index splits (u32
 // divisions, which lavapipe runs lane by lane) happen once per receptive field, not per entry.
 // Grid: x = ceil(C / WG), y·z = N·P rows (row = gid.y + gid.z · nwg.y).
-// Layout: x [N, C, H, W], cols [N·P, C·KH·KW]; f32 row-major. Bindings: 0 uniform, 1 x, 2 cols.
+// Layout: x [N, C, H, W], cols [N·P, C·KH·KW]; row-major. x is stored as X, f32 here and f16
+//   in the mixed-precision form (src/gpu/wgsl_expand.ts f16Form), widened exactly to f32; cols
+//   are f32 in both. Bindings: 0 uniform, 1 x, 2 cols.
+alias X = f32; // @f16: storage type of x
 override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<X>;
 @group(0) @binding(2) var<storage, read_write> cols: array<f32>;
 
 @compute @workgroup_size(WG)
@@ -32,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       let iw = i32(ow * P.sw + kx * P.dw) - i32(P.pw);
       var v = 0.0;
       if (rowIn && iw >= 0 && iw < i32(P.w)) {
-        v = x[(xc + u32(ih)) * P.w + u32(iw)];
+        v = f32(x[(xc + u32(ih)) * P.w + u32(iw)]);
       }
       cols[out] = v;
       out++;

@@ -61,7 +61,9 @@ export async function main(args: string[]): Promise<number> {
     const results = await tunePending();
     for (const r of results) {
       const times = Object.entries(r.ms).map(([c, ms]) => `${c} ${ms.toFixed(2)} ms`).join(", ");
-      console.log(`${r.key}: ${r.choice} (${times})`);
+      const out = Object.keys(r.pruned);
+      const left = out.length ? `; left out: ${out.join(", ")}` : "";
+      console.log(`${r.key}: ${r.choice} (${times}${left})`);
     }
     const path = saveTuneCache(dir, identity, choiceTable());
     console.log(`tune: ${results.length} new, ${Object.keys(choiceTable()).length} in ${path}`);

@@ -24,14 +24,43 @@ import { sync } from "./dispatch.ts";
  * tile overrides or a family's bucketing changes: cached tables of older versions are
  * then ignored.
  */
-export const KERNELS_VERSION = 2;
+export const KERNELS_VERSION = 3;
 
-/** Chosen candidate per `family/bucket` key, e.g. `{ "matmul/1024x1024x1024": "register" }`. */
+/**
+ * Chosen candidate per `family/bucket` key, e.g. `{ "matmul/1024x1024x1024x1": "register",
+ * "conv2d/…": "igemm:64x64_4x4" }`.
+ */
 export type ChoiceTable = Record<string, string>;
+
+/**
+ * Separates a candidate's base from its refinement (`refinedCandidate`): `igemm:64x64_4x4` is
+ * the `igemm` kernel with one of its tile shapes.
+ */
+export const REFINEMENT_MARK = ":";
+
+/** The name of `base` refined by `detail` (say a tile shape): `base:detail`. */
+export function refinedCandidate(base: string, detail: string): string {
+  if (base.includes(REFINEMENT_MARK)) {
+    throw new RangeError(`refinedCandidate: "${REFINEMENT_MARK}" in base ${base}`);
+  }
+  return `${base}${REFINEMENT_MARK}${detail}`;
+}
+
+/** A candidate name's base and refinement (`undefined` for a plain candidate). */
+export function splitCandidate(name: string): { base: string; detail?: string } {
+  const i = name.indexOf(REFINEMENT_MARK);
+  return i < 0 ? { base: name } : { base: name.slice(0, i), detail: name.slice(i + 1) };
+}
 
 /** A kernel family the tuner can time. */
 export interface TuneFamily {
-  /** Candidate names, e.g. `["register", "tiled"]`. */
+  /**
+   * Candidate names, e.g. `["register", "tiled", "tiled:64x64_4x4"]`. A refined one
+   * (`base:detail`, see `refinedCandidate`) comes after its base, which the tuner times
+   * first: where the base is off the best (pruned, failed, or over `REFINE_FACTOR` times the
+   * best so far), its refinements are left out unrun. A workgroup-tiled kernel 100× too slow
+   * on a CPU adapter then costs one probe, not one per tile shape.
+   */
   candidates: readonly string[];
   /**
    * Candidates that can run at bucket `dims` (default: all). A candidate with a size cap,
@@ -63,6 +92,15 @@ export interface TuneFamily {
  * at full size. Generous: a GPU runs small shapes less efficiently, so estimates run high.
  */
 export const PRUNE_FACTOR = 4;
+
+/**
+ * Refinements (tile shapes, say) of a base candidate timed this many times slower than the best
+ * so far are left out unrun: tile shapes tune a kernel that competes, they are not searched
+ * through for one that another kernel already beats by half again. On a GPU the base is
+ * usually the fallback and the best, so every tile shape is timed; on lavapipe, where the
+ * register kernels lead, this halves the tile shapes timed (and compiled) in warm-up.
+ */
+export const REFINE_FACTOR = 1.5;
 
 const families = new Map<string, TuneFamily>();
 let table: Map<string, string> | null = null;
@@ -262,10 +300,20 @@ export async function tuneBucket(
     }
   };
   measuring = true;
+  const failed = new Set<string>();
   for (const c of order) {
+    const best = Math.min(Infinity, ...Object.values(ms));
+    const { base, detail } = splitCandidate(c);
+    if (detail !== undefined && base !== c && candidates.includes(base)) {
+      // The base went first (candidate order): its refinements share its fate.
+      const baseEstimate = pruned[base] ?? (failed.has(base) ? Infinity : ms[base]);
+      if (baseEstimate !== undefined && baseEstimate > REFINE_FACTOR * best) {
+        pruned[c] = baseEstimate;
+        continue;
+      }
+    }
     // A candidate that fails here (a device limit, say) is left out, not fatal.
     try {
-      const best = Math.min(Infinity, ...Object.values(ms));
       if (probe && best < Infinity) {
         const estimate = (await time(probe.dims, c, 1)) * probe.scale;
         if (estimate > PRUNE_FACTOR * best) {
@@ -276,6 +324,7 @@ export async function tuneBucket(
       // Further runs stop once one shows the candidate cannot win.
       ms[c] = await time(dims, c, reps, 2 * best);
     } catch (e) {
+      failed.add(c);
       failures.push(`${c}: ${(e as Error).message}`);
     }
   }

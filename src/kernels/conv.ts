@@ -12,7 +12,7 @@
  */
 
 import { gpu } from "../gpu/device.ts";
-import { tunedChoice } from "../gpu/tune.ts";
+import { refinedCandidate, splitCandidate, tunedChoice } from "../gpu/tune.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import {
   checkDy,
@@ -23,7 +23,7 @@ import {
   tapCrop,
 } from "./conv_geometry.ts";
 import { DIRECT_MAX_KW, directForward, directInputGrad, directWeightGrad } from "./conv_direct.ts";
-import { GEMM_TILE_NAMES, type GemmTileName } from "./matmul.ts";
+import { GEMM_TILE_NAMES, type GemmTileName, tunedTile } from "./matmul.ts";
 import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
 import { denseForward, denseInputGrad, denseWeightGrad, isDenseConv } from "./conv_dense.ts";
 import { cropWeight, expandWeight } from "./conv_crop.ts";
@@ -60,14 +60,27 @@ export function convAlgorithm(
   g: Conv2dGeometry,
   opts: Conv2dOptions = {},
 ): "direct" | "im2col" | "igemm" {
+  return convPlan(g, opts).algorithm;
+}
+
+/**
+ * The kernel family and, for `igemm`, the tile a non-pointwise conv runs with: `opts.tile`
+ * when given, else a tuned one (a `conv2d` table entry `igemm:<tile>`), else none (each product
+ * takes `defaultGemmTile`). See `convAlgorithm` for the family.
+ */
+export function convPlan(g: Conv2dGeometry, opts: Conv2dOptions = {}): ConvCandidate {
   const algorithm = opts.algorithm ?? "auto";
-  if (algorithm === "igemm" || algorithm === "im2col") return algorithm;
+  const withTile = (a: "direct" | "im2col" | "igemm", tuned?: GemmTileName): ConvCandidate => {
+    const tile = opts.tile ?? tuned;
+    return a === "igemm" && tile ? { algorithm: a, tile } : { algorithm: a };
+  };
+  if (algorithm === "igemm" || algorithm === "im2col") return withTile(algorithm);
   if (algorithm === "dense") {
     throw new RangeError("convAlgorithm: dense is chosen by conv2d itself");
   }
   // Kernels wider than 7 taps never take the direct path (its tiles would spill).
   const wide = g.kw > DIRECT_MAX_KW;
-  if (algorithm === "direct") return wide ? "im2col" : "direct";
+  if (algorithm === "direct") return { algorithm: wide ? "im2col" : "direct" };
   const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
   let heuristic: "direct" | "im2col" | "igemm";
   if (!gpu().adapter.isCpu) heuristic = "igemm";
@@ -75,11 +88,15 @@ export function convAlgorithm(
   else if (colsSize > IM2COL_MAX_COLS) heuristic = "direct";
   else heuristic = g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
   const choice = tunedChoice("conv2d", convTuneDims(g), heuristic);
+  const { base } = splitCandidate(choice);
   // A table entry that cannot run at this shape (a hand-edited file) keeps the heuristic.
-  if ((choice === "direct" && wide) || (choice === "im2col" && colsSize > IM2COL_MAX_COLS)) {
-    return heuristic;
+  if (
+    (base !== "direct" && base !== "im2col" && base !== "igemm") ||
+    (base === "direct" && wide) || (base === "im2col" && colsSize > IM2COL_MAX_COLS)
+  ) {
+    return withTile(heuristic);
   }
-  return choice;
+  return withTile(base, tunedTile(choice));
 }
 
 /** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */
@@ -146,19 +163,67 @@ export function convCandidates(): ConvCandidate[] {
   ];
 }
 
+/**
+ * A conv candidate's name in a tuning table: `direct`, `im2col`, `igemm` (each product takes
+ * the tile `defaultGemmTile` picks) or `igemm:<tile>`.
+ */
+export function convCandidateName(c: ConvCandidate): string {
+  return c.tile === undefined ? c.algorithm : refinedCandidate(c.algorithm, c.tile);
+}
+
+/** The `conv2d` options that run the candidate named `name` (see `convCandidateName`). */
+export function convCandidateOptions(name: string): ConvCandidate {
+  const { base, detail } = splitCandidate(name);
+  if (base !== "direct" && base !== "im2col" && base !== "igemm") {
+    throw new RangeError(
+      `conv2d: unknown candidate "${name}", expected direct, im2col or igemm[:tile]`,
+    );
+  }
+  return detail === undefined
+    ? { algorithm: base }
+    : { algorithm: base, tile: detail as GemmTileName };
+}
+
+/** Which path a conv takes (see `convRoute`). */
+export type ConvRoute =
+  | { readonly kind: "pointwise" }
+  | { readonly kind: "crop"; readonly crop: TapCrop }
+  | { readonly kind: "dense" }
+  | { readonly kind: "kernel"; readonly plan: ConvCandidate };
+
+/**
+ * The path `conv2d` (`pass` forward), `conv2dInputGrad` (dgrad) or `conv2dWeightGrad` (wgrad)
+ * takes for `g` and `opts`, in the order they try them: a pointwise matmul, the cropped conv
+ * (then routed again), a dense layer, else a kernel family and tile (`convPlan`).
+ */
+export function convRoute(
+  g: Conv2dGeometry,
+  opts: Conv2dOptions,
+  pass: "forward" | "dgrad" | "wgrad",
+): ConvRoute {
+  if (isPointwise(g, opts) && (pass !== "wgrad" || pointwiseWgradFits(g))) {
+    return { kind: "pointwise" };
+  }
+  const crop = autoCrop(g, opts);
+  if (crop) return { kind: "crop", crop };
+  if (isDense(g, opts)) return { kind: "dense" };
+  return { kind: "kernel", plan: convPlan(g, opts) };
+}
+
 /** Conv2d forward: x [N, C, H, W] ⋆ weight [O, C, kh, kw] → [N, O, OH, OW] (no bias). */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   const g = conv2dGeometry(x.shape, weight.shape, opts);
-  if (isPointwise(g, opts)) return pointwiseForward(x, weight, g);
-  const crop = autoCrop(g, opts);
-  if (crop) {
-    using wc = cropWeight(weight, g, crop);
-    return conv2d(x, wc, croppedOpts(opts, crop));
+  const route = convRoute(g, opts, "forward");
+  if (route.kind === "pointwise") return pointwiseForward(x, weight, g);
+  if (route.kind === "crop") {
+    using wc = cropWeight(weight, g, route.crop);
+    return conv2d(x, wc, croppedOpts(opts, route.crop));
   }
-  if (isDense(g, opts)) return denseForward(x, weight, g);
-  switch (convAlgorithm(g, opts)) {
+  if (route.kind === "dense") return denseForward(x, weight, g);
+  const { plan } = route;
+  switch (plan.algorithm) {
     case "igemm":
-      return igemmForward(x, weight, g, opts.tile);
+      return igemmForward(x, weight, g, plan.tile);
     case "im2col":
       return im2colForward(x, weight, g);
     case "direct":
@@ -174,16 +239,17 @@ export function conv2dInputGrad(
 ): Tensor {
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
   checkDy("conv2dInputGrad", dy, g);
-  if (isPointwise(g, opts)) return pointwiseInputGrad(dy, weight, g);
-  const crop = autoCrop(g, opts);
-  if (crop) {
-    using wc = cropWeight(weight, g, crop);
-    return conv2dInputGrad(dy, wc, croppedOpts(opts, crop));
+  const route = convRoute(g, opts, "dgrad");
+  if (route.kind === "pointwise") return pointwiseInputGrad(dy, weight, g);
+  if (route.kind === "crop") {
+    using wc = cropWeight(weight, g, route.crop);
+    return conv2dInputGrad(dy, wc, croppedOpts(opts, route.crop));
   }
-  if (isDense(g, opts)) return denseInputGrad(dy, weight, g);
-  switch (convAlgorithm(g, opts)) {
+  if (route.kind === "dense") return denseInputGrad(dy, weight, g);
+  const { plan } = route;
+  switch (plan.algorithm) {
     case "igemm":
-      return igemmInputGrad(dy, weight, g, opts.tile);
+      return igemmInputGrad(dy, weight, g, plan.tile);
     case "im2col":
       return im2colInputGrad(dy, weight, g);
     case "direct":
@@ -202,20 +268,20 @@ export function conv2dWeightGrad(
 ): Tensor {
   const g = conv2dGeometry(x.shape, opts.weightShape, opts);
   checkDy("conv2dWeightGrad", dy, g);
-  if (isPointwise(g, opts) && pointwiseWgradFits(g)) {
-    return pointwiseWeightGrad(x, dy, g, opts.weightShape);
-  }
-  const crop = autoCrop(g, opts);
-  if (crop) {
+  const route = convRoute(g, opts, "wgrad");
+  if (route.kind === "pointwise") return pointwiseWeightGrad(x, dy, g, opts.weightShape);
+  if (route.kind === "crop") {
     // The cropped taps' gradients are exactly zero.
+    const { crop } = route;
     const shape = [g.o, g.c, crop.kh, crop.kw];
     using dwc = conv2dWeightGrad(x, dy, { ...croppedOpts(opts, crop), weightShape: shape });
     return expandWeight(dwc, g, crop);
   }
-  if (isDense(g, opts)) return denseWeightGrad(x, dy, g, opts.weightShape);
-  switch (convAlgorithm(g, opts)) {
+  if (route.kind === "dense") return denseWeightGrad(x, dy, g, opts.weightShape);
+  const { plan } = route;
+  switch (plan.algorithm) {
     case "igemm":
-      return igemmWeightGrad(x, dy, g, opts.weightShape, opts.tile);
+      return igemmWeightGrad(x, dy, g, opts.weightShape, plan.tile);
     case "im2col":
       return im2colWeightGrad(x, dy, g, opts.weightShape);
     case "direct":

@@ -2,27 +2,30 @@
  * The implicit-GEMM family of 2-D convolution for real GPUs (`shaders/conv2d_igemm.wgsl`):
  * forward, input gradient and weight gradient as products on the workgroup tiling of
  * `matmul_tiled`, with the operands gathered from x, w and dy while they are staged, so no
- * im2col matrix exists and its size cap does not apply.
+ * im2col matrix exists and its size cap does not apply. Operands are f32, or all f16 (mixed
+ * precision, where the adapter has `shader-f16`): the kernel's f16 form reads them directly
+ * and widens them exactly, so results are bit-identical to those on f32 widenings.
  *
  * @module
  */
 
 import igemmSrc from "../../shaders/conv2d_igemm.wgsl" with { type: "text" };
 import { dispatch } from "../gpu/dispatch.ts";
+import { f16Form } from "../gpu/wgsl_expand.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
+import { hasShaderF16 } from "./cast.ts";
 import {
   defaultGemmTile,
-  GEMM_TILE_NAMES,
-  GEMM_TILES,
   type GemmTile,
+  gemmTile,
   type GemmTileName,
   gemmTileOverrides,
 } from "./matmul.ts";
 import type { Conv2dGeometry } from "./conv_geometry.ts";
 
-const IGEMM = defineKernel("conv2d_igemm", igemmSrc, {
+const IGEMM_FIELDS = {
   rows: "u32",
   cols: "u32",
   inner: "u32",
@@ -41,7 +44,27 @@ const IGEMM = defineKernel("conv2d_igemm", igemmSrc, {
   pw: "u32",
   dh: "u32",
   dw: "u32",
-});
+} as const;
+const IGEMM = defineKernel("conv2d_igemm", igemmSrc, IGEMM_FIELDS);
+const IGEMM_F16 = defineKernel(
+  "conv2d_igemm_f16",
+  f16Form(igemmSrc, "conv2d_igemm"),
+  IGEMM_FIELDS,
+);
+
+/** The kernel for the operands' dtype: f32, or f16 (both; needs `shader-f16`). */
+function kernelFor(s0: Tensor, s1: Tensor): typeof IGEMM {
+  if (s0.dtype === "f32" && s1.dtype === "f32") return IGEMM;
+  if (s0.dtype !== "f16" || s1.dtype !== "f16") {
+    throw new TypeError(
+      `conv2d igemm: expected two f32 or two f16 operands, got ${s0.dtype} and ${s1.dtype}`,
+    );
+  }
+  if (!hasShaderF16()) {
+    throw new Error("conv2d igemm: f16 operands need the adapter feature shader-f16");
+  }
+  return IGEMM_F16;
+}
 
 /** Product of one MODE: rows × cols over `inner`, split in `parts` along k. */
 interface Product {
@@ -57,11 +80,7 @@ const WGRAD_TARGET_GROUPS = 128;
 const WGRAD_MIN_CHUNK = 256;
 
 function resolveTile(name: GemmTileName | undefined, p: Product): GemmTile {
-  const tile: GemmTile | undefined = GEMM_TILES[name ?? defaultGemmTile(p.rows, p.cols)];
-  if (!tile) {
-    throw new RangeError(`conv2d: unknown tile "${name}", expected one of ${GEMM_TILE_NAMES}`);
-  }
-  return tile;
+  return gemmTile(name ?? defaultGemmTile(p.rows, p.cols), "conv2d");
 }
 
 function run(
@@ -73,11 +92,12 @@ function run(
   o: { tile: GemmTile; parts: number; chunk: number },
 ): void {
   const { tile } = o;
+  const def = kernelFor(s0, s1);
   dispatch({
-    kernel: IGEMM.name,
-    code: IGEMM.code,
+    kernel: def.name,
+    code: def.code,
     overrides: { MODE: p.mode, ...gemmTileOverrides(tile) },
-    uniform: IGEMM.params.pack({
+    uniform: def.params.pack({
       ...g,
       rows: p.rows,
       cols: p.cols,

@@ -2,7 +2,9 @@
  * Batched matrix multiply with transpose flags: the workhorse that convolution reuses as
  * implicit GEMM. Two kernels: `matmul_register` (register-blocked, vec4 loads, no workgroup
  * memory) for CPU adapters such as lavapipe, and `matmul_tiled` (workgroup-memory tiling)
- * for real GPUs; `gpu().adapter.isCpu` picks one unless `variant` says otherwise. The tiled
+ * for real GPUs, with several tile shapes (`GEMM_TILES`). Unless `variant` / `tile` say
+ * otherwise, the tuner's table picks the kernel and tile per shape bucket (`matmulPlan`), or with
+ * tuning off the heuristic: `gpu().adapter.isCpu`, then `defaultGemmTile`. The tiled
  * kernel also has an f16-reading form (`matmulTiledF16`, mixed precision): the same shader
  * with f16 storage for A and B, widened to f32 as tiles are staged.
  *
@@ -15,7 +17,7 @@ import { gpu } from "../gpu/device.ts";
 import { f16Form } from "../gpu/wgsl_expand.ts";
 import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
-import { tunedChoice } from "../gpu/tune.ts";
+import { refinedCandidate, splitCandidate, tunedChoice } from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { hasShaderF16 } from "./cast.ts";
 import { fillInPlace } from "./elementwise.ts";
@@ -74,6 +76,62 @@ export function defaultGemmTile(m: number, n: number, batch = 1): GemmTileName {
   return "32x32_4x4";
 }
 
+/** Bytes of workgroup memory a tile stages: BK·(BM + BN) f32s. */
+export function gemmTileStorageBytes(tile: GemmTile): number {
+  return 4 * tile.bk * (tile.wgY * tile.tm + tile.wgX * tile.tn);
+}
+
+/** The adapter limits a tile shape must fit (a subset of `GPUSupportedLimits`). */
+export type GemmTileLimits = Pick<
+  GPUSupportedLimits,
+  | "maxComputeInvocationsPerWorkgroup"
+  | "maxComputeWorkgroupSizeX"
+  | "maxComputeWorkgroupSizeY"
+  | "maxComputeWorkgroupStorageSize"
+>;
+
+/** Whether `tile` fits the device's workgroup limits (invocations, sizes, workgroup memory). */
+export function gemmTileFits(tile: GemmTile, limits: GemmTileLimits = gpu().limits): boolean {
+  return tile.wgX * tile.wgY <= limits.maxComputeInvocationsPerWorkgroup &&
+    tile.wgX <= limits.maxComputeWorkgroupSizeX &&
+    tile.wgY <= limits.maxComputeWorkgroupSizeY &&
+    gemmTileStorageBytes(tile) <= limits.maxComputeWorkgroupStorageSize;
+}
+
+/** The names of the `GEMM_TILES` that fit `limits` (default: this device's), in table order. */
+export function gemmTilesFor(limits: GemmTileLimits = gpu().limits): GemmTileName[] {
+  return GEMM_TILE_NAMES.filter((name) => gemmTileFits(GEMM_TILES[name], limits));
+}
+
+/** The tile named `name`, checked against the table and this device's limits. */
+export function gemmTile(name: GemmTileName, op: string): GemmTile {
+  const tile: GemmTile | undefined = GEMM_TILES[name];
+  if (!tile) {
+    throw new RangeError(`${op}: unknown tile "${name}", expected one of ${GEMM_TILE_NAMES}`);
+  }
+  if (!gemmTileFits(tile)) {
+    const l = gpu().limits;
+    throw new RangeError(
+      `${op}: tile "${name}" needs ${tile.wgX * tile.wgY} invocations and ${
+        gemmTileStorageBytes(tile)
+      } bytes of workgroup memory, the device allows ${l.maxComputeInvocationsPerWorkgroup} and ${l.maxComputeWorkgroupStorageSize}`,
+    );
+  }
+  return tile;
+}
+
+/**
+ * The tile named by the refinement of a tuned choice (`tiled:64x64_4x4` → `64x64_4x4`), or
+ * undefined when there is none, it names no tile, or the tile does not fit this device (a
+ * hand-edited or foreign table: the heuristic tile runs instead).
+ */
+export function tunedTile(choice: string): GemmTileName | undefined {
+  const { detail } = splitCandidate(choice);
+  if (detail === undefined || !Object.hasOwn(GEMM_TILES, detail)) return undefined;
+  const name = detail as GemmTileName;
+  return gemmTileFits(GEMM_TILES[name]) ? name : undefined;
+}
+
 /** The tile overrides of `matmul_tiled` and the conv implicit-GEMM kernels. */
 export function gemmTileOverrides(tile: GemmTile): Record<string, number> {
   return { WG_X: tile.wgX, WG_Y: tile.wgY, TM: tile.tm, TN: tile.tn, BK: tile.bk };
@@ -93,6 +151,23 @@ export function matmulCandidates(): MatmulCandidate[] {
     { variant: "register" },
     ...GEMM_TILE_NAMES.map((tile) => ({ variant: "tiled" as const, tile })),
   ];
+}
+
+/**
+ * A matmul candidate's name in a tuning table: `register`, `tiled` (the tile `defaultGemmTile`
+ * picks for the shape) or `tiled:<tile>`.
+ */
+export function matmulCandidateName(c: MatmulCandidate): string {
+  return c.tile === undefined ? c.variant : refinedCandidate(c.variant, c.tile);
+}
+
+/** The `matmul` options that run the candidate named `name` (see `matmulCandidateName`). */
+export function matmulCandidateOptions(name: string): MatmulCandidate {
+  const { base, detail } = splitCandidate(name);
+  if (base !== "register" && base !== "tiled") {
+    throw new RangeError(`matmul: unknown candidate "${name}", expected register or tiled[:tile]`);
+  }
+  return detail === undefined ? { variant: base } : { variant: base, tile: detail as GemmTileName };
 }
 
 /** Options of `matmul`. */
@@ -148,16 +223,37 @@ interface Geometry {
 }
 
 /**
- * The variant `auto` resolves to on this device: the measured one for the bucket of
- * `dims` ([M, N, K]) when tuning is on (`src/gpu/tune.ts`), else the CPU-adapter heuristic.
+ * The kernel `auto` resolves to on this device: the measured one for the bucket of `dims`
+ * ([M, N, K] or [M, N, K, batch]) when tuning is on (`src/gpu/tune.ts`), else the CPU-adapter
+ * heuristic.
  */
 export function matmulVariant(
   variant: MatmulVariant = "auto",
   dims?: readonly number[],
 ): "register" | "tiled" {
-  if (variant !== "auto") return variant;
+  return matmulPlan(variant, dims).variant;
+}
+
+/**
+ * The kernel and tile `matmul` runs with `variant` at `dims` ([M, N, K] or [M, N, K, batch];
+ * batch 1 when absent): a forced variant as given; `auto` the tuned candidate of the bucket
+ * (its tile too, when the table names one) when tuning is on, else the heuristic (`register` on
+ * CPU adapters, else `tiled`). An absent tile means `defaultGemmTile`.
+ */
+export function matmulPlan(
+  variant: MatmulVariant = "auto",
+  dims?: readonly number[],
+): MatmulCandidate {
+  if (variant !== "auto") return { variant };
   const heuristic = gpu().adapter.isCpu ? "register" : "tiled";
-  return dims ? tunedChoice("matmul", dims, heuristic) : heuristic;
+  if (!dims) return { variant: heuristic };
+  const [m, n, k, batch = 1] = dims;
+  const choice = tunedChoice("matmul", [m, n, k, batch], heuristic);
+  const { base } = splitCandidate(choice);
+  if (base === "register") return { variant: "register" };
+  if (base !== "tiled") return { variant: heuristic };
+  const tile = tunedTile(choice);
+  return tile ? { variant: "tiled", tile } : { variant: "tiled" };
 }
 
 /** The sizes of op(A)·op(B), checked. */
@@ -206,7 +302,13 @@ function output(a: Tensor, b: Tensor, g: Geometry, opts: MatmulOptions, op: stri
 /** The kernel `matmul(a, b, opts)` runs on this device (shapes checked as `matmul` does). */
 export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulOptions = {}): "register" | "tiled" {
   const g = geometry(a, b, opts, "matmul");
-  return matmulVariant(opts.variant, [g.m, g.n, g.k]);
+  return planOf(g, opts).variant;
+}
+
+/** The kernel and tile (`opts.tile` first, then a tuned one) of a product. */
+function planOf(g: Geometry, opts: MatmulOptions): MatmulCandidate {
+  const plan = matmulPlan(opts.variant, [g.m, g.n, g.k, g.batch]);
+  return opts.tile ? { ...plan, tile: opts.tile } : plan;
 }
 
 /**
@@ -219,7 +321,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   }
   const g = geometry(a, b, opts, "matmul");
   const out = output(a, b, g, opts, "matmul");
-  if (matmulVariant(opts.variant, [g.m, g.n, g.k]) === "tiled") tiled(a, b, out, g, opts, TILED);
+  const plan = planOf(g, opts);
+  if (plan.variant === "tiled") tiled(a, b, out, g, { ...opts, tile: plan.tile }, TILED);
   else register(a, b, out, g, opts);
   return out;
 }
@@ -241,7 +344,16 @@ export function matmulTiledF16(a: Tensor, b: Tensor, opts: MatmulOptions = {}): 
   }
   const g = geometry(a, b, opts, "matmulTiledF16");
   const out = output(a, b, g, opts, "matmulTiledF16");
-  tiled(a, b, out, g, opts, TILED_F16);
+  // The tile `matmul` would run with (a tuned one included): the same sums, bit for bit.
+  const plan = planOf(g, opts);
+  tiled(
+    a,
+    b,
+    out,
+    g,
+    { ...opts, tile: plan.variant === "tiled" ? plan.tile : opts.tile },
+    TILED_F16,
+  );
   return out;
 }
 
@@ -263,11 +375,7 @@ function tiled(
   def: typeof TILED,
 ): void {
   const { m, n, k, batch } = g;
-  const name = opts.tile ?? defaultGemmTile(m, n, batch);
-  const tile: GemmTile | undefined = GEMM_TILES[name];
-  if (!tile) {
-    throw new RangeError(`matmul: unknown tile "${name}", expected one of ${GEMM_TILE_NAMES}`);
-  }
+  const tile = gemmTile(opts.tile ?? defaultGemmTile(m, n, batch), "matmul");
   dispatch({
     kernel: def.name,
     code: def.code,

@@ -2,16 +2,18 @@
  * The f16-input forms of the conv and matmul kernels (mixed precision): inputs are f16
  * tensors, products accumulate in f32 and results are f32, as on tensor cores.
  *
- * NOTE: unlike PyTorch's f16 GEMMs, which read f16 from memory throughout, only the
- * workgroup-tiled matmul reads f16 directly (`matmulTiledF16`, where the adapter offers
- * `shader-f16` and the tiled kernel is the one that would run: GPU adapters, or `variant:
- * "tiled"`), also for the pointwise convs that run as batched matmuls (not the forward and
- * weight gradient of strided ones). The other kernels (the CPU register matmul, the other
- * convolutions) widen their f16 inputs to f32 (one exact cast each) and run the f32 kernels.
- * Both ways the results are the f32 kernels' on the f16-rounded values (the f16-reading tiled
- * kernel is bit-identical to the widening path on the tiled kernel); the memory saved is that
- * of the f16 tensors kept between ops (activations saved for backward), and the f16-reading
- * kernel also halves its input bandwidth.
+ * NOTE: unlike PyTorch's f16 GEMMs, which read f16 from memory throughout, only some kernels
+ * read f16 directly, where the adapter offers `shader-f16`: the workgroup-tiled matmul
+ * (`matmulTiledF16`, where the tiled kernel is the one that would run: GPU adapters, or
+ * `variant: "tiled"`), also for the pointwise convs that run as batched matmuls (not the
+ * forward and weight gradient of strided ones); the implicit-GEMM convs (forward, dgrad,
+ * wgrad); and the im2col convs' unfolding of x (forward and wgrad; their other operand is
+ * widened). The other kernels (the CPU register matmul, the direct and dense convolutions, the
+ * im2col dgrad, cropped convs) widen their f16 inputs to f32 (one exact cast each) and run the
+ * f32 kernels. Every way the results are the f32 kernels' on the f16-rounded values, bit for
+ * bit (same kernel, tile and summation order; widening is exact); the memory saved is that of
+ * the f16 tensors kept between ops (activations saved for backward), and the f16-reading
+ * kernels also save the widened copies and halve their input bandwidth.
  *
  * @module
  */
@@ -23,8 +25,12 @@ import {
   conv2dInputGrad,
   type Conv2dOptions,
   conv2dWeightGrad,
+  type ConvCandidate,
+  convRoute,
   isPointwise,
 } from "./conv.ts";
+import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
+import { im2colForward, im2colWeightGrad } from "./conv_im2col.ts";
 import { checkDy, type Conv2dGeometry, conv2dGeometry } from "./conv_geometry.ts";
 import {
   pointwiseForward,
@@ -80,11 +86,31 @@ function widened<T>(xs: Tensor[], fn: (xf: Tensor[]) => T): T {
   }
 }
 
+/**
+ * The kernel family and tile that `conv2d` & co. would run `pass` on, when that kernel can
+ * read f16 (igemm; im2col for forward and wgrad) and the adapter has `shader-f16`; else null
+ * (the caller widens).
+ */
+function f16Kernel(
+  g: Conv2dGeometry,
+  opts: Conv2dOptions,
+  pass: "forward" | "dgrad" | "wgrad",
+): ConvCandidate | null {
+  if (!hasShaderF16()) return null;
+  const route = convRoute(g, opts, pass);
+  if (route.kind !== "kernel") return null;
+  const { algorithm } = route.plan;
+  return algorithm === "igemm" || (algorithm === "im2col" && pass !== "dgrad") ? route.plan : null;
+}
+
 /** `conv2d` of f16 `x` and `weight`, accumulated and returned in f32. */
 export function conv2dF16(x: Tensor, weight: Tensor, opts: Conv2dF16Options = {}): Tensor {
   expectF16("conv2dF16", [x, weight]);
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (f16Pointwise(g, opts, false)) return pointwiseForward(x, weight, g, f16Product(opts));
+  const k = f16Kernel(g, opts, "forward");
+  if (k?.algorithm === "igemm") return igemmForward(x, weight, g, k.tile);
+  if (k?.algorithm === "im2col") return im2colForward(x, weight, g);
   return widened([x, weight], ([xf, wf]) => conv2d(xf, wf, opts));
 }
 
@@ -98,6 +124,8 @@ export function conv2dInputGradF16(
   const g = conv2dGeometry(opts.inputShape, weight.shape, opts);
   checkDy("conv2dInputGradF16", grad, g);
   if (f16Pointwise(g, opts, true)) return pointwiseInputGrad(grad, weight, g, f16Product(opts));
+  const k = f16Kernel(g, opts, "dgrad");
+  if (k?.algorithm === "igemm") return igemmInputGrad(grad, weight, g, k.tile);
   return widened([grad, weight], ([gf, w]) => conv2dInputGrad(gf, w, opts));
 }
 
@@ -113,6 +141,9 @@ export function conv2dWeightGradF16(
   if (f16Pointwise(g, opts, false) && pointwiseWgradFits(g)) {
     return pointwiseWeightGrad(x, grad, g, opts.weightShape, f16Product(opts));
   }
+  const k = f16Kernel(g, opts, "wgrad");
+  if (k?.algorithm === "igemm") return igemmWeightGrad(x, grad, g, opts.weightShape, k.tile);
+  if (k?.algorithm === "im2col") return im2colWeightGrad(x, grad, g, opts.weightShape);
   return widened([x, grad], ([xf, gf]) => conv2dWeightGrad(xf, gf, opts));
 }
 

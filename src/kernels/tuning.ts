@@ -1,13 +1,15 @@
 /**
  * The kernel families the autotuner measures (see `src/gpu/tune.ts`), and the switch that
- * turns measured choice on for them. Today: `matmul` (`register` vs `tiled`, bucketed by
- * [M, N, K]), `bn_reduce` (the workgroup size of BatchNorm's per-channel reductions,
- * bucketed by [N, C, HW]), `conv2d` (direct vs im2col vs implicit GEMM for convs that are not
- * a plain 1×1 matmul, bucketed by N, C, H, W, O up to powers of two with the kernel, stride,
- * padding and dilation kept exact; timed over forward, dgrad and wgrad) and `reduce` (the
- * serial reduction with scalar or vec4 loads, bucketed by [outer, r, inner]). Every kernel
- * whose variant the adapter kind (`isCpu`) used to decide asks the table first; the
- * heuristic is only the fallback.
+ * turns measured choice on for them. Today: `matmul` (`register`, `tiled` with its heuristic
+ * tile, or `tiled:<tile>` with one of the `GEMM_TILES`, bucketed by [M, N, K, batch]),
+ * `bn_reduce` (the workgroup size of BatchNorm's per-channel reductions, bucketed by
+ * [N, C, HW]), `conv2d` (direct vs im2col vs implicit GEMM, `igemm` with its heuristic tiles
+ * or `igemm:<tile>`, for convs that are not a plain 1×1 matmul, bucketed by N, C, H, W, O up
+ * to powers of two with the kernel, stride, padding and dilation kept exact; timed over
+ * forward, dgrad and wgrad) and `reduce` (the serial reduction with scalar or vec4 loads,
+ * bucketed by [outer, r, inner]). Tile candidates that exceed the device's workgroup limits
+ * are not listed for it. Every kernel whose variant the adapter kind (`isCpu`) used to decide
+ * asks the table first; the heuristic is only the fallback.
  *
  * @module
  */
@@ -16,25 +18,51 @@ import {
   type ChoiceTable,
   enableTuning,
   type EnableTuningOptions,
+  refinedCandidate,
   registerTuneFamily,
   shapeBucket,
+  splitCandidate,
 } from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fillInPlace } from "./elementwise.ts";
-import { matmul } from "./matmul.ts";
+import { GEMM_TILE_NAMES, gemmTilesFor, matmul, matmulCandidateOptions } from "./matmul.ts";
 import { batchNormBackward, batchNormStats, BN_REDUCE_WORKGROUPS } from "./batch_norm.ts";
-import { conv2d, conv2dInputGrad, conv2dWeightGrad, IM2COL_MAX_COLS } from "./conv.ts";
+import {
+  conv2d,
+  conv2dInputGrad,
+  conv2dWeightGrad,
+  convCandidateOptions,
+  IM2COL_MAX_COLS,
+} from "./conv.ts";
 import { reduce } from "./reduce.ts";
 import { DIRECT_MAX_KW } from "./conv_direct.ts";
 
-/** Candidates of the `conv2d` family. */
-export const CONV_CANDIDATES = ["direct", "im2col", "igemm"] as const;
+/** Candidates of the `conv2d` family: the kernel families, then igemm with each tile shape. */
+export const CONV_CANDIDATES: readonly string[] = [
+  "direct",
+  "im2col",
+  "igemm",
+  ...GEMM_TILE_NAMES.map((t) => refinedCandidate("igemm", t)),
+];
 
 /** Candidates of the `reduce` family (`serial4`: vec4 loads). */
 export const REDUCE_CANDIDATES = ["serial", "serial4"] as const;
 
-/** Candidates of the `matmul` family. */
-export const MATMUL_CANDIDATES = ["register", "tiled"] as const;
+/** Candidates of the `matmul` family: the kernels, then the tiled one with each tile shape. */
+export const MATMUL_CANDIDATES: readonly string[] = [
+  "register",
+  "tiled",
+  ...GEMM_TILE_NAMES.map((t) => refinedCandidate("tiled", t)),
+];
+
+/** `candidates` less the tile refinements whose tile exceeds this device's limits. */
+function fittingTiles(candidates: readonly string[]): string[] {
+  const fit = new Set<string>(gemmTilesFor());
+  return candidates.filter((c) => {
+    const { detail } = splitCandidate(c);
+    return detail === undefined || fit.has(detail);
+  });
+}
 
 let registered = false;
 
@@ -44,14 +72,22 @@ export function registerKernelFamilies(): void {
   registered = true;
   registerTuneFamily("matmul", {
     candidates: MATMUL_CANDIDATES,
-    // 64 rows show a kernel that is far off without paying for the whole product.
-    probe: ([m, n, k]) => (m > 64 ? { dims: [64, n, k], scale: m / 64 } : undefined),
-    bench([m, n, k], candidate) {
+    candidatesFor: () => fittingTiles(MATMUL_CANDIDATES),
+    // 64 rows (or one batch entry) show a kernel that is far off without paying for the
+    // whole product.
+    probe: ([m, n, k, batch = 1]) =>
+      m > 64
+        ? { dims: [64, n, k, batch], scale: m / 64 }
+        : batch > 1
+        ? { dims: [m, n, k, 1], scale: batch }
+        : undefined,
+    bench([m, n, k, batch = 1], candidate) {
+      // A shared A and a batch of Bs: the pointwise conv's product (W · X[n]).
       const a = fillInPlace(Tensor.empty([m, k]), 0.5).keep();
-      const b = fillInPlace(Tensor.empty([k, n]), 0.25).keep();
-      const variant = candidate as (typeof MATMUL_CANDIDATES)[number];
+      const b = fillInPlace(Tensor.empty(batch > 1 ? [batch, k, n] : [k, n]), 0.25).keep();
+      const opts = matmulCandidateOptions(candidate);
       return {
-        run: () => matmul(a, b, { variant }).dispose(),
+        run: () => matmul(a, b, opts).dispose(),
         dispose: () => {
           a.dispose();
           b.dispose();
@@ -68,17 +104,16 @@ export function registerKernelFamilies(): void {
       const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
       const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
       const fits = n * oh * ow * c * kh * kw <= IM2COL_MAX_COLS;
-      return CONV_CANDIDATES.filter((a) =>
+      return fittingTiles(CONV_CANDIDATES).filter((a) =>
         a === "direct" ? kw <= DIRECT_MAX_KW : a === "im2col" ? fits : true
       );
     },
     bench([n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw], candidate) {
-      const algorithm = candidate as (typeof CONV_CANDIDATES)[number];
       const opts = {
         stride: [sh, sw] as const,
         padding: [ph, pw] as const,
         dilation: [dh, dw] as const,
-        algorithm,
+        ...convCandidateOptions(candidate),
       };
       const x = fillInPlace(Tensor.empty([n, c, h, w]), 0.5).keep();
       const wt = fillInPlace(Tensor.empty([o, c, kh, kw]), 0.01).keep();

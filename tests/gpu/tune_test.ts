@@ -1,7 +1,8 @@
 /**
  * Autotuning: off by default (tests see the heuristics), cache files round-trip and corrupt
  * ones are ignored with a warning, a tuned choice is one of the candidates and is the one
- * matmul then runs, and the peak-memory counter.
+ * matmul then runs (its tile shape too), tile candidates within the device's limits, and the
+ * peak-memory counter.
  */
 import assert from "node:assert/strict";
 import "../helpers.ts";
@@ -14,9 +15,11 @@ import {
   KERNELS_VERSION,
   parseTuneCache,
   pendingBuckets,
+  refinedCandidate,
   registerTuneFamily,
   serializeTuneCache,
   shapeBucket,
+  splitCandidate,
   tuneBucket,
   tunedChoice,
   tunePending,
@@ -33,8 +36,23 @@ import { conv2d } from "../../src/kernels/conv.ts";
 import { dispatchStats } from "../../src/gpu/dispatch.ts";
 import { batchNormStats, BN_REDUCE_WORKGROUPS } from "../../src/kernels/batch_norm.ts";
 import { assertClose, rand } from "../helpers.ts";
-import { pipelineCount } from "../../src/gpu/pipeline_cache.ts";
-import { matmul, matmulVariant } from "../../src/kernels/matmul.ts";
+import { pipelineCount, pipelineLog } from "../../src/gpu/pipeline_cache.ts";
+import {
+  defaultGemmTile,
+  GEMM_TILE_NAMES,
+  GEMM_TILES,
+  type GemmTileName,
+  gemmTileOverrides,
+  gemmTilesFor,
+  matmul,
+  matmulCandidateName,
+  matmulCandidateOptions,
+  matmulPlan,
+  matmulVariant,
+} from "../../src/kernels/matmul.ts";
+import { convCandidateOptions, convPlan } from "../../src/kernels/conv.ts";
+import { conv2dGeometry } from "../../src/kernels/conv_geometry.ts";
+import { tuneFamilies } from "../../src/gpu/tune.ts";
 import {
   loadRunChoices,
   loadTuneCache,
@@ -45,6 +63,7 @@ import {
 } from "../../src/train/tune_cache.ts";
 
 const ADAPTER = "vendor | arch | dev | desc";
+const HEURISTIC = () => (gpu().adapter.isCpu ? "register" : "tiled");
 
 Deno.test("tuning is off unless a test turns it on: heuristics decide", () => {
   assert.equal(tuningEnabled(), false);
@@ -142,29 +161,45 @@ Deno.test("measured choice: one of the candidates, recorded, reused on resume, a
   const expected = await product("register");
   const dir = Deno.makeTempDirSync();
   try {
+    const key = "matmul/64x64x32x1";
     enableKernelTuning();
     scope(() => matmul(a, b)).dispose();
-    assert.deepEqual(pendingBuckets(), ["matmul/64x64x32"], "the fallback ran and was noted");
+    assert.deepEqual(pendingBuckets(), [key], "the fallback ran and was noted");
     const [r] = await tunePending({ reps: 1 });
-    assert.equal(r.key, "matmul/64x64x32");
-    assert.ok((MATMUL_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
-    assert.deepEqual(Object.keys(r.ms).sort(), [...MATMUL_CANDIDATES].sort());
+    assert.equal(r.key, key);
+    assert.ok(MATMUL_CANDIDATES.includes(r.choice), r.choice);
+    // Each candidate, every tile shape included, is timed or left out (a tile refinement
+    // goes with its base when that one is far off the best).
+    assert.deepEqual(
+      [...Object.keys(r.ms), ...Object.keys(r.pruned)].sort(),
+      [...MATMUL_CANDIDATES].sort(),
+    );
+    for (const c of Object.keys(r.pruned)) {
+      assert.ok(splitCandidate(c).detail !== undefined, `${c}: no probe at 40 rows, batch 1`);
+    }
     assert.equal(r.ms[r.choice], Math.min(...Object.values(r.ms)));
-    assert.deepEqual(choiceTable(), { "matmul/64x64x32": r.choice });
+    assert.deepEqual(choiceTable(), { [key]: r.choice });
     assert.deepEqual(pendingBuckets(), []);
     // The run folder records the table; a resumed run gets the same choices back.
     saveRunChoices(dir, identity, choiceTable());
-    assert.deepEqual(loadRunChoices(dir, identity), { "matmul/64x64x32": r.choice });
+    assert.deepEqual(loadRunChoices(dir, identity), { [key]: r.choice });
     // Whatever the table says is what runs, for every shape in the bucket, with equal results.
     for (const forced of MATMUL_CANDIDATES) {
-      enableKernelTuning({ "matmul/64x64x32": forced });
-      assert.equal(matmulVariant("auto", [40, 36, 24]), forced);
-      assert.equal(matmulVariant("auto", [33, 64, 17]), forced);
+      enableKernelTuning({ [key]: forced });
+      const want = matmulCandidateOptions(forced);
+      assert.deepEqual(matmulPlan("auto", [40, 36, 24]), want);
+      assert.deepEqual(matmulPlan("auto", [33, 64, 17, 1]), want);
+      assert.equal(matmulVariant("auto", [33, 64, 17]), want.variant);
+      assert.equal(matmulCandidateName(want), forced);
       assert.deepEqual(await product(), expected, forced);
     }
-    // An entry naming no candidate falls back to the heuristic.
-    enableKernelTuning({ "matmul/64x64x32": "bogus" });
-    assert.equal(matmulVariant("auto", [40, 36, 24]), gpu().adapter.isCpu ? "register" : "tiled");
+    // An entry naming no candidate or no tile falls back to the heuristic.
+    for (const bogus of ["bogus", "tiled:9x9", "register:64x64_4x4"]) {
+      enableKernelTuning({ [key]: bogus });
+      const plan = matmulPlan("auto", [40, 36, 24]);
+      assert.equal(plan.variant, HEURISTIC(), bogus);
+      assert.equal(plan.tile, undefined, bogus);
+    }
   } finally {
     disableTuning();
     a.dispose();
@@ -172,6 +207,94 @@ Deno.test("measured choice: one of the candidates, recorded, reused on resume, a
     Deno.removeSync(dir, { recursive: true });
   }
   assert.equal(tuningEnabled(), false);
+});
+
+Deno.test("tile candidates: every GEMM tile shape of matmul and igemm, within the device's limits", () => {
+  enableKernelTuning();
+  disableTuning();
+  assert.ok(tuneFamilies().includes("matmul") && tuneFamilies().includes("conv2d"));
+  for (const t of GEMM_TILE_NAMES) {
+    assert.ok(MATMUL_CANDIDATES.includes(refinedCandidate("tiled", t)), t);
+    assert.ok(CONV_CANDIDATES.includes(refinedCandidate("igemm", t)), t);
+    assert.deepEqual(convCandidateOptions(`igemm:${t}`), { algorithm: "igemm", tile: t });
+    assert.deepEqual(matmulCandidateOptions(`tiled:${t}`), { variant: "tiled", tile: t });
+  }
+  // Chromium's SwiftShader (256 invocations, 16 KiB) and every WebGPU device take them all.
+  const limits = {
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxComputeWorkgroupSizeX: 256,
+    maxComputeWorkgroupSizeY: 256,
+    maxComputeWorkgroupStorageSize: 16384,
+  };
+  assert.deepEqual(gemmTilesFor(limits), [...GEMM_TILE_NAMES]);
+  assert.deepEqual(gemmTilesFor(gpu().limits), [...GEMM_TILE_NAMES]);
+  // Smaller limits leave out the tiles over them: 8 KiB keeps BK·(BM + BN) ≤ 2048 floats.
+  assert.deepEqual(gemmTilesFor({ ...limits, maxComputeWorkgroupStorageSize: 8192 }), [
+    "32x32_4x4",
+    "64x64_4x4",
+    "128x128_8x8",
+  ]);
+  assert.deepEqual(gemmTilesFor({ ...limits, maxComputeInvocationsPerWorkgroup: 64 }), [
+    "32x32_4x4",
+  ]);
+  assert.deepEqual(gemmTilesFor({ ...limits, maxComputeWorkgroupSizeY: 8 }), ["32x32_4x4"]);
+});
+
+/** The tile overrides of the pipelines compiled since `from` (in `pipelineLog()`) for `kernel`. */
+function compiledTiles(kernel: string, from: number): string[] {
+  return pipelineLog().slice(from).filter((r) => r.kernel === kernel).map((r) => {
+    const found = GEMM_TILE_NAMES.find((t) =>
+      Object.entries(gemmTileOverrides(GEMM_TILES[t])).every(([k, v]) => r.overrides[k] === v)
+    );
+    return found ?? "none";
+  });
+}
+
+Deno.test("a table naming a non-default tile: that tile runs (matmul and igemm conv), results exact", async () => {
+  // Aᵀ·B (a pipeline no other test here compiles) at 20×12×9: the heuristic tile is 32x32_4x4.
+  const [m, n, k] = [20, 12, 9];
+  const ha = rand(k * m, 41);
+  const hb = rand(k * n, 42);
+  const want = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      for (let p = 0; p < k; p++) want[i * n + j] += ha[p * m + i] * hb[p * n + j];
+    }
+  }
+  const a = Tensor.fromArray(ha, [k, m]);
+  const b = Tensor.fromArray(hb, [k, n]);
+  const x = Tensor.fromArray(rand(2 * 3 * 3, 43), [1, 2, 3, 3]);
+  const w = Tensor.fromArray(rand(3 * 2 * 9, 44), [3, 2, 3, 3]);
+  const convOpts = { padding: 1 };
+  try {
+    assert.equal(defaultGemmTile(m, n), "32x32_4x4");
+    for (const tile of GEMM_TILE_NAMES.filter((t) => t !== "32x32_4x4")) {
+      enableKernelTuning({ "matmul/32x16x16x1": `tiled:${tile}` });
+      const from = pipelineLog().length;
+      const c = matmul(a, b, { transA: true });
+      assert.deepEqual(compiledTiles("matmul_tiled", from), [tile], "one new pipeline: the tile");
+      assertClose(await c.toArray(), want, { rtol: 1e-5, atol: 1e-5, msg: tile });
+      c.dispose();
+    }
+    // The conv: the table's igemm tile, against the heuristic tiles (igemm forced) bit for bit.
+    const g = conv2dGeometry(x.shape, w.shape, convOpts);
+    const key = "conv2d/1x2x4x4x4x3x3x1x1x1x1x1x1";
+    disableTuning();
+    const y0 = conv2d(x, w, { ...convOpts, algorithm: "igemm" });
+    const expected = await y0.toArray();
+    y0.dispose();
+    const tile: GemmTileName = "128x64_8x4";
+    enableKernelTuning({ [key]: `igemm:${tile}` });
+    assert.deepEqual(convPlan(g, convOpts), { algorithm: "igemm", tile });
+    const from = pipelineLog().length;
+    const y = conv2d(x, w, convOpts);
+    assert.deepEqual(compiledTiles("conv2d_igemm", from), [tile]);
+    assert.deepEqual(await y.toArray(), expected);
+    y.dispose();
+  } finally {
+    disableTuning();
+    for (const t of [a, b, x, w]) t.dispose();
+  }
 });
 
 Deno.test("bn_reduce: every workgroup candidate gives the batch statistics; the tuned one runs", async () => {
@@ -226,36 +349,35 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
   const opts = { stride: 1, padding: 1 };
   const key = "conv2d/2x4x8x8x4x3x3x1x1x1x1x1x1";
   // Output and dispatch count of one forward conv.
-  const conv = async (algorithm?: (typeof CONV_CANDIDATES)[number]) => {
+  const conv = async (candidate?: string) => {
     const d0 = dispatchStats().dispatches;
-    const y = conv2d(x, w, { ...opts, algorithm });
+    const y = conv2d(x, w, { ...opts, ...(candidate ? convCandidateOptions(candidate) : {}) });
     const dispatches = dispatchStats().dispatches - d0;
     const out = [...(await y.toArray())];
     y.dispose();
     return { out, dispatches };
   };
   try {
-    const byAlgorithm = {
-      direct: await conv("direct"),
-      im2col: await conv("im2col"),
-      igemm: await conv("igemm"),
-    };
-    assert.notEqual(byAlgorithm.direct.dispatches, byAlgorithm.im2col.dispatches);
+    const byCandidate: Record<string, { out: number[]; dispatches: number }> = {};
+    for (const c of CONV_CANDIDATES) byCandidate[c] = await conv(c);
+    assert.notEqual(byCandidate.direct.dispatches, byCandidate.im2col.dispatches);
     enableKernelTuning();
     await conv();
     // The im2col path (the CPU heuristic at 5-pixel rows) notes its matmul bucket too.
     assert.ok(pendingBuckets().includes(key), pendingBuckets().join(", "));
     const r = (await tunePending({ reps: 1 })).find((t) => t.key === key)!;
-    assert.ok((CONV_CANDIDATES as readonly string[]).includes(r.choice), r.choice);
+    assert.ok(CONV_CANDIDATES.includes(r.choice), r.choice);
     // Each candidate is timed, or left out at the probe shape (one image) as far slower.
     assert.deepEqual(
       [...Object.keys(r.ms), ...Object.keys(r.pruned)].sort(),
       [...CONV_CANDIDATES].sort(),
     );
     assert.ok(r.choice in r.ms);
+    const g = conv2dGeometry(x.shape, w.shape, opts);
     for (const a of CONV_CANDIDATES) {
       enableKernelTuning({ [key]: a });
-      assert.deepEqual(await conv(), byAlgorithm[a], a);
+      assert.deepEqual(convPlan(g), convCandidateOptions(a), a);
+      assert.deepEqual(await conv(), byCandidate[a], a);
     }
   } finally {
     disableTuning();
@@ -343,6 +465,62 @@ Deno.test("tuneBucket: the fallback first, hopeless candidates pruned at the pro
     const done = await tunePending({ now: () => clock, budgetMs: 1 });
     assert.deepEqual(done.map((d) => d.key), ["fake_family/64"]);
     assert.deepEqual(pendingBuckets(), ["fake_family/128"]);
+  } finally {
+    disableTuning();
+  }
+});
+
+Deno.test("tuneBucket: tile refinements go with their base when it is far off the best", async () => {
+  let clock = 0;
+  const cost: Record<string, number> = {
+    fast: 10,
+    "fast:a": 12,
+    "fast:b": 5,
+    hopeless: 400,
+    "hopeless:a": 1,
+    slowish: 16,
+    "slowish:a": 1,
+    broken: 1,
+    "broken:a": 1,
+  };
+  const benched: string[] = [];
+  registerTuneFamily("fake_tiles", {
+    candidates: [
+      "fast",
+      "fast:a",
+      "fast:b",
+      "hopeless",
+      "hopeless:a",
+      "slowish",
+      "slowish:a",
+      "broken",
+      "broken:a",
+    ],
+    probe: ([n]) => ({ dims: [n / 8], scale: 8 }),
+    bench: ([n], c) => {
+      if (c === "broken") throw new Error("over a device limit");
+      benched.push(c);
+      return { run: () => void (clock += cost[c] * n), dispose: () => {} };
+    },
+  });
+  try {
+    enableKernelTuning();
+    const r = await tuneBucket("fake_tiles", [64], { now: () => clock, first: "fast" });
+    // "fast:b" (a refinement of a base within reach) wins; "hopeless:a" would have won too,
+    // but its base was pruned at the probe, so it never ran; nor "slowish:a", whose base is
+    // timed over REFINE_FACTOR (1.5) times the best so far (16 vs 5 per item); "broken:a"
+    // follows its failed base.
+    assert.equal(r.choice, "fast:b");
+    assert.deepEqual(Object.keys(r.ms).sort(), ["fast", "fast:a", "fast:b", "slowish"]);
+    assert.deepEqual(r.pruned, {
+      hopeless: 400 * 64,
+      "hopeless:a": 400 * 64,
+      "slowish:a": 16 * 64,
+      "broken:a": Infinity,
+    });
+    assert.equal(r.failures.length, 1);
+    assert.match(r.failures[0], /^broken: over a device limit/);
+    for (const c of ["hopeless:a", "slowish:a", "broken:a"]) assert.ok(!benched.includes(c), c);
   } finally {
     disableTuning();
   }

@@ -3,7 +3,8 @@
  * (Float16Array), overflow to ±inf and NaN, and the f16-input conv and matmul kernels against
  * host f64 references: tight on the f16-rounded inputs (the f32 accumulation is all that
  * differs), and within a stated tolerance of the unrounded f32 product, at tile edges. The
- * f16-reading tiled matmul is also checked bit-for-bit against the widening path.
+ * f16-reading tiled matmul and igemm / im2col convs are also checked bit-for-bit against the
+ * widening path.
  */
 import assert from "node:assert/strict";
 import { assertClose, rand } from "../helpers.ts";
@@ -11,14 +12,23 @@ import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { cast, hasShaderF16, roundToF16 } from "../../src/kernels/cast.ts";
 import { readBackAll } from "../../src/gpu/readback.ts";
 import { dispatchStats } from "../../src/gpu/dispatch.ts";
-import { type GemmTileName, matmul, matmulTiledF16 } from "../../src/kernels/matmul.ts";
+import { GEMM_TILES, type GemmTileName, matmul, matmulTiledF16 } from "../../src/kernels/matmul.ts";
+import { pipelineLog } from "../../src/gpu/pipeline_cache.ts";
+import { disableTuning } from "../../src/gpu/tune.ts";
+import { enableKernelTuning } from "../../src/kernels/tuning.ts";
 import {
   conv2dF16,
   conv2dInputGradF16,
   conv2dWeightGradF16,
   matmulF16,
 } from "../../src/kernels/mixed.ts";
-import { conv2dGeometry, type ConvAlgorithm } from "../../src/kernels/conv.ts";
+import {
+  conv2d,
+  conv2dGeometry,
+  conv2dInputGrad,
+  conv2dWeightGrad,
+  type ConvAlgorithm,
+} from "../../src/kernels/conv.ts";
 import {
   pointwiseForward,
   pointwiseInputGrad,
@@ -304,6 +314,95 @@ Deno.test("pointwise conv2dF16 on the tiled matmul reads f16 and equals the wide
       assertClose(got[1], exact.dx, { rtol: 1e-5, atol: 1e-5, msg: `${msg} dx` });
       assertClose(got[2], exact.dw, { rtol: 1e-5, atol: 1e-4, msg: `${msg} dw` });
     });
+  }
+  assert.equal(memoryStats().liveTensors, before);
+});
+
+Deno.test("igemm and im2col conv2dF16 read f16 and equal the widening path bit-for-bit", async () => {
+  assert.ok(hasShaderF16(), "lavapipe offers shader-f16");
+  const before = memoryStats().liveTensors;
+  // Odd channels and planes cross the tile edges; 2·16·17 = 544 pixels split the igemm weight
+  // gradient's k range in two parts (summed in a fixed order).
+  const cases: [ConvDims, "igemm" | "im2col", GemmTileName | undefined][] = [
+    [{ n: 2, c: 5, h: 7, w: 9, o: 7, k: 3, s: 1, p: 1 }, "igemm", undefined],
+    [{ n: 2, c: 3, h: 16, w: 17, o: 5, k: 3, s: 1, p: 1 }, "igemm", "64x64_4x4"],
+    [{ n: 1, c: 6, h: 9, w: 8, o: 3, k: 3, s: 2, p: 1 }, "igemm", "128x64_8x4"],
+    [{ n: 2, c: 4, h: 7, w: 6, o: 9, k: 3, s: 2, p: 1 }, "im2col", undefined],
+  ];
+  for (const [d, algorithm, tile] of cases) {
+    const x = rand(d.n * d.c * d.h * d.w, d.h + 5).map((v) => v * 3);
+    const wt = rand(d.o * d.c * d.k * d.k, d.o + 6);
+    const { oh, ow } = convRef(x, wt, new Float32Array(0), { ...d, n: 0 });
+    const gy = rand(d.n * d.o * oh * ow, 13);
+    const exact = convRef(half(x), half(wt), half(gy), d);
+    const opts = { stride: d.s, padding: d.p, algorithm, tile };
+    await scope(async () => {
+      const X = cast(Tensor.fromArray(x, [d.n, d.c, d.h, d.w]), "f16");
+      const W = cast(Tensor.fromArray(wt, [d.o, d.c, d.k, d.k]), "f16");
+      const G = cast(Tensor.fromArray(gy, [d.n, d.o, oh, ow]), "f16");
+      const [Xf, Wf, Gf] = [cast(X, "f32"), cast(W, "f32"), cast(G, "f32")];
+      const dispatches = (fn: () => Tensor): [Tensor, number] => {
+        const d0 = dispatchStats().dispatches;
+        const t = fn();
+        return [t, dispatchStats().dispatches - d0];
+      };
+      const dxOpts = { ...opts, inputShape: X.shape };
+      const dwOpts = { ...opts, weightShape: W.shape };
+      const runs = [
+        [dispatches(() => conv2dF16(X, W, opts)), dispatches(() => conv2d(Xf, Wf, opts))],
+        [
+          dispatches(() => conv2dInputGradF16(G, W, dxOpts)),
+          dispatches(() => conv2dInputGrad(Gf, Wf, dxOpts)),
+        ],
+        [
+          dispatches(() => conv2dWeightGradF16(X, G, dwOpts)),
+          dispatches(() => conv2dWeightGrad(Xf, Gf, dwOpts)),
+        ],
+      ];
+      const got = await readBackAll(runs.flatMap(([[a], [b]]) => [a, b]));
+      const msg = `${algorithm} ${tile ?? ""} ${JSON.stringify(d)}`;
+      const refs = [exact.y, exact.dx, exact.dw];
+      ["y", "dx", "dw"].forEach((what, p) => {
+        const [f16, f32] = [got[2 * p], got[2 * p + 1]];
+        const i = f16.findIndex((v, j) => !Object.is(v, f32[j]));
+        assert.equal(i, -1, `${msg} ${what}: element ${i} is ${f16[i]}, widening ${f32[i]}`);
+        // The f16 path reads its f16 operands: igemm widens nothing; im2col widens the operand
+        // other than x (forward, wgrad); its dgrad widens both (two casts).
+        const [[, n16], [, n32]] = runs[p];
+        const casts = algorithm === "igemm" ? 0 : what === "dx" ? 2 : 1;
+        assert.equal(n16, n32 + casts, `${msg} ${what}: dispatches`);
+        assertClose(f16, refs[p], { rtol: 1e-5, atol: 1e-4, msg: `${msg} ${what} vs f64` });
+      });
+    });
+  }
+  assert.equal(memoryStats().liveTensors, before);
+});
+
+Deno.test("conv2dF16 with a tuned igemm tile: the f16 kernel runs that tile, bit-identical", async () => {
+  const before = memoryStats().liveTensors;
+  const d: ConvDims = { n: 2, c: 3, h: 6, w: 5, o: 4, k: 3, s: 1, p: 1 };
+  const x = rand(d.n * d.c * d.h * d.w, 17);
+  const wt = rand(d.o * d.c * d.k * d.k, 18);
+  const tile: GemmTileName = "64x128_4x8";
+  // N, C, H, W, O up to powers of two, then kernel, stride, padding, dilation.
+  const key = "conv2d/2x4x8x8x4x3x3x1x1x1x1x1x1";
+  try {
+    enableKernelTuning({ [key]: `igemm:${tile}` }, { frozen: true });
+    await scope(async () => {
+      const X = cast(Tensor.fromArray(x, [d.n, d.c, d.h, d.w]), "f16");
+      const W = cast(Tensor.fromArray(wt, [d.o, d.c, d.k, d.k]), "f16");
+      const opts = { padding: d.p };
+      const from = pipelineLog().length;
+      const y = conv2dF16(X, W, opts);
+      const ran = pipelineLog().slice(from).map((r) => [r.kernel, r.overrides.TN, r.overrides.TM]);
+      assert.deepEqual(ran, [["conv2d_igemm_f16", GEMM_TILES[tile].tn, GEMM_TILES[tile].tm]]);
+      const want = conv2d(cast(X, "f32"), cast(W, "f32"), opts);
+      const [got, w] = await readBackAll([y, want]);
+      const i = got.findIndex((v, j) => !Object.is(v, w[j]));
+      assert.equal(i, -1, `element ${i} is ${got[i]}, widening path ${w[i]}`);
+    });
+  } finally {
+    disableTuning();
   }
   assert.equal(memoryStats().liveTensors, before);
 });

@@ -19,7 +19,7 @@ import {
   tuningEnabled,
 } from "../../src/gpu/tune.ts";
 import { MATMUL_CANDIDATES } from "../../src/kernels/tuning.ts";
-import { matmulVariant } from "../../src/kernels/matmul.ts";
+import { matmulCandidateName, matmulPlan } from "../../src/kernels/matmul.ts";
 import { Trainer } from "../../src/train/trainer.ts";
 import { loadTuneCache, RUN_CHOICES_FILE, tuneCacheFileName } from "../../src/train/tune_cache.ts";
 import { captureOut, tinyConfig } from "./fixtures.ts";
@@ -74,7 +74,7 @@ warmupTuning.budgetMs = Infinity;
 
 const HEURISTIC_MATMUL = () => (gpu().adapter.isCpu ? "register" : "tiled");
 /** The linear layer's forward product: batch 32, 2 classes, 8 features. */
-const FC_KEY = "matmul/32x2x8";
+const FC_KEY = "matmul/32x2x8x1";
 /** The conv: N, C, H, W, O up to powers of two, then kernel, stride, padding, dilation. */
 const CONV_KEY = "conv2d/32x4x8x8x8x3x3x1x1x1x1x1x1";
 
@@ -107,7 +107,7 @@ interface RunOutcome {
   runDir: string;
   text: string;
   weights: Record<string, number[]>;
-  /** Per training batch: whether tuning was on and the fc1 matmul variant `auto` gave. */
+  /** Per training batch: whether tuning was on and the fc1 matmul candidate `auto` gave. */
   seen: { tuning: boolean; fc1: string }[];
 }
 
@@ -121,7 +121,10 @@ async function fit(root: string, overrides: string[], fail?: number): Promise<Ru
     out,
     lossHook: (loss, epoch) => {
       if (epoch === fail) throw new Error("simulated interruption");
-      seen.push({ tuning: tuningEnabled(), fc1: matmulVariant("auto", [32, 2, 8]) });
+      seen.push({
+        tuning: tuningEnabled(),
+        fc1: matmulCandidateName(matmulPlan("auto", [32, 2, 8])),
+      });
       return loss;
     },
   });
@@ -166,7 +169,7 @@ Deno.test("tuning on: the run records the buckets it used in tuning.json and cac
       assert.ok(tuneFamilies().includes(key.split("/")[0]), key);
       assert.equal(typeof choice, "string");
     }
-    assert.ok((MATMUL_CANDIDATES as readonly string[]).includes(table[FC_KEY]));
+    assert.ok(MATMUL_CANDIDATES.includes(table[FC_KEY]));
     // Step 1 ran the heuristic; from step 2 on, the table's choice.
     assert.deepEqual(r.seen.map((s) => s.tuning), [true, true, true]);
     assert.equal(r.seen[0].fc1, HEURISTIC_MATMUL());
@@ -232,8 +235,9 @@ Deno.test("resume replays a recorded non-heuristic table: bit-identical to a str
       );
       if (i > 0 && /kernel choices: 0 bucket/.test(probe.text)) break;
       for (const [key, choice] of Object.entries(recorded(probe.runDir)!)) {
+        // Off the heuristic, with a tile shape it would not pick (replayed on resume too).
         forced[key] = key.startsWith("matmul/")
-          ? (HEURISTIC_MATMUL() === "register" ? "tiled" : "register")
+          ? (HEURISTIC_MATMUL() === "register" ? "tiled:128x64_8x4" : "register")
           : key.startsWith("bn_reduce/")
           ? "8"
           : choice;
