@@ -30,6 +30,30 @@ import { pipelineLog } from "../src/gpu/pipeline_cache.ts";
 import { makeStep } from "./train_step.ts";
 
 const [arch = "resnet18", size = "32", batch = "32"] = Deno.args;
+
+/** CPU ms of each thread of this process by id (Linux /proc), or null elsewhere. */
+function threadCpuMs(): Map<string, number> | null {
+  try {
+    const out = new Map<string, number>();
+    for (const e of Deno.readDirSync("/proc/self/task")) {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${e.name}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime, in clock ticks (100 per second on Linux).
+      out.set(e.name, (Number(f[11]) + Number(f[12])) * 10);
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** The threads that used 20 ms or more between two `threadCpuMs()` readings. */
+function fmtThreads(a: Map<string, number>, b: Map<string, number>): string {
+  const main = String(Deno.pid);
+  const rows = [...b].map(([id, ms]) => [id, ms - (a.get(id) ?? 0)] as const)
+    .filter(([, ms]) => ms >= 20).sort((x, y) => y[1] - x[1]);
+  return rows.map(([id, ms]) => `${id === main ? "main" : id} ${ms}`).join(", ");
+}
 const ctx = await getDevice();
 const dev = ctx.device as unknown as Record<string, (...a: unknown[]) => unknown>;
 const cpuMs = () => {
@@ -63,15 +87,34 @@ const profiled = Deno.env.get("PROBE_PROFILE") === "1";
 if (profiled) startProfile();
 const t0 = performance.now();
 const c0 = cpuMs();
+const th0 = threadCpuMs();
 step();
 const recorded = performance.now() - t0;
+const cRecorded = cpuMs() - c0;
+const th1 = threadCpuMs();
 const first = profiled ? await stopProfile() : null;
 await sync();
 console.log(
   `first step: wall ${(performance.now() - t0).toFixed(0)} ms (recording ${
     recorded.toFixed(0)
-  } ms), CPU ${(cpuMs() - c0).toFixed(0)} ms`,
+  } ms), CPU ${(cpuMs() - c0).toFixed(0)} ms (recording ${cRecorded.toFixed(0)} ms)`,
 );
+if (th0 && th1) {
+  // Lavapipe works on its own threads after the submit: the queue thread creates each
+  // pipeline's LLVM code at its first dispatch (or loads it from the shader cache), the
+  // compute threads run the kernels.
+  console.log(
+    `  CPU ms by thread: recording ${fmtThreads(th0, th1)}; after ${
+      fmtThreads(th1, threadCpuMs() ?? th1)
+    }`,
+  );
+}
+if (!profiled) {
+  const c1 = cpuMs();
+  step();
+  await sync();
+  console.log(`second step: CPU ${(cpuMs() - c1).toFixed(0)} ms`);
+}
 for (const [k, v] of Object.entries(acc)) {
   console.log(`${k}: ${v.n} calls, wall ${v.wall.toFixed(0)} ms, CPU ${v.cpu.toFixed(0)} ms`);
 }
