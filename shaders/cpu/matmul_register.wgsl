@@ -1,9 +1,13 @@
 // Batched matmul, register-blocked, vec4 loads, no workgroup memory: the lavapipe/CPU variant.
-// Formula: C[b] = op(A[b]) · op(B[b]) (+ C[b] when ACCUMULATE = 1); op = transpose when
-//   TRANS_A / TRANS_B = 1. A[b] is [M, K] ([K, M] when TRANS_A), B[b] is [K, N] ([N, K] when
-//   TRANS_B), C[b] is [M, N]; f32 row-major; batch b starts at b * stride (in vec4 units;
-//   stride 0 broadcasts).
-// Requires K % 4 == 0, N % 4 == 0 and, with TRANS_A, M % 4 == 0 (src/kernels/matmul.ts pads).
+// Formula: C[b] = A[b] · op(B[b]) (+ C[b] when ACCUMULATE = 1); op = transpose when
+//   TRANS_B = 1. A[b] is [M, K], B[b] is [K, N] ([N, K] when TRANS_B), C[b] is [M, N]; f32
+//   row-major; batch b starts at b * stride (in vec4 units; stride 0 broadcasts).
+// Requires K % 4 == 0 and N % 4 == 0 (src/kernels/matmul.ts pads).
+// No TRANS_A: src/kernels/matmul.ts copies a transposed A into place. In training that A is an
+//   output gradient (weight gradients dW = dYᵀ·X), small next to the product; copy + plain
+//   kernel measured 5–7 % faster than transposing in registers, and lavapipe JIT-compiles
+//   each variant for ~1.3 s at its first dispatch, so a training step's first step compiles
+//   two variants instead of three.
 // Tiling: each invocation keeps a TM x 4·TN4 block of C in TM·TN4 vec4 registers c[i][j]
 //   (row i, columns 4j..4j+3): lavapipe pays ~50 FMAs per storage load, so per 4 steps of k
 //   it loads TM + 4·TN4 vec4s (32 + 16 by default) for 16·TM·TN4 FMAs (2048). Rows or
@@ -13,7 +17,6 @@
 // Grid: x = ceil(N / (4·TN4·WG_X)), y = ceil(M / (TM·WG_Y)), z = batch.
 // Bindings: 0 uniform Params (struct injected from src/kernels/matmul.ts), 1 A, 2 B, 3 C
 //   (all array<vec4<f32>>).
-override TRANS_A: u32 = 0u;
 override TRANS_B: u32 = 0u;
 override ACCUMULATE: u32 = 0u;
 override TM: u32 = 32u; // rows of C per invocation, a multiple of 4
@@ -35,31 +38,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ba = bz * P.stride_a;
   let bb = bz * P.stride_b;
   let bc = bz * P.stride_c;
-  let r4 = row0 / 4u;
   var c: array<array<vec4<f32>, TN4>, TM>; // @registers
   var a: array<vec4<f32>, TM>; // @registers: row i of the A tile, k .. k + 3
   var b: array<array<vec4<f32>, TN4>, 4>; // @registers: row k + r of the B tile
   for (var kk = 0u; kk < P.k4; kk++) {
     let k = kk * 4u;
-    if (TRANS_A == 0u) {
-      // @unroll
-      for (var i = 0u; i < TM; i++) {
-        a[i] = A[ba + (row0 + i) * P.k4 + kk];
-      }
-    } else {
-      // Aᵀ: rows k .. k + 3 of the stored [K, M] matrix, transposed in registers.
-      var t: array<array<vec4<f32>, TM / 4>, 4>; // @registers
-      // @unroll
-      for (var r = 0u; r < 4u; r++) {
-        // @unroll
-        for (var q = 0u; q < TM / 4u; q++) {
-          t[r][q] = A[ba + (k + r) * P.m4 + r4 + q];
-        }
-      }
-      // @unroll
-      for (var i = 0u; i < TM; i++) {
-        a[i] = vec4(t[0][i / 4u][i % 4u], t[1][i / 4u][i % 4u], t[2][i / 4u][i % 4u], t[3][i / 4u][i % 4u]);
-      }
+    // @unroll
+    for (var i = 0u; i < TM; i++) {
+      a[i] = A[ba + (row0 + i) * P.k4 + kk];
     }
     if (TRANS_B == 0u) {
       // @unroll

@@ -105,7 +105,7 @@ const UNROLL = /^\s*\/\/ @unroll(?:\s+if\s+(.+))?\s*$/;
 const FOR = /^(\s*)for \(var (\w+) = ([^;]+); \2 < ([^;]+); (?:\2\+\+|\2 \+= ([^)]+))\) \{\s*$/;
 
 /** Index of the line closing the block opened on line `open` (braces outside comments). */
-function blockEnd(lines: string[], open: number, label: string): number {
+function blockEnd(lines: readonly string[], open: number, label: string): number {
   let depth = 0;
   for (let i = open; i < lines.length; i++) {
     const code = lines[i].replace(/\/\/.*$/, "");
@@ -118,45 +118,58 @@ function blockEnd(lines: string[], open: number, label: string): number {
 }
 
 function unrollLoops(lines: string[], env: Map<string, number>, label: string): string[] {
-  let out = lines;
-  // Marks before the one being expanded are all gone, so each search resumes where the last
-  // one stopped (rescanning from the top made expansion quadratic: ~0.2 s per conv variant).
-  const nextMark = (from: number): number => {
-    for (let k = from; k < out.length; k++) {
-      if (out[k].includes("// @unroll") && UNROLL.test(out[k])) return k;
+  const out: string[] = [];
+  unrollInto(out, lines, 0, lines.length, env, label);
+  return out;
+}
+
+/**
+ * Appends `lines[from, to)` to `out` with every `@unroll` loop repeated. Each copy's body is
+ * substituted first and then unrolled in turn (inner bounds may use the outer index), written
+ * straight into `out`: splicing every copy into the whole line array, mark after mark, made
+ * the expansion's garbage (and time) grow with the number of marks.
+ */
+function unrollInto(
+  out: string[],
+  lines: readonly string[],
+  from: number,
+  to: number,
+  env: Map<string, number>,
+  label: string,
+): void {
+  for (let i = from; i < to; i++) {
+    const line = lines[i];
+    const mark = line.includes("// @unroll") ? UNROLL.exec(line) : null;
+    if (!mark) {
+      out.push(line);
+      continue;
     }
-    return -1;
-  };
-  for (let i = nextMark(0); i >= 0; i = nextMark(i)) {
-    const cond = UNROLL.exec(out[i])![1];
-    const m = FOR.exec(out[i + 1] ?? "");
+    const cond = mark[1];
+    const m = FOR.exec(lines[i + 1] ?? "");
     if (!m) {
       throw new SyntaxError(
         `${label}: line ${i + 2} follows // @unroll but is not "for (var i = A; i < B; i++) {"`,
       );
     }
-    const end = blockEnd(out, i + 1, label);
-    if (cond !== undefined && !evaluate(cond, env, label)) {
-      out = [...out.slice(0, i), ...out.slice(i + 1)];
-      continue;
-    }
-    const [, indent, name, from, to, step] = m;
-    const suffix = /^\s*\d+([ui]?)\s*$/.exec(from)?.[1] ?? "";
-    const lo = evaluate(from, env, label);
-    const hi = evaluate(to, env, label);
+    const end = blockEnd(lines, i + 1, label);
+    if (end >= to) throw new SyntaxError(`${label}: the loop on line ${i + 2} is not closed`);
+    if (cond !== undefined && !evaluate(cond, env, label)) continue; // the loop line stays
+    const [, indent, name, lo0, hi0, step] = m;
+    const suffix = /^\s*\d+([ui]?)\s*$/.exec(lo0)?.[1] ?? "";
+    const lo = evaluate(lo0, env, label);
+    const hi = evaluate(hi0, env, label);
     const inc = step === undefined ? 1 : evaluate(step, env, label);
     if (inc < 1) throw new RangeError(`${label}: unrolled loop over ${name} has step ${inc}`);
-    const body = out.slice(i + 2, end);
+    const body = lines.slice(i + 2, end);
     const use = new RegExp(`(?<![\\w.])${name}(?!\\w)`, "g");
-    const copies: string[] = [];
     for (let v = lo; v < hi; v += inc) {
-      copies.push(`${indent}{ // ${name} = ${v}`);
-      for (const l of body) copies.push(l.replace(use, `${v}${suffix}`));
-      copies.push(`${indent}}`);
+      out.push(`${indent}{ // ${name} = ${v}`);
+      const copy = body.map((l) => l.replace(use, `${v}${suffix}`));
+      unrollInto(out, copy, 0, copy.length, env, label);
+      out.push(`${indent}}`);
     }
-    out = [...out.slice(0, i), ...copies, ...out.slice(end + 1)];
+    i = end;
   }
-  return out;
 }
 
 const REGISTERS = /^(\s*)var (\w+)\s*:\s*(array<.+>);\s*\/\/ @registers\b.*$/;
@@ -281,6 +294,23 @@ const TOKEN = /\s*(\d+[ui]?|[A-Za-z_]\w*|&&|\|\||<=|>=|==|!=|[-+*/%()<>!,])/y;
  * truncates, as for WGSL integers).
  */
 export function evaluate(expr: string, env: ReadonlyMap<string, number>, label = "shader"): number {
+  // Unrolled bodies repeat the same index expressions with literals substituted ("4u * 2u +
+  // 1u"): those need no constants, so their values are kept across calls.
+  const known = literalValues.get(expr);
+  if (known !== undefined) return known;
+  const v = evaluateTokens(expr, env, label);
+  if (!NAMES.test(expr.replace(LITERAL_SUFFIX, ""))) {
+    if (literalValues.size >= 4096) literalValues.clear();
+    literalValues.set(expr, v);
+  }
+  return v;
+}
+
+const literalValues = new Map<string, number>();
+const LITERAL_SUFFIX = /\b(\d+)[ui]\b/g;
+const NAMES = /[A-Za-z_]/;
+
+function evaluateTokens(expr: string, env: ReadonlyMap<string, number>, label: string): number {
   const tokens: string[] = [];
   TOKEN.lastIndex = 0;
   while (TOKEN.lastIndex < expr.length) {

@@ -203,7 +203,6 @@ const REGISTER = defineKernel("matmul_register", registerSrc, {
   stride_a: "u32",
   stride_b: "u32",
   stride_c: "u32",
-  m4: "u32",
 });
 
 /** Rows of C per invocation of `matmul_register` (override TM). */
@@ -357,7 +356,7 @@ export function matmulTiledF16(a: Tensor, b: Tensor, opts: MatmulOptions = {}): 
   return out;
 }
 
-/** The transpose and accumulate overrides both kernels take. */
+/** The transpose and accumulate overrides of `matmul_tiled` (`matmul_register` has no TRANS_A). */
 function flagOverrides(opts: MatmulOptions): Record<string, number> {
   return {
     TRANS_A: opts.transA ? 1 : 0,
@@ -431,13 +430,32 @@ function copyBlocks(
   });
 }
 
+/**
+ * `op(x)` (x, or its transpose when `trans`: x stored [batch?, cols, rows]) as a contiguous
+ * [batch, rowsP, colsP] tensor zero-padded to `rowsP`×`colsP`, or null when x already is one.
+ */
+function laidOut(x: Tensor, trans: boolean, rowsP: number, colsP: number): Tensor | null {
+  if (!trans) return padded(x, rowsP, colsP);
+  const [c, r] = x.shape.slice(-2);
+  const bx = x.ndim === 3 ? x.shape[0] : 1;
+  const t = Tensor.empty([bx, rowsP, colsP]);
+  if (r !== rowsP || c !== colsP) fillInPlace(t, 0);
+  stridedCopy(x, t, {
+    shape: [bx, r, c],
+    srcStrides: [r * c, 1, r],
+    dstStrides: [rowsP * colsP, colsP, 1],
+  });
+  return t;
+}
+
 function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOptions): void {
   const { m, n, k, batch } = g;
-  // vec4 loads need K, N (and M when A is transposed) to be multiples of 4: pad with zeros.
+  // vec4 loads need K and N to be multiples of 4: pad with zeros. The kernel has no TRANS_A
+  // (one pipeline fewer, see its header): a transposed A is copied into place. The k order of
+  // each sum is the same either way, so results are bit-identical to transposing in registers.
   const kP = up4(k);
   const nP = up4(n);
-  const mP = opts.transA ? up4(m) : m;
-  const aP = opts.transA ? padded(a, kP, mP) : padded(a, m, kP);
+  const aP = laidOut(a, !!opts.transA, m, kP);
   const bP = opts.transB ? padded(b, nP, kP) : padded(b, kP, nP);
   let cP: Tensor | null = null;
   if (nP !== n) {
@@ -454,7 +472,8 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
     kernel: REGISTER.name,
     code: REGISTER.code,
     overrides: {
-      ...flagOverrides(opts),
+      TRANS_B: opts.transB ? 1 : 0,
+      ACCUMULATE: opts.accumulateInto ? 1 : 0,
       TM: REG_TM,
       TN4: REG_TN4,
       WG_X: REG_WG_X,
@@ -465,10 +484,9 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
       n4: nP / 4,
       k4: kP / 4,
       batch,
-      stride_a: g.ba === 1 ? 0 : (mP * kP) / 4,
+      stride_a: g.ba === 1 ? 0 : (m * kP) / 4,
       stride_b: g.bb === 1 ? 0 : (kP * nP) / 4,
       stride_c: (m * nP) / 4,
-      m4: mP / 4,
     }),
     buffers: [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer],
     workgroups: [Math.ceil(nP / (4 * REG_TN4 * REG_WG_X)), Math.ceil(m / REG_TM), batch],

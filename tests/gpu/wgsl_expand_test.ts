@@ -70,6 +70,19 @@ Deno.test("expandWgsl rejects what it cannot make constant, naming the shader", 
   );
   assert.equal(evaluate("min(7u, 2u * 3u) + (5 / 2) - 9 % 4", new Map()), 7);
   assert.equal(evaluate("A > 2u && !(B == 1u) || false", new Map([["A", 3], ["B", 0]])), 1);
+  // Values of literal-only expressions are kept between calls; those naming constants are
+  // evaluated afresh (the same text may see another value), and errors are not kept.
+  assert.equal(evaluate("4u * 2u + 1u", new Map()), 9);
+  assert.equal(evaluate("4u * 2u + 1u", new Map()), 9);
+  assert.equal(evaluate("N * 2u", new Map([["N", 3]])), 6);
+  assert.equal(evaluate("N * 2u", new Map([["N", 5]])), 10);
+  assert.throws(() => evaluate("1u / 0u", new Map()), /division by zero/);
+  assert.throws(() => evaluate("1u / 0u", new Map()), /division by zero/);
+  // Nested unrolled loops whose inner bound uses the outer index.
+  const tri = "fn f() {\n  // @unroll\n  for (var i = 0u; i < 3u; i++) {\n    // @unroll\n" +
+    "    for (var j = 0u; j < i; j++) {\n      g(i, j);\n    }\n  }\n}";
+  const calls = [...expandWgsl(tri, {}).matchAll(/g\((\d+)u, (\d+)u\)/g)].map((m) => m[1] + m[2]);
+  assert.deepEqual(calls, ["10", "20", "21"]);
 });
 
 Deno.test("f16Form switches the marked alias to f16 and enables f16, nothing else", () => {

@@ -15,6 +15,7 @@ import {
   matmulVariant,
 } from "../../src/kernels/matmul.ts";
 import { gpu } from "../../src/gpu/device.ts";
+import { pipelineLog } from "../../src/gpu/pipeline_cache.ts";
 
 interface T {
   shape: number[];
@@ -145,6 +146,41 @@ for (const variant of VARIANTS) {
     for (const t of [a, b, c]) t.dispose();
   });
 }
+
+Deno.test("matmul register: Aᵀ is copied into place: bit-identical, no TRANS_A variant", async () => {
+  // Every flag combination, padded (k, m not multiples of 4) and batched: op(A) given as the
+  // transposed operand must give exactly the bits of the same product with A laid out by hand,
+  // and all of them run on the TRANS_B = 0 / 1 pipelines only (one per B layout).
+  const variantsOf = () =>
+    new Set(
+      pipelineLog().filter((r) => r.kernel === "matmul_register").map((r) =>
+        JSON.stringify(r.overrides)
+      ),
+    );
+  const before = variantsOf();
+  const [m, n, k, batch] = [37, 20, 11, 2];
+  await scope(async () => {
+    const ha = rand(batch * m * k, 91);
+    const hb = rand(k * n, 92);
+    const aT = Tensor.fromArray(ha, [batch, k, m]);
+    const laid = new Float32Array(batch * m * k);
+    for (let z = 0; z < batch; z++) {
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < k; j++) laid[z * m * k + i * k + j] = ha[z * k * m + j * m + i];
+      }
+    }
+    const a = Tensor.fromArray(laid, [batch, m, k]);
+    for (const transB of [false, true]) {
+      const b = Tensor.fromArray(hb, transB ? [n, k] : [k, n]);
+      const got = await matmul(aT, b, { transA: true, transB, variant: "register" }).toArray();
+      const want = await matmul(a, b, { transB, variant: "register" }).toArray();
+      assert.deepEqual(got, want, `transB=${transB}`);
+    }
+  });
+  const added = [...variantsOf()].filter((v) => !before.has(v));
+  assert.ok(added.every((v) => !v.includes("TRANS_A")), `unexpected variants ${added}`);
+  assert.ok(variantsOf().size <= before.size + 2, `variants added: ${added}`);
+});
 
 // Each tile on two sizes (fewer pipelines to compile in CI): scalar loads across every edge,
 // and vec4 loads (k and n multiples of 4) with 133 rows crossing even the 128-row tiles.
