@@ -6,7 +6,9 @@
 //   negative (crop).
 // Layout: in [P, H, W], out [P, HP, PHS, WQ] (WQ a multiple of 4), f32 row-major (P = N·C
 //   planes). Each invocation writes one output row (p, i, b) as vec4s: the index arithmetic,
-//   not the copy, dominated an element-per-invocation version on lavapipe.
+//   not the copy, dominated an element-per-invocation version on lavapipe. Along the row the
+//   source column advances by PHS without dividing (u32 divisions run lane by lane there):
+//   as an index when DW = 1, else as a (quotient, remainder) pair.
 // Bindings: 0 uniform Params, 1 in, 2 out.
 override WG: u32 = 64u;
 
@@ -24,19 +26,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let p = t2 / P.hp;
   let r = i32(i) - P.top;
   let valid = r >= 0 && r % P.dh == 0 && u32(r / P.dh) < P.h;
-  let srow = (p * P.h + u32(max(r, 0) / P.dh)) * P.w;
-  var q = i32(b) - P.left;
+  let out0 = row * P.wq4;
+  if (!valid) {
+    for (var j4 = 0u; j4 < P.wq4; j4++) { dst[out0 + j4] = vec4<f32>(); }
+    return;
+  }
+  let srow = (p * P.h + u32(r / P.dh)) * P.w;
+  let w = i32(P.w);
   let step = i32(P.phs);
-  for (var j4 = 0u; j4 < P.wq4; j4++) {
-    var v = vec4<f32>();
-    if (valid) {
+  if (P.dw == 1) {
+    var q = i32(b) - P.left;
+    for (var j4 = 0u; j4 < P.wq4; j4++) {
+      var v = vec4<f32>();
       for (var k = 0u; k < 4u; k++) {
-        if (q >= 0 && q % P.dw == 0 && u32(q / P.dw) < P.w) { v[k] = src[srow + u32(q / P.dw)]; }
+        if (q >= 0 && q < w) { v[k] = src[srow + u32(q)]; }
         q += step;
       }
-    } else {
-      q += 4 * step;
+      dst[out0 + j4] = v;
     }
-    dst[row * P.wq4 + j4] = v;
+    return;
+  }
+  // Column q = qd·DW + rem − bias with 0 ≤ rem < DW, biased so that q + bias ≥ 0.
+  let bias = (max(P.left, 0) / P.dw + 1) * P.dw;
+  let q0 = i32(b) - P.left + bias;
+  var qd = q0 / P.dw - bias / P.dw;
+  var rem = q0 % P.dw;
+  for (var j4 = 0u; j4 < P.wq4; j4++) {
+    var v = vec4<f32>();
+    for (var k = 0u; k < 4u; k++) {
+      if (rem == 0 && qd >= 0 && qd < w) { v[k] = src[srow + u32(qd)]; }
+      rem += step;
+      while (rem >= P.dw) {
+        rem -= P.dw;
+        qd++;
+      }
+    }
+    dst[out0 + j4] = v;
   }
 }

@@ -47,6 +47,39 @@ Deno.test("maxPool2d stores the first maximum in row-major window order", async 
   });
 });
 
+Deno.test("maxPool2d backward sums g over the windows that chose each input, in window order", async () => {
+  // Edge geometries: overlapping (k 3 s 1, k 3 s 2), disjoint (k 2 s 2), a window as wide as
+  // the row, non-square planes, rows that no window holds (k 1 s 2).
+  const cases = [
+    { h: 5, w: 7, k: 3, s: 2, p: 1 },
+    { h: 4, w: 3, k: 3, s: 1, p: 1 },
+    { h: 6, w: 5, k: 2, s: 2, p: 0 },
+    { h: 3, w: 3, k: 3, s: 1, p: 0 },
+    { h: 5, w: 4, k: 1, s: 2, p: 0 },
+  ];
+  for (const [ci, { h, w, k, s, p }] of cases.entries()) {
+    await scope(async () => {
+      const planes = 3;
+      const data = Float32Array.from(rand(planes * h * w, 20 + ci), (v) => Math.round(v * 2));
+      const x = Tensor.fromArray(data, [1, planes, h, w]);
+      const opts = { kernelSize: k, stride: s, padding: p };
+      const { indices } = maxPool2dForward(x, opts);
+      const [, , oh, ow] = indices.shape;
+      const gv = rand(planes * oh * ow, 40 + ci);
+      const g = Tensor.fromArray(gv, [1, planes, oh, ow]);
+      const idx = await indices.toArray();
+      const dx = await maxPool2dBackward(g, indices, { ...opts, inputShape: x.shape }).toArray();
+      // f32 sums in row-major window order, as the shader adds them.
+      const want = new Float32Array(planes * h * w);
+      for (let j = 0; j < idx.length; j++) {
+        const at = Math.floor(j / (oh * ow)) * h * w + idx[j];
+        want[at] = Math.fround(want[at] + gv[j]);
+      }
+      assertClose(dx, want, { rtol: 0, atol: 0 });
+    });
+  }
+});
+
 Deno.test("maxPool2d rejects padding above half the window", () => {
   const x = Tensor.fromArray(new Float32Array(16), [1, 1, 4, 4]);
   assert.throws(() => maxPool2dForward(x, { kernelSize: 2, padding: 2 }), /padding/);
