@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { assertClose, rand } from "../helpers.ts";
 import { scope, Tensor } from "../../src/gpu/tensor.ts";
 import { maxPool2dBackward, maxPool2dForward } from "../../src/kernels/pool.ts";
-import { batchNormStats } from "../../src/kernels/batch_norm.ts";
+import { batchNormBackward, batchNormStats } from "../../src/kernels/batch_norm.ts";
 
 Deno.test("maxPool2d stores the first maximum in row-major window order", async () => {
   await scope(async () => {
@@ -103,4 +103,48 @@ Deno.test("batchNormStats: mean and 1/sqrt(biased var + eps) per channel, no run
     const one = Tensor.fromArray(new Float32Array(2), [1, 2, 1, 1]);
     assert.throws(() => batchNormStats(one, { eps: 1e-5, momentum: 0.1 }), /more than 1 value/);
   });
+});
+
+Deno.test("batch-norm reductions: every workgroup size against f64 sums, aligned and not", async () => {
+  // Planes of 3 vec4s (fewer items per image than invocations), 5 floats (unaligned) and
+  // 40 vec4s (more items per image than the smaller workgroups): the shaders walk the
+  // (image, offset) pairs of each invocation's items without dividing.
+  for (const [n, c, h, w] of [[5, 3, 3, 4], [4, 2, 1, 5], [3, 2, 10, 16]]) {
+    const hw = h * w;
+    const m = n * hw;
+    const data = rand(n * c * hw, 60 + hw);
+    const gd = rand(n * c * hw, 70 + hw);
+    const ch = (i: number) => Math.floor(i / hw) % c;
+    const mean = new Float64Array(c);
+    const vr = new Float64Array(c);
+    const sg = new Float64Array(c);
+    const sgx = new Float64Array(c);
+    data.forEach((v, i) => mean[ch(i)] += v / m);
+    data.forEach((v, i) => vr[ch(i)] += (v - mean[ch(i)]) ** 2 / m);
+    const invstd = Array.from(vr, (v) => 1 / Math.sqrt(v + 1e-5));
+    gd.forEach((v, i) => {
+      sg[ch(i)] += v;
+      sgx[ch(i)] += v * (data[i] - mean[ch(i)]) * invstd[ch(i)];
+    });
+    for (const workgroup of [8, 32, 256]) {
+      await scope(async () => {
+        const x = Tensor.fromArray(data, [n, c, h, w]);
+        const g = Tensor.fromArray(gd, [n, c, h, w]);
+        const stats = batchNormStats(x, { eps: 1e-5, momentum: 0.1, workgroup });
+        const tag = `[${n}, ${c}, ${h}, ${w}] WG ${workgroup}`;
+        assertClose(await stats.s1.toArray(), mean, { rtol: 1e-5, atol: 1e-6, msg: `${tag} mean` });
+        assertClose(await stats.s2.toArray(), invstd, { rtol: 1e-4, msg: `${tag} invstd` });
+        const weight = Tensor.fromArray(new Float32Array(c).fill(1), [c]);
+        const { dweight, dbias } = batchNormBackward(x, g, {
+          stats,
+          weight,
+          eps: 1e-5,
+          needInput: false,
+          workgroup,
+        });
+        assertClose(await dbias.toArray(), sg, { rtol: 1e-4, atol: 1e-5, msg: `${tag} dβ` });
+        assertClose(await dweight.toArray(), sgx, { rtol: 1e-4, atol: 1e-4, msg: `${tag} dγ` });
+      });
+    }
+  }
 });
