@@ -13,6 +13,7 @@ import {
 } from "../../src/kernels/conv.ts";
 import { tapCrop } from "../../src/kernels/conv_geometry.ts";
 import { isDenseConv } from "../../src/kernels/conv_dense.ts";
+import { cropWeight, expandWeight } from "../../src/kernels/conv_crop.ts";
 import { wgradParts } from "../../src/kernels/conv_igemm.ts";
 import { GEMM_TILE_NAMES, type GemmTileName } from "../../src/kernels/matmul.ts";
 import { gpu } from "../../src/gpu/device.ts";
@@ -267,6 +268,10 @@ Deno.test("conv tap cropping: which taps only read padding, and the cropped path
     { x: [2, 6, 2, 2], w: [5, 6, 3, 3], stride: 2, padding: 1 },
     { x: [2, 3, 1, 5], w: [4, 3, 3, 3], stride: 1, padding: 1 },
     { x: [2, 3, 2, 1], w: [4, 3, 5, 5], stride: 1, padding: 2 },
+    // O·C a multiple of 4 (the unrolled vec4 tap-window kernel): ResNet's centre tap and the
+    // stride-2 2×2 window.
+    { x: [2, 4, 1, 1], w: [6, 4, 3, 3], stride: 1, padding: 1 },
+    { x: [2, 6, 2, 2], w: [2, 6, 3, 3], stride: 2, padding: 1 },
   ];
   let seed = 90;
   for (const c of cases) {
@@ -323,4 +328,40 @@ Deno.test("conv dense layers: a kernel as large as its unpadded plane runs as on
       /dense" needs an unpadded kernel as large as the input plane/,
     );
   });
+});
+
+Deno.test("conv tap window: cropped weights and expanded gradients are exact copies", async () => {
+  // Windows of the unrolled vec4 kernel (O·C a multiple of 4) and of the strided-copy
+  // fallback (odd O·C), against host indexing.
+  const cases = [
+    { o: 4, c: 3, k: 3, crop: { ky0: 1, kx0: 1, kh: 1, kw: 1 } },
+    { o: 2, c: 2, k: 3, crop: { ky0: 1, kx0: 1, kh: 2, kw: 2 } },
+    { o: 4, c: 1, k: 5, crop: { ky0: 1, kx0: 0, kh: 3, kw: 5 } },
+    { o: 3, c: 1, k: 3, crop: { ky0: 0, kx0: 1, kh: 3, kw: 1 } },
+  ];
+  for (const [i, { o, c, k, crop }] of cases.entries()) {
+    await scope(async () => {
+      const g = conv2dGeometry([1, c, 5, 5], [o, c, k, k], {});
+      const full = rand(o * c * k * k, 130 + i);
+      const kept = rand(o * c * crop.kh * crop.kw, 140 + i);
+      const wantCrop = new Float32Array(kept.length);
+      const wantExpand = new Float32Array(full.length);
+      for (let b = 0; b < o * c; b++) {
+        for (let u = 0; u < crop.kh; u++) {
+          for (let v = 0; v < crop.kw; v++) {
+            const at = (b * k + crop.ky0 + u) * k + crop.kx0 + v;
+            const kat = (b * crop.kh + u) * crop.kw + v;
+            wantCrop[kat] = full[at];
+            wantExpand[at] = kept[kat];
+          }
+        }
+      }
+      const tc = { ...crop, ph: 0, pw: 0 };
+      const w = Tensor.fromArray(full, [o, c, k, k]);
+      const dwc = Tensor.fromArray(kept, [o, c, crop.kh, crop.kw]);
+      const tag = `O ${o} C ${c} ${k}×${k} window ${JSON.stringify(crop)}`;
+      assert.deepEqual(await cropWeight(w, g, tc).toArray(), wantCrop, `${tag} crop`);
+      assert.deepEqual(await expandWeight(dwc, g, tc).toArray(), wantExpand, `${tag} expand`);
+    });
+  }
 });
