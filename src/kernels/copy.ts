@@ -31,7 +31,8 @@ const STRIDED = defineKernel("strided_copy", stridedSrc, {
 });
 
 const STRIDED4 = defineKernel("strided_copy4", strided4Src, {
-  n4: "u32",
+  n: "u32",
+  chunks: "u32",
   ndim: "u32",
   src_off: "u32",
   dst_off: "u32",
@@ -79,6 +80,8 @@ export function copyVec4Mode(
 }
 
 const SRC_MODES = { vec4: 0, splat: 1, gather: 2 } as const;
+/** Vec4s of the last dim one invocation of `strided_copy4.wgsl` copies. */
+const COPY4_RUN = 8;
 
 /** Copies elements of `src` into `dst` following explicit strides. */
 export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions): void {
@@ -94,13 +97,17 @@ export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions):
   );
   if (mode) {
     const v = perVec4(c.shape, c.strides);
-    const n4 = n / 4;
+    // Runs of up to COPY4_RUN vec4s along the last dim, one per invocation.
+    const len = v.shape[v.shape.length - 1];
+    const chunks = Math.ceil(len / COPY4_RUN);
+    const invocations = (n / 4 / len) * chunks;
     dispatch({
       kernel: STRIDED4.name,
       code: STRIDED4.code,
-      overrides: { SRC_MODE: SRC_MODES[mode] },
+      overrides: { SRC_MODE: SRC_MODES[mode], RUN: COPY4_RUN, WG: 64 },
       uniform: STRIDED4.params.pack({
-        n4,
+        n: invocations,
+        chunks,
         ndim: v.shape.length,
         src_off: srcOff,
         dst_off: dstOff,
@@ -110,7 +117,7 @@ export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions):
         ds: pad8(v.strides[1]),
       }),
       buffers: [src.buffer, dst.buffer],
-      workgroups: gridFor(n4, 256),
+      workgroups: gridFor(invocations, 64),
     });
     return;
   }
