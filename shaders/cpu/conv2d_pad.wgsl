@@ -5,14 +5,17 @@
 //   ≥ 0, divisible by DH / DW and inside [0, H) × [0, W); 0 otherwise. top/left may be
 //   negative (crop).
 // Layout: in [P, H, W], out [P, HP, PHS, WQ] (WQ a multiple of 4), f32 row-major (P = N·C
-//   planes). Each invocation writes one output row (p, i, b) as vec4s: the index arithmetic,
-//   not the copy, dominated an element-per-invocation version on lavapipe. Along the row the
+//   planes). Each invocation writes one output row (p, i, b) as vec4s, from grid (x = p, y = i,
+//   z = b): the index arithmetic (u32 divisions run lane by lane on lavapipe), not the copy,
+//   dominated versions that split a linear index. Along the row the
 //   source column advances by PHS without dividing (u32 divisions run lane by lane there):
 //   as an index when DW = 1, else as a (quotient, remainder) pair. Rows of whole vec4s
 //   (W % 4 == 0) copied without phase split or dilation (stride-1 staging, the input
 //   gradient's) read the source as vec4s too, each output vec4 spliced from two of them.
 // Bindings: 0 uniform Params, 1 in (array<vec4<f32>>, a scalar e is [e / 4][e % 4]), 2 out.
 override WG: u32 = 64u;
+// Row dilation of the input gradient's zero insertion (a constant: no division when 1).
+override DH: i32 = 1;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
@@ -23,21 +26,20 @@ fn elem(e: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = gid.x + gid.y * nwg.x * WG;
-  if (row >= P.rows) { return; }
-  let b = row % P.phs;
-  let t2 = row / P.phs;
-  let i = t2 % P.hp;
-  let p = t2 / P.hp;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  // Lanes take planes; the row and phase come from the grid: no index splitting.
+  let p = gid.x;
+  let i = gid.y;
+  let b = gid.z;
+  if (p >= P.planes) { return; }
   let r = i32(i) - P.top;
-  let valid = r >= 0 && r % P.dh == 0 && u32(r / P.dh) < P.h;
-  let out0 = row * P.wq4;
+  let valid = r >= 0 && r % DH == 0 && u32(r / DH) < P.h;
+  let out0 = ((p * P.hp + i) * P.phs + b) * P.wq4;
   if (!valid) {
     for (var j4 = 0u; j4 < P.wq4; j4++) { dst[out0 + j4] = vec4<f32>(); }
     return;
   }
-  let srow = (p * P.h + u32(r / P.dh)) * P.w;
+  let srow = (p * P.h + u32(r / DH)) * P.w;
   let w = i32(P.w);
   let step = i32(P.phs);
   if (P.dw == 1 && P.phs == 1u && P.w % 4u == 0u) {

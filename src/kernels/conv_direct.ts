@@ -24,7 +24,7 @@ import { permute } from "./copy.ts";
 import type { Conv2dGeometry } from "./conv_geometry.ts";
 
 const PAD = defineKernel("conv2d_pad", padSrc, {
-  rows: "u32",
+  planes: "u32",
   h: "u32",
   w: "u32",
   hp: "u32",
@@ -32,7 +32,6 @@ const PAD = defineKernel("conv2d_pad", padSrc, {
   wq4: "u32",
   top: "i32",
   left: "i32",
-  dh: "i32",
   dw: "i32",
 });
 const PACK = defineKernel("conv2d_weight_pack", packSrc, {
@@ -121,13 +120,14 @@ function stage(
 ): Tensor {
   const { phs = 1, top = 0, left = 0, dh = 1, dw = 1 } = o;
   const out = Tensor.empty([planes, o.hp, phs, o.wq]);
-  const rows = planes * o.hp * phs;
+  const wg = 64;
   dispatch({
     kernel: PAD.name,
     code: PAD.code,
-    uniform: PAD.params.pack({ rows, h, w, hp: o.hp, phs, wq4: o.wq / 4, top, left, dh, dw }),
+    overrides: { DH: dh, WG: wg },
+    uniform: PAD.params.pack({ planes, h, w, hp: o.hp, phs, wq4: o.wq / 4, top, left, dw }),
     buffers: [x.buffer, out.buffer],
-    workgroups: gridFor(rows, 64),
+    workgroups: [Math.ceil(planes / wg), o.hp, phs],
   });
   return out;
 }
