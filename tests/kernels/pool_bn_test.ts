@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { assertClose, rand } from "../helpers.ts";
 import { scope, Tensor } from "../../src/gpu/tensor.ts";
 import { maxPool2dBackward, maxPool2dForward } from "../../src/kernels/pool.ts";
-import { batchNormBackward, batchNormStats } from "../../src/kernels/batch_norm.ts";
+import { batchNormApply, batchNormBackward, batchNormStats } from "../../src/kernels/batch_norm.ts";
+import { batchNormApplyRelu } from "../../src/kernels/batch_norm_fused.ts";
 
 Deno.test("maxPool2d stores the first maximum in row-major window order", async () => {
   await scope(async () => {
@@ -146,5 +147,58 @@ Deno.test("batch-norm reductions: every workgroup size against f64 sums, aligned
         assertClose(await dweight.toArray(), sgx, { rtol: 1e-4, atol: 1e-4, msg: `${tag} dγ` });
       });
     }
+  }
+});
+
+Deno.test("batch-norm per-element kernels: apply, apply + ReLU (+ residual) and dx against f64", async () => {
+  // Planes of 20 vec4s (a full run of 16 and a partial one), of 1 vec4 with channels past a
+  // lane group, and unaligned planes (the flat kernel).
+  for (const [n, c, h, w] of [[2, 3, 8, 10], [3, 10, 2, 2], [2, 3, 3, 3]]) {
+    const hw = h * w;
+    const m = n * hw;
+    const size = n * c * hw;
+    const data = rand(size, 80 + hw);
+    const gd = rand(size, 90 + hw);
+    const res = rand(size, 100 + hw);
+    const gamma = Float32Array.from(rand(c, 110 + hw), (v) => 1 + v);
+    const beta = rand(c, 120 + hw);
+    const ch = (i: number) => Math.floor(i / hw) % c;
+    const mean = new Float64Array(c);
+    const vr = new Float64Array(c);
+    data.forEach((v, i) => mean[ch(i)] += v / m);
+    data.forEach((v, i) => vr[ch(i)] += (v - mean[ch(i)]) ** 2 / m);
+    const invstd = Array.from(vr, (v) => 1 / Math.sqrt(v + 1e-5));
+    const xhat = Array.from(data, (v, i) => (v - mean[ch(i)]) * invstd[ch(i)]);
+    const y = xhat.map((v, i) => v * gamma[ch(i)] + beta[ch(i)]);
+    const sg = new Float64Array(c);
+    const sgx = new Float64Array(c);
+    gd.forEach((v, i) => {
+      sg[ch(i)] += v;
+      sgx[ch(i)] += v * xhat[i];
+    });
+    const dx = Array.from(
+      gd,
+      (v, i) => gamma[ch(i)] * invstd[ch(i)] * (v - sg[ch(i)] / m - xhat[i] * sgx[ch(i)] / m),
+    );
+    await scope(async () => {
+      const x = Tensor.fromArray(data, [n, c, h, w]);
+      const g = Tensor.fromArray(gd, [n, c, h, w]);
+      const r = Tensor.fromArray(res, [n, c, h, w]);
+      const weight = Tensor.fromArray(gamma, [c]);
+      const bias = Tensor.fromArray(beta, [c]);
+      const stats = batchNormStats(x, { eps: 1e-5, momentum: 0.1 });
+      const tol = { rtol: 1e-4, atol: 1e-5 };
+      const tag = `[${n}, ${c}, ${h}, ${w}]`;
+      const opts = { weight, bias, eps: 1e-5 };
+      assertClose(await batchNormApply(x, stats, opts).toArray(), y, { ...tol, msg: `${tag} y` });
+      const relu = y.map((v) => Math.max(v, 0));
+      const yr = await batchNormApplyRelu(x, stats, opts).toArray();
+      assertClose(yr, relu, { ...tol, msg: `${tag} relu` });
+      const sum = y.map((v, i) => Math.max(v + res[i], 0));
+      const ys = await batchNormApplyRelu(x, stats, { ...opts, residual: r }).toArray();
+      assertClose(ys, sum, { ...tol, msg: `${tag} residual` });
+      const back = batchNormBackward(x, g, { stats, weight, eps: 1e-5 });
+      assertClose(await back.dx!.toArray(), dx, { rtol: 1e-3, atol: 1e-4, msg: `${tag} dx` });
+    });
   }
 });
