@@ -1,8 +1,9 @@
 /**
  * 2-D convolution kernels (NCHW, no bias, groups = 1): forward, input gradient (dgrad) and
- * weight gradient (wgrad), and the choice among the five algorithm families:
+ * weight gradient (wgrad), and the choice among the six algorithm families:
  * `conv_pointwise.ts` (1×1 as a batched matmul), `conv_dense.ts` (a kernel covering its whole
- * input plane as one dense layer), `conv_im2col.ts` (im2col matrix × weight),
+ * input plane as one dense layer), `conv_unfold.ts` (the weight unfolded over a tiny plane, on
+ * CPU adapters), `conv_im2col.ts` (im2col matrix × weight),
  * `conv_direct.ts` (register-blocked implicit GEMMs for CPU adapters) and `conv_igemm.ts`
  * (workgroup-tiled implicit GEMMs for GPUs). Geometry lives in `conv_geometry.ts`; taps that only
  * ever read padding are cropped first (`conv_crop.ts`). All reductions run in a fixed order:
@@ -28,6 +29,13 @@ import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
 import { denseForward, denseInputGrad, denseWeightGrad, isDenseConv } from "./conv_dense.ts";
 import { cropWeight, expandWeight } from "./conv_crop.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
+import {
+  unfoldForward,
+  unfoldInputGrad,
+  unfoldOnDevice,
+  unfoldWeight,
+  unfoldWeightGrad,
+} from "./conv_unfold.ts";
 import {
   pointwiseForward,
   pointwiseInputGrad,
@@ -113,6 +121,14 @@ function isDense(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
 }
 
 /**
+ * Whether an `auto` conv runs with its weight unfolded over a tiny plane (conv_unfold.ts: a 3×3
+ * conv on a 2×2 plane as one matmul with 2.25× fewer products than im2col, on CPU adapters).
+ */
+function isUnfold(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
+  return (opts.algorithm ?? "auto") === "auto" && unfoldOnDevice(g);
+}
+
+/**
  * The taps of an `auto` conv worth cropping: on planes so small that some taps only ever read
  * padding (ResNet's 1×1 and 2×2 planes), the conv runs on the smaller kernel, which skips those
  * multiplications by zero (3×3 on a 1×1 plane: 9× fewer).
@@ -156,6 +172,10 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
     return conv2d(x, wc, croppedOpts(opts, crop));
   }
   if (isDense(g, opts)) return denseForward(x, weight, g);
+  if (isUnfold(g, opts)) {
+    using wu = unfoldWeight(weight, g);
+    return unfoldForward(x, wu, g);
+  }
   switch (convAlgorithm(g, opts)) {
     case "igemm":
       return igemmForward(x, weight, g, opts.tile);
@@ -181,6 +201,10 @@ export function conv2dInputGrad(
     return conv2dInputGrad(dy, wc, croppedOpts(opts, crop));
   }
   if (isDense(g, opts)) return denseInputGrad(dy, weight, g);
+  if (isUnfold(g, opts)) {
+    using wu = unfoldWeight(weight, g);
+    return unfoldInputGrad(dy, wu, g);
+  }
   switch (convAlgorithm(g, opts)) {
     case "igemm":
       return igemmInputGrad(dy, weight, g, opts.tile);
@@ -213,6 +237,7 @@ export function conv2dWeightGrad(
     return expandWeight(dwc, g, crop);
   }
   if (isDense(g, opts)) return denseWeightGrad(x, dy, g, opts.weightShape);
+  if (isUnfold(g, opts)) return unfoldWeightGrad(x, dy, g, opts.weightShape);
   switch (convAlgorithm(g, opts)) {
     case "igemm":
       return igemmWeightGrad(x, dy, g, opts.weightShape, opts.tile);

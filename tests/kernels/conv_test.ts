@@ -14,6 +14,7 @@ import {
 import { tapCrop } from "../../src/kernels/conv_geometry.ts";
 import { isDenseConv } from "../../src/kernels/conv_dense.ts";
 import { cropWeight, expandWeight } from "../../src/kernels/conv_crop.ts";
+import { isUnfoldConv, unfoldDensity, unfoldOnDevice } from "../../src/kernels/conv_unfold.ts";
 import { wgradParts } from "../../src/kernels/conv_igemm.ts";
 import { GEMM_TILE_NAMES, type GemmTileName } from "../../src/kernels/matmul.ts";
 import { gpu } from "../../src/gpu/device.ts";
@@ -394,6 +395,44 @@ Deno.test("conv direct: staging rows of whole vec4s at every column shift", asyn
       assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${tag} dx` });
       const dw = conv2dWeightGrad(x, dy, { ...opts, weightShape: c.w });
       assertClose(await dw.toArray(), ref.dw, { ...tol, msg: `${tag} dw` });
+    });
+  }
+});
+
+Deno.test("conv unfold: tiny planes as one matmul with the weight unfolded over the plane", async () => {
+  // Every (input, output) pixel pair linked by a tap: 3×3 padding 1 on 2×2; 3×7 padding
+  // (1, 3) on a 2×4 plane (non-square, both dims). Not: a 3×3 plane (density 49/81), odd C.
+  const g2 = conv2dGeometry([2, 4, 2, 2], [8, 4, 3, 3], { padding: 1 });
+  assert.equal(unfoldDensity(g2), 1);
+  assert.ok(isUnfoldConv(g2));
+  assert.ok(!isUnfoldConv(conv2dGeometry([2, 4, 3, 3], [8, 4, 3, 3], { padding: 1 })));
+  assert.ok(!isUnfoldConv(conv2dGeometry([2, 6, 2, 2], [8, 6, 3, 3], { padding: 1 })));
+  const cases = [
+    { x: [2, 4, 2, 2], w: [8, 4, 3, 3], padding: [1, 1] as const },
+    { x: [3, 8, 2, 4], w: [5, 8, 3, 7], padding: [1, 3] as const },
+  ];
+  let seed = 170;
+  for (const c of cases) {
+    await scope(async () => {
+      const opts = { padding: c.padding };
+      const g = conv2dGeometry(c.x, c.w, opts);
+      assert.equal(unfoldOnDevice(g), gpu().adapter.isCpu, `x ${c.x} w ${c.w} unfolds`);
+      const hx = rand(c.x.reduce((a, b) => a * b), seed++);
+      const hw = rand(c.w.reduce((a, b) => a * b), seed++);
+      const hdy = rand(g.n * g.o * g.oh * g.ow, seed++);
+      const ref = hostConv(g, hx, hw, hdy);
+      const x = Tensor.fromArray(hx, c.x);
+      const w = Tensor.fromArray(hw, c.w);
+      const dy = Tensor.fromArray(hdy, [g.n, g.o, g.oh, g.ow]);
+      const tol = { rtol: 1e-4, atol: 1e-4 };
+      const tag = `unfolded x ${c.x} w ${c.w}`;
+      assertClose(await conv2d(x, w, opts).toArray(), ref.y, { ...tol, msg: `${tag} y` });
+      const dx = conv2dInputGrad(dy, w, { ...opts, inputShape: c.x });
+      assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${tag} dx` });
+      const dwOpts = { ...opts, weightShape: c.w };
+      const dw = await conv2dWeightGrad(x, dy, dwOpts).toArray();
+      assertClose(dw, ref.dw, { ...tol, msg: `${tag} dw` });
+      assert.deepEqual(await conv2dWeightGrad(x, dy, dwOpts).toArray(), dw);
     });
   }
 });
