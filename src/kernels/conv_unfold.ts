@@ -6,14 +6,16 @@
  * (xᵀ · dy, folded back into taps) are one matmul each: no im2col matrix, no col2im, no
  * transposes. Worth it where nearly every (q, p) pair has a tap: a 3×3 conv (padding 1) on a 2×2
  * plane multiplies 9 taps per output pixel in im2col, of which 5 read padding, while all 16
- * (q, p) pairs of its unfolded weight are taps (2.25× fewer products). The unfolding and the
- * fold (`shaders/conv2d_unfold.wgsl`) are compiled per geometry and fully unrolled; every sum
- * has a fixed order (deterministic). CPU adapters only: measured on lavapipe.
+ * (q, p) pairs of its unfolded weight are taps (2.25× fewer products). The unfolding
+ * (`shaders/conv2d_unfold.wgsl`) and the fold (`shaders/conv2d_fold.wgsl`) are compiled per
+ * geometry and fully unrolled; every sum has a fixed order (deterministic). CPU adapters only:
+ * measured on lavapipe.
  *
  * @module
  */
 
 import unfoldSrc from "../../shaders/conv2d_unfold.wgsl" with { type: "text" };
+import foldSrc from "../../shaders/conv2d_fold.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
 import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
@@ -22,6 +24,7 @@ import { matmul } from "./matmul.ts";
 import type { Conv2dGeometry } from "./conv_geometry.ts";
 
 const UNFOLD = defineKernel("conv2d_unfold", unfoldSrc, { o: "u32", c: "u32" });
+const FOLD = defineKernel("conv2d_fold", foldSrc, { o: "u32", c: "u32" });
 
 /** Input planes up to this many pixels may be unfolded (the matrix grows as (H·W)²). */
 export const UNFOLD_MAX_PIXELS = 16;
@@ -64,11 +67,11 @@ export function unfoldOnDevice(g: Conv2dGeometry): boolean {
 
 function launch(src: Tensor, dst: Tensor, g: Conv2dGeometry, fold: boolean): void {
   const wg = 8;
+  const def = fold ? FOLD : UNFOLD;
   dispatch({
-    kernel: UNFOLD.name,
-    code: UNFOLD.code,
+    kernel: def.name,
+    code: def.code,
     overrides: {
-      FOLD: fold ? 1 : 0,
       WG: wg,
       H: g.h,
       W: g.w,
@@ -81,7 +84,7 @@ function launch(src: Tensor, dst: Tensor, g: Conv2dGeometry, fold: boolean): voi
       PH: g.ph,
       PW: g.pw,
     },
-    uniform: UNFOLD.params.pack({ o: g.o, c: g.c }),
+    uniform: def.params.pack({ o: g.o, c: g.c }),
     buffers: [src.buffer, dst.buffer],
     workgroups: [Math.ceil(g.o / wg), g.c / 4, 1],
   });
