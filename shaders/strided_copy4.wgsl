@@ -9,7 +9,9 @@
 //   splat (stride 0, broadcast), 2 four scalars `step` elements apart (a gather: permutes).
 // Grid: each invocation copies a run of up to RUN vec4s along the last dim (`chunks` runs per
 //   row of it), so the index split (u32 divisions, which lavapipe runs lane by lane) is paid
-//   once per run rather than per vec4: `n` invocations (linear id gid.x + gid.y · nwg.x · WG).
+//   once per run rather than per vec4 (RUN = 8 on CPU adapters; 1 on GPUs, whose neighbouring
+//   invocations then read neighbouring vec4s): `n` invocations (linear id
+//   gid.x + gid.y · nwg.x · WG).
 // Bindings: 0 uniform Params, 1 src, 2 dst (array<vec4<u32>>; pool buffers are multiples of
 //   16 bytes, a scalar e is [e / 4][e % 4]).
 override WG: u32 = 64u;

@@ -6,6 +6,7 @@
 
 import stridedSrc from "../../shaders/strided_copy.wgsl" with { type: "text" };
 import strided4Src from "../../shaders/strided_copy4.wgsl" with { type: "text" };
+import { gpu } from "../gpu/device.ts";
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -80,8 +81,14 @@ export function copyVec4Mode(
 }
 
 const SRC_MODES = { vec4: 0, splat: 1, gather: 2 } as const;
-/** Vec4s of the last dim one invocation of `strided_copy4.wgsl` copies. */
-const COPY4_RUN = 8;
+/**
+ * Vec4s of the last dim one invocation of `strided_copy4.wgsl` copies: runs of 8 on CPU
+ * adapters (the index split is paid once per run), 1 elsewhere (neighbouring invocations read
+ * neighbouring vec4s, which GPUs coalesce).
+ */
+function copy4Run(): number {
+  return gpu().adapter.isCpu ? 8 : 1;
+}
 
 /** Copies elements of `src` into `dst` following explicit strides. */
 export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions): void {
@@ -97,14 +104,15 @@ export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions):
   );
   if (mode) {
     const v = perVec4(c.shape, c.strides);
-    // Runs of up to COPY4_RUN vec4s along the last dim, one per invocation.
+    // Runs of up to `run` vec4s along the last dim, one per invocation.
+    const run = copy4Run();
     const len = v.shape[v.shape.length - 1];
-    const chunks = Math.ceil(len / COPY4_RUN);
+    const chunks = Math.ceil(len / run);
     const invocations = (n / 4 / len) * chunks;
     dispatch({
       kernel: STRIDED4.name,
       code: STRIDED4.code,
-      overrides: { SRC_MODE: SRC_MODES[mode], RUN: COPY4_RUN, WG: 64 },
+      overrides: { SRC_MODE: SRC_MODES[mode], RUN: run, WG: 64 },
       uniform: STRIDED4.params.pack({
         n: invocations,
         chunks,
