@@ -20,6 +20,7 @@
  * | 5e796c1 | crop padding-only taps, dense-layer convs | 28.4–32.1 | (base 26.5–27.7) | 208.6            |
  * | 3d0acd8 | + im2col per (row, channel), vec4 AdamW | 39.2–39.4 | (base 21.0–29.4)  | 208.6               |
  * | 092fdcc | + cropped weight kept for the backward | 25.4–37.4 | 2.6 (base 2.1) | 208.6               |
+ * | (steps) | glue without u32 divisions, 2×2 convs unfolded | 42.3–51.3 (base 39.8–43.2) | 3.7 (base 3.2) | 210.2 |
  *
  * Back to back at load ≈ 7 (09:12 and 09:16): now 13.6 img/s wall, 30.0 img/CPU-s, first step
  * 24.6 s; the baseline tree 11.5 img/s wall, 18.8 img/CPU-s, first step 19.3 s. So the gain
@@ -68,6 +69,36 @@
  * - Left: 3×3 convs on 2×2 and 4×4 planes still multiply padding (56 % and 31 % of their
  *   products); the stem's wgrad; AdamW and weight-sized copies are memory-bound (≈ 1.5 GB/s on
  *   this shared machine).
+ *
+ * Session of 2026-11-30 (third, branch `steps`): `bench/train_step_min.ts` (the same step on
+ * APIs every tree has) copied into the baseline tree 249b73f and the session's start 4b19f62
+ * (`git archive`), fresh processes alternated, 8 timed steps each, load 3.7–6.4:
+ * start 41.6 / 43.2 / 41.3 / 42.8, now 51.1 / 42.3 / 51.3 / 50.8, baseline 26.8 / 25.9
+ * img/CPU-s; again at load 5.6–6.3: start 40.5 / 39.8 / 42.6, now 44.7 / 46.0 / 46.0, baseline
+ * 22.5 / 26.2 / 27.1. So 1.1–1.2× over the session's start and 1.6–2.0× over the baseline tree
+ * on the same clock (45–51 img/CPU-s against the issue's 18.8–22.8: the 2× figure of 42–50 in
+ * absolute terms, not quite 2× against the baseline tree run beside it). This bench back to back: 47.7 now vs 39.0 at the start (43.1 vs 31.4 img/s
+ * wall), first step 4.0 vs 5.7 s (warm cache), peak 210.2 vs 208.6 MiB (the unfolded 2×2
+ * weights kept for the backward). smallInput: 3.7 vs 3.2 img/CPU-s (one pair, 2 steps); this
+ * bench 3.2 img/CPU-s. Per process thread (/proc): the JS thread is 10–14 ms of a step, the
+ * lavapipe thread the rest, so only shader time matters. What changed:
+ * - u32 divisions, which lavapipe runs lane by lane (≈ 25 cycles each, 8 per vector op), were
+ *   the bulk of most glue kernels: max pool (one invocation per row), conv staging (grid
+ *   (plane, row, phase), vec4 source reads on stride-1 rows), BN reductions (incremental
+ *   (image, offset) walk, same bits), BN apply / apply+ReLU / input gradient (channels as lanes,
+ *   runs of 16 vec4s, CPU adapters only), strided copies (runs of 8 vec4s), weight packing.
+ *   Step profile shares: max-pool backward 19 → 7 ms, staging 31–43 → 14 ms.
+ * - The crop window compiled in and unrolled (`conv2d_tap_window.wgsl`): 46–72 → 18 ms.
+ * - 3×3 convs on 2×2 planes run unfolded (`conv_unfold.ts`): every input/output pixel pair is
+ *   a tap, so x [N, C·4] · wu [C·4, O·4] has 2.25× fewer products than im2col and needs no
+ *   im2col, col2im or permutes; the unfolding and its fold are unrolled per geometry (vec4 in and
+ *   out). 256→256 at 2×2, batch 32: 44 → 26 CPU ms per layer (forward + both gradients). The
+ *   previous session's attempt lost because its build ran scalar stores with index math.
+ * - Tried and dropped: AdamW with an unrolled body (65–73 vs 67–72 ms, memory-bound), uniform
+ *   buffers for shared operands (only 1.4× cheaper loads on llvmpipe 22.3, 64 KiB limit), other
+ *   register tiles of matmul_register (32×16 stays best), BN reduction workgroup sizes (noise).
+ * - Now (GPU sum 643 ms at low load): matmul_register 36 %, direct conv forward 15 %, AdamW
+ *   10 %, wgrad 11 %, im2col/col2im 9 %, the rest ≤ 3 % each.
  */
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep, type StepSpec } from "./train_step.ts";

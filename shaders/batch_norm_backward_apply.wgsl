@@ -5,9 +5,16 @@
 // Layout: x, G, dx [N, C, HW] as vec4s (ALIGNED = 1 when HW % 4 == 0, one channel per vec4;
 //   otherwise each component finds its own channel); s1, s2, γ, dγ, dβ [C]; f32.
 // Bindings: 0 uniform Params, 1 x, 2 G, 3 s1, 4 s2, 5 γ, 6 dγ, 7 dβ, 8 dx.
+// RUNS = 1 (CPU adapters, ALIGNED = 1 only): grid x = channel c (lanes), y = run of RUN vec4s
+//   within the plane, z = image n; each invocation reads its channel's coefficients once and
+//   walks its run, with no index splitting (u32 divisions, which lavapipe runs lane by lane,
+//   cost more than the pass itself when split per vec4). RUNS = 0: one vec4 per invocation
+//   over the flat index (coalesced on GPUs). Same expression per element either way.
 override WG: u32 = 256u;
 override EVAL: u32 = 0u;
 override ALIGNED: u32 = 1u;
+override RUNS: u32 = 0u;
+override RUN: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -29,8 +36,25 @@ fn coeffs(c: u32) -> vec3<f32> {
   return vec3<f32>(a, -a * k, a * (k * s1[c] - dbeta[c] * P.inv_m));
 }
 
+// RUNS = 1: channel gid.x of image gid.z, vec4s gid.y·RUN … of its plane.
+fn runs(gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= P.c) { return; }
+  let hw4 = P.hw / 4u;
+  let k0 = gid.y * RUN;
+  let base = (gid.z * P.c + c) * hw4;
+  let k = coeffs(c);
+  for (var j = k0; j < min(k0 + RUN, hw4); j++) {
+    dx[base + j] = k.x * g[base + j] + k.y * x[base + j] + vec4<f32>(k.z);
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (RUNS == 1u) {
+    runs(gid);
+    return;
+  }
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.total4) { return; }
   let gv = g[i];

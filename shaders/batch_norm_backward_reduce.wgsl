@@ -28,20 +28,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (EVAL == 1u) { invstd = inverseSqrt(s2[c] + P.eps); }
   var sg = 0.0;
   var sgx = 0.0;
-  if (ALIGNED == 1u) {
-    let hw4 = P.hw / 4u;
-    for (var e = lid; e < P.n * hw4; e += WG) {
-      let idx = ((e / hw4) * P.c + c) * hw4 + e % hw4;
+  // Items e = lid, lid + WG, … of the channel's [N, items] values; their (image, offset) split
+  // advances by WG without dividing (u32 divisions run lane by lane on lavapipe).
+  let items = select(P.hw, P.hw / 4u, ALIGNED == 1u);
+  let dn = WG / items;
+  let di = WG % items;
+  var n = lid / items;
+  var i = lid % items;
+  for (var e = lid; e < P.n * items; e += WG) {
+    let idx = (n * P.c + c) * items + i;
+    if (ALIGNED == 1u) {
       let gv = g[idx];
       sg += gv.x + gv.y + gv.z + gv.w;
       sgx += dot(gv, x[idx] - vec4<f32>(mean));
-    }
-  } else {
-    for (var e = lid; e < P.n * P.hw; e += WG) {
-      let idx = ((e / P.hw) * P.c + c) * P.hw + e % P.hw;
+    } else {
       let gv = g[idx / 4u][idx % 4u];
       sg += gv;
       sgx += gv * (x[idx / 4u][idx % 4u] - mean);
+    }
+    n += dn;
+    i += di;
+    if (i >= items) {
+      i -= items;
+      n++;
     }
   }
   pa[lid] = sg;

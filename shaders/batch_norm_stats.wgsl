@@ -37,19 +37,30 @@ fn elem(idx: u32) -> f32 {
   return x[idx / 4u][idx % 4u];
 }
 
-// Σ of (x − shift)^p over channel c, p = 1 or 2, each invocation's share in a fixed order.
+// Σ of (x − shift)^p over channel c, p = 1 or 2, each invocation's share in a fixed order:
+// items e = lid, lid + WG, … of the channel's [N, items] values, whose (image, offset) split
+// advances by WG without dividing (u32 divisions run lane by lane on lavapipe).
 fn partial(c: u32, lid: u32, shift: f32, square: bool) -> f32 {
   var s = 0.0;
-  if (ALIGNED == 1u) {
-    let hw4 = P.hw / 4u;
-    for (var e = lid; e < P.n * hw4; e += WG) {
-      let d = x[((e / hw4) * P.c + c) * hw4 + e % hw4] - vec4<f32>(shift);
+  let items = select(P.hw, P.hw / 4u, ALIGNED == 1u);
+  let dn = WG / items;
+  let di = WG % items;
+  var n = lid / items;
+  var i = lid % items;
+  for (var e = lid; e < P.n * items; e += WG) {
+    let at = (n * P.c + c) * items + i;
+    if (ALIGNED == 1u) {
+      let d = x[at] - vec4<f32>(shift);
       if (square) { s += dot(d, d); } else { s += d.x + d.y + d.z + d.w; }
-    }
-  } else {
-    for (var e = lid; e < P.n * P.hw; e += WG) {
-      let d = elem(((e / P.hw) * P.c + c) * P.hw + e % P.hw) - shift;
+    } else {
+      let d = elem(at) - shift;
       if (square) { s += d * d; } else { s += d; }
+    }
+    n += dn;
+    i += di;
+    if (i >= items) {
+      i -= items;
+      n++;
     }
   }
   return s;

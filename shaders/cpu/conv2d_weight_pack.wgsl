@@ -5,30 +5,36 @@
 //   i.e. the weight transposed and flipped, optionally restricted to the taps of one stride
 //   phase (TH × TW taps starting at ky0, kx0, stepping back by sy, sx); columns at or beyond
 //   the channel count (A, or B when FLIP = 1) are 0.
-// Layout: f32 row-major. Bindings: 0 uniform Params, 1 w, 2 out.
-override WG: u32 = 256u;
+// Grid: x = column vec4 (4 output channels per invocation, one vec4 store), y = tap
+//   t = u·TW + v, z = row channel (b, or a when FLIP = 1): two index splits per invocation
+//   instead of six per element (u32 divisions run lane by lane on lavapipe).
+// Layout: f32 row-major, COLS a multiple of 4. Bindings: 0 uniform Params, 1 w, 2 out
+//   (array<vec4<f32>>).
+override WG: u32 = 64u;
 override FLIP: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = gid.x + gid.y * nwg.x * WG;
-  if (idx >= P.total) { return; }
-  let col = idx % P.cols;
-  let row = idx / P.cols;
-  let v = row % P.tw;
-  let u = (row / P.tw) % P.th;
-  let ch = row / (P.tw * P.th);
-  var val = 0.0;
-  if (FLIP == 0u) {
-    if (col < P.a) { val = w[((col * P.b + ch) * P.kh + u) * P.kw + v]; }
-  } else {
-    if (col < P.b) {
-      val = w[((ch * P.b + col) * P.kh + (P.ky0 - u * P.sy)) * P.kw + (P.kx0 - v * P.sx)];
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let col4 = gid.x;
+  let t = gid.y;
+  let ch = gid.z;
+  if (col4 * 4u >= P.cols) { return; }
+  let u = t / P.tw;
+  let v = t % P.tw;
+  var val = vec4<f32>();
+  for (var l = 0u; l < 4u; l++) {
+    let col = col4 * 4u + l;
+    if (FLIP == 0u) {
+      if (col < P.a) { val[l] = w[((col * P.b + ch) * P.kh + u) * P.kw + v]; }
+    } else {
+      if (col < P.b) {
+        val[l] = w[((ch * P.b + col) * P.kh + (P.ky0 - u * P.sy)) * P.kw + (P.kx0 - v * P.sx)];
+      }
     }
   }
-  dst[idx] = val;
+  dst[((ch * P.th * P.tw) + t) * (P.cols / 4u) + col4] = val;
 }

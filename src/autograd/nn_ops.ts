@@ -17,6 +17,12 @@ import {
 import { type Conv2dGeometry, type TapCrop, tapCrop } from "../kernels/conv_geometry.ts";
 import { cropWeight, expandWeight } from "../kernels/conv_crop.ts";
 import {
+  unfoldForward,
+  unfoldInputGrad,
+  unfoldOnDevice,
+  unfoldWeight,
+} from "../kernels/conv_unfold.ts";
+import {
   batchNormApply,
   batchNormBackward,
   type BatchNormStats,
@@ -49,6 +55,9 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
   const training = isGradEnabled() && (x.requiresGrad || weight.requiresGrad);
   const crop = training && (opts.algorithm ?? "auto") === "auto" ? tapCrop(g) : null;
   if (crop) return croppedConv2d(x, weight, g, crop, opts);
+  if (training && (opts.algorithm ?? "auto") === "auto" && unfoldOnDevice(g)) {
+    return unfoldedConv2d(x, weight, g, opts);
+  }
   const out = convForward(x, weight, opts);
   return record(out, [x, weight], "conv2d", (g) => [
     x.requiresGrad ? conv2dInputGrad(g, weight, { ...opts, inputShape: x.shape }) : null,
@@ -79,6 +88,29 @@ function croppedConv2d(
       dw = expandWeight(dwc, g, crop);
     }
     wc.dispose();
+    return [dx, dw];
+  });
+}
+
+/**
+ * `conv2d` on a tiny plane that runs with its weight unfolded over the plane (see
+ * `conv_unfold.ts`): the kernels would unfold the weight in each of forward and input
+ * gradient; here it is unfolded once and kept for the backward pass, which disposes it.
+ */
+function unfoldedConv2d(
+  x: Tensor,
+  weight: Tensor,
+  g: Conv2dGeometry,
+  opts: Conv2dOptions,
+): Tensor {
+  const wu = unfoldWeight(weight, g);
+  const out = unfoldForward(x, wu, g);
+  return record(out, [x, weight], "conv2d", (gy) => {
+    const dx = x.requiresGrad ? unfoldInputGrad(gy, wu, g) : null;
+    const dw = weight.requiresGrad
+      ? conv2dWeightGrad(x, gy, { ...opts, weightShape: weight.shape })
+      : null;
+    wu.dispose();
     return [dx, dw];
   });
 }

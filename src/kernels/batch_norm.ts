@@ -10,6 +10,7 @@ import statsSrc from "../../shaders/batch_norm_stats.wgsl" with { type: "text" }
 import applySrc from "../../shaders/batch_norm_apply.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/batch_norm_backward_reduce.wgsl" with { type: "text" };
 import backApplySrc from "../../shaders/batch_norm_backward_apply.wgsl" with { type: "text" };
+import { gpu } from "../gpu/device.ts";
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -61,6 +62,34 @@ function dims(x: Tensor, op: string): { n: number; c: number; hw: number } {
   }
   const [n, c] = x.shape;
   return { n, c, hw: x.size / (n * c) };
+}
+
+/** Vec4s of a channel's plane one invocation of the per-element kernels walks (RUNS = 1). */
+const BN_RUN = 16;
+
+/**
+ * Overrides and grid of the per-element BN kernels (apply, apply + ReLU, input gradient) over
+ * x [N, C, HW]: on CPU adapters with HW % 4 == 0, runs of a channel's plane with the channels as
+ * lanes (no per-vec4 index splitting, which costs lavapipe more than the pass); elsewhere one
+ * vec4 per invocation over the flat index.
+ */
+export function bnElementwiseLaunch(
+  n: number,
+  c: number,
+  hw: number,
+): { overrides: Record<string, number>; workgroups: [number, number, number?] } {
+  const aligned = hw % 4 === 0;
+  if (aligned && gpu().adapter.isCpu) {
+    const wg = 8;
+    return {
+      overrides: { ALIGNED: 1, RUNS: 1, RUN: BN_RUN, WG: wg },
+      workgroups: [Math.ceil(c / wg), Math.ceil(hw / 4 / BN_RUN), n],
+    };
+  }
+  return {
+    overrides: { ALIGNED: aligned ? 1 : 0 },
+    workgroups: gridFor(Math.ceil((n * c * hw) / 4), 256),
+  };
 }
 
 /**
@@ -159,12 +188,13 @@ export function batchNormApply(
   stats: BatchNormStats,
   opts: { weight: Tensor; bias: Tensor; eps: number },
 ): Tensor {
-  const { c, hw } = dims(x, "batchNormApply");
+  const { n, c, hw } = dims(x, "batchNormApply");
   const y = Tensor.empty(x.shape);
+  const launch = bnElementwiseLaunch(n, c, hw);
   dispatch({
     kernel: APPLY.name,
     code: APPLY.code,
-    overrides: { EVAL: stats.running ? 1 : 0, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+    overrides: { EVAL: stats.running ? 1 : 0, ...launch.overrides },
     uniform: APPLY.params.pack({ total4: Math.ceil(x.size / 4), c, hw, eps: opts.eps }),
     buffers: [
       x.buffer,
@@ -174,7 +204,7 @@ export function batchNormApply(
       opts.bias.buffer,
       y.buffer,
     ],
-    workgroups: gridFor(Math.ceil(x.size / 4), 256),
+    workgroups: launch.workgroups,
   });
   return y;
 }
@@ -212,10 +242,11 @@ export function batchNormBackward(
   let dx: Tensor | null = null;
   if (opts.needInput ?? true) {
     dx = Tensor.empty(x.shape);
+    const launch = bnElementwiseLaunch(n, c, hw);
     dispatch({
       kernel: BACKWARD_APPLY.name,
       code: BACKWARD_APPLY.code,
-      overrides: { EVAL: evalFlag, ALIGNED: hw % 4 === 0 ? 1 : 0 },
+      overrides: { EVAL: evalFlag, ...launch.overrides },
       uniform: BACKWARD_APPLY.params.pack({
         total4: Math.ceil(x.size / 4),
         c,
@@ -233,7 +264,7 @@ export function batchNormBackward(
         dbias.buffer,
         dx.buffer,
       ],
-      workgroups: gridFor(Math.ceil(x.size / 4), 256),
+      workgroups: launch.workgroups,
     });
   }
   return { dx, dweight, dbias };

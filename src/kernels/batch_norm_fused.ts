@@ -6,10 +6,10 @@
  */
 
 import applyReluSrc from "../../shaders/batch_norm_apply_relu.wgsl" with { type: "text" };
-import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import type { BatchNormStats } from "./batch_norm.ts";
+import { type BatchNormStats, bnElementwiseLaunch } from "./batch_norm.ts";
 import { fmt } from "./shape.ts";
 
 const APPLY_RELU = defineKernel("batch_norm_apply_relu", applyReluSrc, {
@@ -44,13 +44,14 @@ export function batchNormApplyRelu(
   const [n, c] = x.shape;
   const hw = x.size / (n * c);
   const y = Tensor.empty(x.shape);
+  const launch = bnElementwiseLaunch(n, c, hw);
   dispatch({
     kernel: APPLY_RELU.name,
     code: APPLY_RELU.code,
     overrides: {
       EVAL: stats.running ? 1 : 0,
-      ALIGNED: hw % 4 === 0 ? 1 : 0,
       RESIDUAL: r ? 1 : 0,
+      ...launch.overrides,
     },
     uniform: APPLY_RELU.params.pack({ total4: Math.ceil(x.size / 4), c, hw, eps: opts.eps }),
     buffers: [
@@ -63,7 +64,7 @@ export function batchNormApplyRelu(
       (r ?? x).buffer,
       y.buffer,
     ],
-    workgroups: gridFor(Math.ceil(x.size / 4), 256),
+    workgroups: launch.workgroups,
   });
   return y;
 }

@@ -1,8 +1,9 @@
 /**
  * 2-D convolution kernels (NCHW, no bias, groups = 1): forward, input gradient (dgrad) and
- * weight gradient (wgrad), and the choice among the five algorithm families:
+ * weight gradient (wgrad), and the choice among the six algorithm families:
  * `conv_pointwise.ts` (1×1 as a batched matmul), `conv_dense.ts` (a kernel covering its whole
- * input plane as one dense layer), `conv_im2col.ts` (im2col matrix × weight),
+ * input plane as one dense layer), `conv_unfold.ts` (the weight unfolded over a tiny plane, on
+ * CPU adapters), `conv_im2col.ts` (im2col matrix × weight),
  * `conv_direct.ts` (register-blocked implicit GEMMs for CPU adapters) and `conv_igemm.ts`
  * (workgroup-tiled implicit GEMMs for GPUs). Geometry lives in `conv_geometry.ts`; taps that only
  * ever read padding are cropped first (`conv_crop.ts`). All reductions run in a fixed order:
@@ -28,6 +29,13 @@ import { igemmForward, igemmInputGrad, igemmWeightGrad } from "./conv_igemm.ts";
 import { denseForward, denseInputGrad, denseWeightGrad, isDenseConv } from "./conv_dense.ts";
 import { cropWeight, expandWeight } from "./conv_crop.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
+import {
+  unfoldForward,
+  unfoldInputGrad,
+  unfoldOnDevice,
+  unfoldWeight,
+  unfoldWeightGrad,
+} from "./conv_unfold.ts";
 import {
   pointwiseForward,
   pointwiseInputGrad,
@@ -130,6 +138,14 @@ function isDense(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
 }
 
 /**
+ * Whether an `auto` conv runs with its weight unfolded over a tiny plane (conv_unfold.ts: a 3×3
+ * conv on a 2×2 plane as one matmul with 2.25× fewer products than im2col, on CPU adapters).
+ */
+function isUnfold(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
+  return (opts.algorithm ?? "auto") === "auto" && unfoldOnDevice(g);
+}
+
+/**
  * The taps of an `auto` conv worth cropping: on planes so small that some taps only ever read
  * padding (ResNet's 1×1 and 2×2 planes), the conv runs on the smaller kernel, which skips those
  * multiplications by zero (3×3 on a 1×1 plane: 9× fewer).
@@ -189,12 +205,14 @@ export type ConvRoute =
   | { readonly kind: "pointwise" }
   | { readonly kind: "crop"; readonly crop: TapCrop }
   | { readonly kind: "dense" }
+  | { readonly kind: "unfold" }
   | { readonly kind: "kernel"; readonly plan: ConvCandidate };
 
 /**
  * The path `conv2d` (`pass` forward), `conv2dInputGrad` (dgrad) or `conv2dWeightGrad` (wgrad)
  * takes for `g` and `opts`, in the order they try them: a pointwise matmul, the cropped conv
- * (then routed again), a dense layer, else a kernel family and tile (`convPlan`).
+ * (then routed again), a dense layer, the weight unfolded over a tiny plane, else a kernel
+ * family and tile (`convPlan`).
  */
 export function convRoute(
   g: Conv2dGeometry,
@@ -207,6 +225,7 @@ export function convRoute(
   const crop = autoCrop(g, opts);
   if (crop) return { kind: "crop", crop };
   if (isDense(g, opts)) return { kind: "dense" };
+  if (isUnfold(g, opts)) return { kind: "unfold" };
   return { kind: "kernel", plan: convPlan(g, opts) };
 }
 
@@ -220,6 +239,10 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
     return conv2d(x, wc, croppedOpts(opts, route.crop));
   }
   if (route.kind === "dense") return denseForward(x, weight, g);
+  if (route.kind === "unfold") {
+    using wu = unfoldWeight(weight, g);
+    return unfoldForward(x, wu, g);
+  }
   const { plan } = route;
   switch (plan.algorithm) {
     case "igemm":
@@ -246,6 +269,10 @@ export function conv2dInputGrad(
     return conv2dInputGrad(dy, wc, croppedOpts(opts, route.crop));
   }
   if (route.kind === "dense") return denseInputGrad(dy, weight, g);
+  if (route.kind === "unfold") {
+    using wu = unfoldWeight(weight, g);
+    return unfoldInputGrad(dy, wu, g);
+  }
   const { plan } = route;
   switch (plan.algorithm) {
     case "igemm":
@@ -278,6 +305,7 @@ export function conv2dWeightGrad(
     return expandWeight(dwc, g, crop);
   }
   if (route.kind === "dense") return denseWeightGrad(x, dy, g, opts.weightShape);
+  if (route.kind === "unfold") return unfoldWeightGrad(x, dy, g, opts.weightShape);
   const { plan } = route;
   switch (plan.algorithm) {
     case "igemm":

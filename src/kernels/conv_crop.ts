@@ -15,15 +15,7 @@ import type { Conv2dGeometry, TapCrop } from "./conv_geometry.ts";
 import { stridedCopy } from "./copy.ts";
 import { fillInPlace } from "./elementwise.ts";
 
-const TAP_WINDOW = defineKernel("conv2d_tap_window", tapWindowSrc, {
-  groups: "u32",
-  kh: "u32",
-  kw: "u32",
-  kh2: "u32",
-  kw2: "u32",
-  ky0: "u32",
-  kx0: "u32",
-});
+const TAP_WINDOW = defineKernel("conv2d_tap_window", tapWindowSrc, { groups: "u32" });
 
 /**
  * Copies the kept taps of `src` [O, C, kh, kw] into `dst` [O, C, crop.kh, crop.kw], or with
@@ -45,16 +37,17 @@ function tapWindow(
   dispatch({
     kernel: TAP_WINDOW.name,
     code: TAP_WINDOW.code,
-    overrides: { EXPAND: expand ? 1 : 0 },
-    uniform: TAP_WINDOW.params.pack({
-      groups: blocks / 4,
-      kh: g.kh,
-      kw: g.kw,
-      kh2: crop.kh,
-      kw2: crop.kw,
-      ky0: crop.ky0,
-      kx0: crop.kx0,
-    }),
+    // The window is compiled in: one small unrolled variant per crop geometry.
+    overrides: {
+      EXPAND: expand ? 1 : 0,
+      KH: g.kh,
+      KW: g.kw,
+      KH2: crop.kh,
+      KW2: crop.kw,
+      KY0: crop.ky0,
+      KX0: crop.kx0,
+    },
+    uniform: TAP_WINDOW.params.pack({ groups: blocks / 4 }),
     buffers: [src.buffer, dst.buffer],
     workgroups: gridFor(blocks / 4, 64),
   });

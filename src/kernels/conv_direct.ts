@@ -15,7 +15,7 @@ import packSrc from "../../shaders/cpu/conv2d_weight_pack.wgsl" with { type: "te
 import forwardSrc from "../../shaders/cpu/conv2d_forward.wgsl" with { type: "text" };
 import wgradSrc from "../../shaders/cpu/conv2d_wgrad.wgsl" with { type: "text" };
 import wgradNhwcSrc from "../../shaders/cpu/conv2d_wgrad_nhwc.wgsl" with { type: "text" };
-import { dispatch, gridFor } from "../gpu/dispatch.ts";
+import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
@@ -24,7 +24,7 @@ import { permute } from "./copy.ts";
 import type { Conv2dGeometry } from "./conv_geometry.ts";
 
 const PAD = defineKernel("conv2d_pad", padSrc, {
-  rows: "u32",
+  planes: "u32",
   h: "u32",
   w: "u32",
   hp: "u32",
@@ -32,11 +32,9 @@ const PAD = defineKernel("conv2d_pad", padSrc, {
   wq4: "u32",
   top: "i32",
   left: "i32",
-  dh: "i32",
   dw: "i32",
 });
 const PACK = defineKernel("conv2d_weight_pack", packSrc, {
-  total: "u32",
   a: "u32",
   b: "u32",
   kh: "u32",
@@ -121,13 +119,14 @@ function stage(
 ): Tensor {
   const { phs = 1, top = 0, left = 0, dh = 1, dw = 1 } = o;
   const out = Tensor.empty([planes, o.hp, phs, o.wq]);
-  const rows = planes * o.hp * phs;
+  const wg = 64;
   dispatch({
     kernel: PAD.name,
     code: PAD.code,
-    uniform: PAD.params.pack({ rows, h, w, hp: o.hp, phs, wq4: o.wq / 4, top, left, dh, dw }),
+    overrides: { DH: dh, WG: wg },
+    uniform: PAD.params.pack({ planes, h, w, hp: o.hp, phs, wq4: o.wq / 4, top, left, dw }),
     buffers: [x.buffer, out.buffer],
-    workgroups: gridFor(rows, 64),
+    workgroups: [Math.ceil(planes / wg), o.hp, phs],
   });
   return out;
 }
@@ -145,15 +144,16 @@ interface FlipTaps {
 function packWeight(w: Tensor, cols: number, flip: FlipTaps | null): Tensor {
   const [a, b, kh, kw] = w.shape;
   const t = flip ?? { th: kh, tw: kw, ky0: 0, kx0: 0, sy: 0, sx: 0 };
-  const rows = (flip ? a : b) * t.th * t.tw;
-  const out = Tensor.empty([rows, cols]);
+  const chans = flip ? a : b;
+  const out = Tensor.empty([chans * t.th * t.tw, cols]);
+  const wg = 8;
   dispatch({
     kernel: PACK.name,
     code: PACK.code,
-    overrides: { FLIP: flip ? 1 : 0 },
-    uniform: PACK.params.pack({ ...t, total: rows * cols, a, b, kh, kw, cols }),
+    overrides: { FLIP: flip ? 1 : 0, WG: wg },
+    uniform: PACK.params.pack({ ...t, a, b, kh, kw, cols }),
     buffers: [w.buffer, out.buffer],
-    workgroups: gridFor(rows * cols, 256),
+    workgroups: [Math.ceil(cols / 4 / wg), t.th * t.tw, chans],
   });
   return out;
 }

@@ -6,6 +6,7 @@
 
 import stridedSrc from "../../shaders/strided_copy.wgsl" with { type: "text" };
 import strided4Src from "../../shaders/strided_copy4.wgsl" with { type: "text" };
+import { gpu } from "../gpu/device.ts";
 import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
@@ -31,7 +32,8 @@ const STRIDED = defineKernel("strided_copy", stridedSrc, {
 });
 
 const STRIDED4 = defineKernel("strided_copy4", strided4Src, {
-  n4: "u32",
+  n: "u32",
+  chunks: "u32",
   ndim: "u32",
   src_off: "u32",
   dst_off: "u32",
@@ -79,6 +81,14 @@ export function copyVec4Mode(
 }
 
 const SRC_MODES = { vec4: 0, splat: 1, gather: 2 } as const;
+/**
+ * Vec4s of the last dim one invocation of `strided_copy4.wgsl` copies: runs of 8 on CPU
+ * adapters (the index split is paid once per run), 1 elsewhere (neighbouring invocations read
+ * neighbouring vec4s, which GPUs coalesce).
+ */
+function copy4Run(): number {
+  return gpu().adapter.isCpu ? 8 : 1;
+}
 
 /** Copies elements of `src` into `dst` following explicit strides. */
 export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions): void {
@@ -94,13 +104,18 @@ export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions):
   );
   if (mode) {
     const v = perVec4(c.shape, c.strides);
-    const n4 = n / 4;
+    // Runs of up to `run` vec4s along the last dim, one per invocation.
+    const run = copy4Run();
+    const len = v.shape[v.shape.length - 1];
+    const chunks = Math.ceil(len / run);
+    const invocations = (n / 4 / len) * chunks;
     dispatch({
       kernel: STRIDED4.name,
       code: STRIDED4.code,
-      overrides: { SRC_MODE: SRC_MODES[mode] },
+      overrides: { SRC_MODE: SRC_MODES[mode], RUN: run, WG: 64 },
       uniform: STRIDED4.params.pack({
-        n4,
+        n: invocations,
+        chunks,
         ndim: v.shape.length,
         src_off: srcOff,
         dst_off: dstOff,
@@ -110,7 +125,7 @@ export function stridedCopy(src: Tensor, dst: Tensor, opts: StridedCopyOptions):
         ds: pad8(v.strides[1]),
       }),
       buffers: [src.buffer, dst.buffer],
-      workgroups: gridFor(n4, 256),
+      workgroups: gridFor(invocations, 64),
     });
     return;
   }

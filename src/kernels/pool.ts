@@ -14,7 +14,7 @@ import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { fmt } from "./shape.ts";
 
-/** Both max-pool shaders read the invocation count, then the plane geometry. */
+/** Both max-pool shaders read the invocation count (rows), then the plane geometry. */
 const MAX_POOL_FIELDS = {
   total: "u32",
   h: "u32",
@@ -83,9 +83,10 @@ export function maxPool2dForward(
   dispatch({
     kernel: "max_pool2d_forward",
     code: MAX_FORWARD.code,
-    uniform: poolUniform(values.size, g),
+    // One invocation per output row.
+    uniform: poolUniform(g.n * g.c * g.oh, g),
     buffers: [x.buffer, values.buffer, indices.buffer],
-    workgroups: gridFor(values.size, 256),
+    workgroups: gridFor(g.n * g.c * g.oh, 64),
   });
   return { values, indices };
 }
@@ -102,9 +103,10 @@ export function maxPool2dBackward(
   dispatch({
     kernel: "max_pool2d_backward",
     code: MAX_BACKWARD.code,
-    uniform: poolUniform(dx.size, geo),
+    // One invocation per input row.
+    uniform: poolUniform(geo.n * geo.c * geo.h, geo),
     buffers: [g.buffer, indices.buffer, dx.buffer],
-    workgroups: gridFor(dx.size, 256),
+    workgroups: gridFor(geo.n * geo.c * geo.h, 64),
   });
   return dx;
 }

@@ -4,6 +4,11 @@ import { memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { backward } from "../../src/autograd/tape.ts";
 import * as F from "../../src/autograd/nn_ops.ts";
 import { mul, sum } from "../../src/autograd/ops.ts";
+import {
+  conv2d as conv2dKernel,
+  conv2dInputGrad,
+  conv2dWeightGrad,
+} from "../../src/kernels/conv.ts";
 
 interface PoolCase {
   name: string;
@@ -241,5 +246,40 @@ Deno.test("conv → BN → max pool → conv → avg pool steps keep GPU memory 
     assert.ok(g3.every((v, i) => (i % 9 === 4) === (v !== 0)), "w3 gradient outside the centre");
   } finally {
     for (const t of [w, w2, w3, x, ...Object.values(state)]) t?.dispose();
+  }
+});
+
+Deno.test("conv2d on a 2×2 plane: the unfolded weight kept for the backward, memory flat", async () => {
+  const x = Tensor.fromArray(rand(2 * 4 * 2 * 2, 31), [2, 4, 2, 2], { requiresGrad: true });
+  const w = Tensor.fromArray(rand(8 * 4 * 9, 32), [8, 4, 3, 3], { requiresGrad: true });
+  const gy = Tensor.fromArray(rand(2 * 8 * 2 * 2, 33), [2, 8, 2, 2]);
+  // The im2col kernels as the independent reference.
+  const ref = { padding: 1, algorithm: "im2col" as const };
+  const step = () =>
+    scope(() => {
+      x.grad?.dispose();
+      w.grad?.dispose();
+      x.grad = null;
+      w.grad = null;
+      const y = F.conv2d(x, w, { padding: 1 });
+      backward(y, gy);
+      return y.keep();
+    });
+  try {
+    const y = step();
+    await scope(async () => {
+      assertClose(await y.toArray(), await conv2dKernel(x, w, ref).toArray(), { rtol: 1e-4 });
+      const dx = conv2dInputGrad(gy, w, { ...ref, inputShape: x.shape });
+      assertClose(await x.grad!.toArray(), await dx.toArray(), { rtol: 1e-4, atol: 1e-5 });
+      const dw = conv2dWeightGrad(x, gy, { ...ref, weightShape: w.shape });
+      assertClose(await w.grad!.toArray(), await dw.toArray(), { rtol: 1e-4, atol: 1e-5 });
+    });
+    y.dispose();
+    const before = memoryStats().liveBuffers;
+    for (let i = 0; i < 3; i++) step().dispose();
+    await w.grad!.toArray();
+    assert.equal(memoryStats().liveBuffers, before);
+  } finally {
+    for (const t of [x, w, gy, x.grad, w.grad]) t?.dispose();
   }
 });

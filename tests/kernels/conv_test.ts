@@ -13,6 +13,8 @@ import {
 } from "../../src/kernels/conv.ts";
 import { tapCrop } from "../../src/kernels/conv_geometry.ts";
 import { isDenseConv } from "../../src/kernels/conv_dense.ts";
+import { cropWeight, expandWeight } from "../../src/kernels/conv_crop.ts";
+import { isUnfoldConv, unfoldDensity, unfoldOnDevice } from "../../src/kernels/conv_unfold.ts";
 import { wgradParts } from "../../src/kernels/conv_igemm.ts";
 import { GEMM_TILE_NAMES, type GemmTileName } from "../../src/kernels/matmul.ts";
 import { gpu } from "../../src/gpu/device.ts";
@@ -267,6 +269,10 @@ Deno.test("conv tap cropping: which taps only read padding, and the cropped path
     { x: [2, 6, 2, 2], w: [5, 6, 3, 3], stride: 2, padding: 1 },
     { x: [2, 3, 1, 5], w: [4, 3, 3, 3], stride: 1, padding: 1 },
     { x: [2, 3, 2, 1], w: [4, 3, 5, 5], stride: 1, padding: 2 },
+    // O·C a multiple of 4 (the unrolled vec4 tap-window kernel): ResNet's centre tap and the
+    // stride-2 2×2 window.
+    { x: [2, 4, 1, 1], w: [6, 4, 3, 3], stride: 1, padding: 1 },
+    { x: [2, 6, 2, 2], w: [2, 6, 3, 3], stride: 2, padding: 1 },
   ];
   let seed = 90;
   for (const c of cases) {
@@ -323,4 +329,110 @@ Deno.test("conv dense layers: a kernel as large as its unpadded plane runs as on
       /dense" needs an unpadded kernel as large as the input plane/,
     );
   });
+});
+
+Deno.test("conv tap window: cropped weights and expanded gradients are exact copies", async () => {
+  // Windows of the unrolled vec4 kernel (O·C a multiple of 4) and of the strided-copy
+  // fallback (odd O·C), against host indexing.
+  const cases = [
+    { o: 4, c: 3, k: 3, crop: { ky0: 1, kx0: 1, kh: 1, kw: 1 } },
+    { o: 2, c: 2, k: 3, crop: { ky0: 1, kx0: 1, kh: 2, kw: 2 } },
+    { o: 4, c: 1, k: 5, crop: { ky0: 1, kx0: 0, kh: 3, kw: 5 } },
+    { o: 3, c: 1, k: 3, crop: { ky0: 0, kx0: 1, kh: 3, kw: 1 } },
+  ];
+  for (const [i, { o, c, k, crop }] of cases.entries()) {
+    await scope(async () => {
+      const g = conv2dGeometry([1, c, 5, 5], [o, c, k, k], {});
+      const full = rand(o * c * k * k, 130 + i);
+      const kept = rand(o * c * crop.kh * crop.kw, 140 + i);
+      const wantCrop = new Float32Array(kept.length);
+      const wantExpand = new Float32Array(full.length);
+      for (let b = 0; b < o * c; b++) {
+        for (let u = 0; u < crop.kh; u++) {
+          for (let v = 0; v < crop.kw; v++) {
+            const at = (b * k + crop.ky0 + u) * k + crop.kx0 + v;
+            const kat = (b * crop.kh + u) * crop.kw + v;
+            wantCrop[kat] = full[at];
+            wantExpand[at] = kept[kat];
+          }
+        }
+      }
+      const tc = { ...crop, ph: 0, pw: 0 };
+      const w = Tensor.fromArray(full, [o, c, k, k]);
+      const dwc = Tensor.fromArray(kept, [o, c, crop.kh, crop.kw]);
+      const tag = `O ${o} C ${c} ${k}×${k} window ${JSON.stringify(crop)}`;
+      assert.deepEqual(await cropWeight(w, g, tc).toArray(), wantCrop, `${tag} crop`);
+      assert.deepEqual(await expandWeight(dwc, g, tc).toArray(), wantExpand, `${tag} expand`);
+    });
+  }
+});
+
+Deno.test("conv direct: staging rows of whole vec4s at every column shift", async () => {
+  // W % 4 == 0 with stride 1: the staging copy splices vec4s, shifted by (−left) mod 4 (left =
+  // padding forward, kw − 1 − padding for the input gradient): shifts 0–3 both ways.
+  const cases = [
+    { x: [2, 3, 3, 8], w: [4, 3, 3, 3], padding: 1 },
+    { x: [1, 2, 4, 4], w: [4, 2, 3, 3], padding: 0 },
+    { x: [1, 2, 5, 8], w: [3, 2, 5, 5], padding: 2 },
+    { x: [1, 2, 6, 12], w: [4, 2, 7, 7], padding: 3 },
+  ];
+  let seed = 150;
+  for (const c of cases) {
+    await scope(async () => {
+      const opts = { padding: c.padding, algorithm: "direct" as const };
+      const g = conv2dGeometry(c.x, c.w, opts);
+      const hx = rand(c.x.reduce((a, b) => a * b), seed++);
+      const hw = rand(c.w.reduce((a, b) => a * b), seed++);
+      const hdy = rand(g.n * g.o * g.oh * g.ow, seed++);
+      const ref = hostConv(g, hx, hw, hdy);
+      const x = Tensor.fromArray(hx, c.x);
+      const w = Tensor.fromArray(hw, c.w);
+      const dy = Tensor.fromArray(hdy, [g.n, g.o, g.oh, g.ow]);
+      const tol = { rtol: 1e-4, atol: 1e-4 };
+      const tag = `direct x ${c.x} w ${c.w} p ${c.padding}`;
+      assertClose(await conv2d(x, w, opts).toArray(), ref.y, { ...tol, msg: `${tag} y` });
+      const dx = conv2dInputGrad(dy, w, { ...opts, inputShape: c.x });
+      assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${tag} dx` });
+      const dw = conv2dWeightGrad(x, dy, { ...opts, weightShape: c.w });
+      assertClose(await dw.toArray(), ref.dw, { ...tol, msg: `${tag} dw` });
+    });
+  }
+});
+
+Deno.test("conv unfold: tiny planes as one matmul with the weight unfolded over the plane", async () => {
+  // Every (input, output) pixel pair linked by a tap: 3×3 padding 1 on 2×2; 3×7 padding
+  // (1, 3) on a 2×4 plane (non-square, both dims). Not: a 3×3 plane (density 49/81), odd C.
+  const g2 = conv2dGeometry([2, 4, 2, 2], [8, 4, 3, 3], { padding: 1 });
+  assert.equal(unfoldDensity(g2), 1);
+  assert.ok(isUnfoldConv(g2));
+  assert.ok(!isUnfoldConv(conv2dGeometry([2, 4, 3, 3], [8, 4, 3, 3], { padding: 1 })));
+  assert.ok(!isUnfoldConv(conv2dGeometry([2, 6, 2, 2], [8, 6, 3, 3], { padding: 1 })));
+  const cases = [
+    { x: [2, 4, 2, 2], w: [8, 4, 3, 3], padding: [1, 1] as const },
+    { x: [3, 8, 2, 4], w: [5, 8, 3, 7], padding: [1, 3] as const },
+  ];
+  let seed = 170;
+  for (const c of cases) {
+    await scope(async () => {
+      const opts = { padding: c.padding };
+      const g = conv2dGeometry(c.x, c.w, opts);
+      assert.equal(unfoldOnDevice(g), gpu().adapter.isCpu, `x ${c.x} w ${c.w} unfolds`);
+      const hx = rand(c.x.reduce((a, b) => a * b), seed++);
+      const hw = rand(c.w.reduce((a, b) => a * b), seed++);
+      const hdy = rand(g.n * g.o * g.oh * g.ow, seed++);
+      const ref = hostConv(g, hx, hw, hdy);
+      const x = Tensor.fromArray(hx, c.x);
+      const w = Tensor.fromArray(hw, c.w);
+      const dy = Tensor.fromArray(hdy, [g.n, g.o, g.oh, g.ow]);
+      const tol = { rtol: 1e-4, atol: 1e-4 };
+      const tag = `unfolded x ${c.x} w ${c.w}`;
+      assertClose(await conv2d(x, w, opts).toArray(), ref.y, { ...tol, msg: `${tag} y` });
+      const dx = conv2dInputGrad(dy, w, { ...opts, inputShape: c.x });
+      assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${tag} dx` });
+      const dwOpts = { ...opts, weightShape: c.w };
+      const dw = await conv2dWeightGrad(x, dy, dwOpts).toArray();
+      assertClose(dw, ref.dw, { ...tol, msg: `${tag} dw` });
+      assert.deepEqual(await conv2dWeightGrad(x, dy, dwOpts).toArray(), dw);
+    });
+  }
 });

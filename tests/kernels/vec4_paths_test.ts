@@ -78,6 +78,10 @@ Deno.test("strided copy: vec4, splat and gather reads give the scalar kernel's b
     [[2, 4], [4, 1], [12, 1], 0, 4, 24, "vec4"], // writeSlice at column 4 of [2, 12]
     [[2, 4], [4, 1], [12, 1], 0, 2, 24, null], // writeSlice at column 2: unaligned
     [[3, 5], [5, 1], [5, 1], 0, 0, 15, null], // last dim not a multiple of 4
+    // Rows longer than one invocation's run of 8 vec4s (a full run, then a partial one).
+    [[3, 40], [40, 1], [40, 1], 0, 0, 120, "vec4"], // clone
+    [[2, 3, 36], [108, 1, 3], [108, 36, 1], 0, 0, 216, "gather"], // permute [2, 36, 3]
+    [[2, 40], [1, 0], [40, 1], 0, 0, 80, "splat"], // expand [2, 1] → [2, 40]
   ];
   let seed = 40;
   for (const [shape, ss, ds, so, dOff, dSize, want] of cases) {
@@ -89,7 +93,7 @@ Deno.test("strided copy: vec4, splat and gather reads give the scalar kernel's b
     assert.equal(mode, want, `mode of ${shape} ${ss} → ${ds}`);
     for (const dtype of ["f32", "i32"] as const) {
       await scope(async () => {
-        const n = 64;
+        const n = 256;
         const host = rand(n, seed++).map((v) => (dtype === "i32" ? Math.round(1000 * v) : v));
         const src = Tensor.fromArray(host, [n], { dtype });
         const outs: Uint32Array[] = [];
