@@ -33,7 +33,8 @@ export interface MappedReadback {
  */
 export async function readBackMapped(tensors: readonly Tensor[]): Promise<MappedReadback> {
   const values: HostValues[] = new Array(tensors.length);
-  const chunks: { buffer: GPUBuffer; bytes: number; from: number; to: number }[] = [];
+  // Tensors [from, to) packed into one mappable buffer (none for an all-empty run).
+  const chunks: { buffer?: GPUBuffer; bytes: number; from: number; to: number }[] = [];
   const owned: number[] = [];
   let i = 0;
   while (i < tensors.length) {
@@ -51,7 +52,7 @@ export async function readBackMapped(tensors: readonly Tensor[]): Promise<Mapped
       bytes += tensors[j].size * 4;
       j++;
     }
-    chunks.push({ buffer: null!, bytes, from: i, to: j });
+    chunks.push({ bytes, from: i, to: j });
     i = j;
   }
   const mapped: GPUBuffer[] = [];
