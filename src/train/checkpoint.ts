@@ -26,7 +26,8 @@ import { denoFs, type PlatformFs } from "../platform/fs.ts";
 import { host } from "../platform/host.ts";
 import type { GradScalerState } from "../optim/grad_scaler.ts";
 
-export { readBackAll } from "../gpu/readback.ts";
+export { type HostValues, readBackAll } from "../gpu/readback.ts";
+export type { SafetensorsChunks } from "../io/safetensors.ts";
 
 /** The JSON state of a checkpoint (`<name>.json`). */
 export interface CheckpointState {

@@ -416,7 +416,8 @@ async function folderRun(page: Page, tmp: string): Promise<void> {
 }
 
 async function idxRun(page: Page, tmp: string): Promise<void> {
-  const idxFiles = await writeIdx(`${tmp}/idx`, 40, 20);
+  // One batch of train images (one step per epoch, here and in the lost-device run).
+  const idxFiles = await writeIdx(`${tmp}/idx`, BATCH, 20);
   await pickFiles(page, "#idx", idxFiles);
   await page.waitFor(`/fashion-mnist/.test(document.getElementById("yaml").value)`, 10_000);
   // The run's image size (the page set Fashion-MNIST's native 28); one epoch is enough here
