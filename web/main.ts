@@ -249,16 +249,18 @@ function dropZone(id: string, onDrop: (e: DragEvent) => void): void {
 function download(f: ResultFile): HTMLLIElement {
   const li = document.createElement("li");
   const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([f.bytes as Uint8Array<ArrayBuffer>]));
+  a.href = URL.createObjectURL(f.blob);
   a.download = f.name;
-  a.textContent = `${f.name} (${(f.bytes.length / 1024).toFixed(1)} KiB)`;
+  a.textContent = `${f.name} (${(f.blob.size / 1024).toFixed(1)} KiB)`;
   a.dataset.kind = f.kind;
   li.append(`${f.kind}: `, a);
   return li;
 }
 
+/** Lists `files` for download, in place of the previous run's (whose memory is freed). */
 function showFiles(files: ResultFile[]): void {
   const ul = $("downloads");
+  for (const a of ul.querySelectorAll("a")) URL.revokeObjectURL(a.href);
   ul.textContent = "";
   for (const f of files) ul.append(download(f));
 }

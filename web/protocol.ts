@@ -19,8 +19,11 @@ export interface PickedFile {
 export interface ResultFile {
   /** File name (no folder). */
   name: string;
-  /** Contents. */
-  bytes: Uint8Array;
+  /**
+   * Contents. A Blob crosses to the page by reference (a checkpoint is ~135 MB: as bytes it
+   * would be copied by the message and again into the download's Blob).
+   */
+  blob: Blob;
   /** What it is, for the page's download list. */
   kind: "checkpoint" | "report" | "onnx" | "log";
 }

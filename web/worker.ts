@@ -53,6 +53,11 @@ const RUN_ROOT = "/runs";
  */
 let stopWanted = false;
 
+/** A file of the in-memory file system as a Blob (the one copy it takes to hand it over). */
+function blobOf(path: string): Blob {
+  return new Blob([host.readFileSync(path) as Uint8Array<ArrayBuffer>]);
+}
+
 /** The run folder's checkpoint (of `jsonPath`) and report, as files to download. */
 function resultFiles(runDir: string | null, jsonPath: string | null): ResultFile[] {
   const out: ResultFile[] = [];
@@ -60,15 +65,15 @@ function resultFiles(runDir: string | null, jsonPath: string | null): ResultFile
     const dir = jsonPath.slice(0, jsonPath.lastIndexOf("/"));
     const state = JSON.parse(host.readTextFileSync(jsonPath));
     for (const name of [jsonPath.slice(dir.length + 1), state.weights, state.optimizerTensors]) {
-      if (name) out.push({ name, bytes: host.readFileSync(`${dir}/${name}`), kind: "checkpoint" });
+      if (name) out.push({ name, blob: blobOf(`${dir}/${name}`), kind: "checkpoint" });
     }
   }
   if (runDir) {
     for (const p of listFilesUnder(runDir)) {
       const name = p.slice(runDir.length + 1);
-      if (name === "report.html") out.push({ name, bytes: host.readFileSync(p), kind: "report" });
+      if (name === "report.html") out.push({ name, blob: blobOf(p), kind: "report" });
       if (name === "metrics.csv" || name === "config.yaml") {
-        out.push({ name, bytes: host.readFileSync(p), kind: "log" });
+        out.push({ name, blob: blobOf(p), kind: "log" });
       }
     }
   }
@@ -189,7 +194,11 @@ async function run(cfg: TrainConfig): Promise<void> {
   const files = resultFiles(trainer.runDir, fit.bestPath ?? fit.lastPath);
   try {
     const onnx = await exportOnnx(model, exportOptions(cfg, model, data.classNames));
-    files.push({ name: `${cfg.model.name}.onnx`, bytes: onnx, kind: "onnx" });
+    files.push({
+      name: `${cfg.model.name}.onnx`,
+      blob: new Blob([onnx as Uint8Array<ArrayBuffer>]),
+      kind: "onnx",
+    });
   } catch (e) {
     post({ type: "log", text: `ONNX export skipped: ${(e as Error).message}` });
   }

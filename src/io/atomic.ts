@@ -26,11 +26,12 @@ function dirOf(path: string): string {
 /**
  * Writes `data` to `path` so that readers see the old file or the new one, never a mix:
  * a temp file in the same folder, fsync, rename over `path`, fsync of the folder (so the
- * rename itself survives a power loss).
+ * rename itself survives a power loss). `data` may be a list of pieces, written in order (a
+ * large file need not be joined into one array first).
  */
 export function atomicWrite(
   path: string,
-  data: Uint8Array | string,
+  data: Uint8Array | readonly Uint8Array[] | string,
   options: AtomicWriteOptions = {},
 ): void {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;

@@ -15,7 +15,7 @@
  */
 
 import { Tensor } from "../gpu/tensor.ts";
-import { readBackAll } from "../gpu/readback.ts";
+import { readBackMapped } from "../gpu/readback.ts";
 import { atomicWrite } from "./atomic.ts";
 import { host as osHost } from "../platform/host.ts";
 
@@ -212,27 +212,71 @@ export interface SerializeOptions {
   metadata?: Record<string, string>;
 }
 
-/** Builds safetensors bytes from host tensors (data in the given order, 8-byte aligned header). */
-export function serializeSafetensors(
-  entries: Map<string, HostTensor> | Record<string, HostTensor>,
-  opts: SerializeOptions = {},
-): Uint8Array {
-  const list = entries instanceof Map ? [...entries] : Object.entries(entries);
+/** What the header says of one tensor: its element type and dimensions. */
+export interface TensorSpec {
+  /** Element type in the file. */
+  dtype: SafetensorsDType;
+  /** Dimensions (`[]` for a scalar). */
+  shape: readonly number[];
+}
+
+/** A file's first bytes (length and header) and the size of each tensor's data. */
+interface FileLayout {
+  /** The 8-byte length and the padded JSON header. */
+  head: Uint8Array;
+  /** Byte length of each tensor's data, in the given order (the data follows `head`). */
+  sizes: number[];
+  /** Byte length of the data section. */
+  dataBytes: number;
+}
+
+/**
+ * The one place the file layout is decided: header (data in the given order, JSON padded
+ * with spaces to 8 bytes, as the reference writer does).
+ */
+function layoutSafetensors(
+  list: readonly (readonly [string, TensorSpec])[],
+  metadata: Record<string, string> | undefined,
+): FileLayout {
   const header: Record<string, unknown> = {};
-  if (opts.metadata && Object.keys(opts.metadata).length) {
-    for (const [k, v] of Object.entries(opts.metadata)) {
+  if (metadata && Object.keys(metadata).length) {
+    for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== "string") {
         throw new SafetensorsError(`metadata "${k}" must be a string, got ${typeof v}`);
       }
     }
-    header.__metadata__ = opts.metadata;
+    header.__metadata__ = metadata;
   }
+  const sizes: number[] = [];
   let offset = 0;
   for (const [name, t] of list) {
     if (name === "__metadata__") throw new SafetensorsError(`"__metadata__" cannot name a tensor`);
     if (!isDType(t.dtype)) {
       throw new SafetensorsError(`tensor "${name}" has unknown dtype ${t.dtype}`);
     }
+    const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[t.dtype];
+    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + want] };
+    sizes.push(want);
+    offset += want;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const head = new Uint8Array(8 + padded).fill(0x20); // spaces, as the reference writer pads
+  new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
+  head.set(json, 8);
+  return { head, sizes, dataBytes: offset };
+}
+
+/** Builds safetensors bytes from host tensors (data in the given order, 8-byte aligned header). */
+export function serializeSafetensors(
+  entries: Map<string, HostTensor> | Record<string, HostTensor>,
+  opts: SerializeOptions = {},
+): Uint8Array {
+  const list = entries instanceof Map ? [...entries] : Object.entries(entries);
+  // Checked before the layout allocates: a shape that disagrees with its data is an error,
+  // not a huge allocation.
+  for (const [name, t] of list) {
+    if (!isDType(t.dtype)) continue; // the layout names it
     const want = t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[t.dtype];
     if (t.data.byteLength !== want) {
       throw new SafetensorsError(
@@ -241,25 +285,16 @@ export function serializeSafetensors(
         }] ${t.dtype} needs ${want} bytes, got ${t.data.byteLength}`,
       );
     }
-    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + want] };
-    offset += want;
   }
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  const padded = Math.ceil(json.byteLength / 8) * 8;
-  if (padded !== json.byteLength) {
-    const p = new Uint8Array(padded).fill(0x20); // spaces, as the reference writer pads
-    p.set(json);
-    json = p;
-  }
-  const out = new Uint8Array(8 + json.byteLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.byteLength), true);
-  out.set(json, 8);
-  let at = 8 + json.byteLength;
+  const { head, dataBytes } = layoutSafetensors(list, opts.metadata);
+  const bytes = new Uint8Array(head.byteLength + dataBytes);
+  bytes.set(head);
+  let at = head.byteLength;
   for (const [, t] of list) {
-    out.set(t.data, at);
+    bytes.set(t.data, at);
     at += t.data.byteLength;
   }
-  return out;
+  return bytes;
 }
 
 // ---- element conversion -------------------------------------------------------------
@@ -372,12 +407,32 @@ export function toHostTensor(
       `toHostTensor: shape [${shape.join(", ")}] needs ${n} values, got ${values.length}`,
     );
   }
-  if (LITTLE_ENDIAN && (dtype === "F32" || dtype === "I32")) {
-    const typed = dtype === "F32" ? Float32Array.from(values) : Int32Array.from(values);
-    return { dtype, shape: [...shape], data: new Uint8Array(typed.buffer) };
-  }
   const data = new Uint8Array(n * DTYPE_SIZE[dtype]);
-  const dv = new DataView(data.buffer);
+  encodeInto(values, dtype, data);
+  return { dtype, shape: [...shape], data };
+}
+
+/** Whether the bytes of `values` are already `dtype`'s little-endian file bytes. */
+function isFileForm(
+  values: ArrayLike<number>,
+  dtype: SafetensorsDType,
+): values is Float32Array | Int32Array {
+  return LITTLE_ENDIAN && ((dtype === "F32" && values instanceof Float32Array) ||
+    (dtype === "I32" && values instanceof Int32Array));
+}
+
+/**
+ * Writes `values` as little-endian `dtype` elements into `dst` (exactly `values.length`
+ * elements long). Values already in the file's form (f32 as F32, i32 as I32, on a
+ * little-endian host) are one byte copy.
+ */
+function encodeInto(values: ArrayLike<number>, dtype: SafetensorsDType, dst: Uint8Array): void {
+  if (isFileForm(values, dtype)) {
+    dst.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    return;
+  }
+  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+  const n = values.length;
   for (let i = 0; i < n; i++) {
     const v = values[i];
     switch (dtype) {
@@ -403,7 +458,6 @@ export function toHostTensor(
         break;
     }
   }
-  return { dtype, shape: [...shape], data };
 }
 
 // ---- GPU tensors ----------------------------------------------------------------------
@@ -454,19 +508,114 @@ export interface SaveSafetensorsOptions {
   floatDType?: "F32" | "F16" | "BF16";
 }
 
+/**
+ * The file type of a GPU tensor: floats (f32, and f16 read back widened) as `floatDType`,
+ * i32 as I64 where `i64Keys` says so, else I32.
+ */
+function fileDType(
+  key: string,
+  t: Tensor,
+  opts: Omit<SaveSafetensorsOptions, "metadata">,
+): SafetensorsDType {
+  const i64 = opts.i64Keys ?? ((k: string) => k.endsWith("num_batches_tracked"));
+  return t.dtype === "i32" ? (i64(key) ? "I64" : "I32") : (opts.floatDType ?? "F32");
+}
+
 /** Reads GPU tensors back into host tensors (i32 as I64 where `i64Keys` says so). */
 export async function toHostTensors(
   dict: Map<string, Tensor> | Record<string, Tensor>,
   opts: Omit<SaveSafetensorsOptions, "metadata"> = {},
 ): Promise<Map<string, HostTensor>> {
-  const i64 = opts.i64Keys ?? ((k: string) => k.endsWith("num_batches_tracked"));
   const list = dict instanceof Map ? [...dict] : Object.entries(dict);
-  const all = await readBackAll(list.map(([, t]) => t));
-  const out = new Map<string, HostTensor>();
-  for (const [i, [k, t]] of list.entries()) {
-    const values = all[i];
-    const dtype = t.dtype === "f32" ? (opts.floatDType ?? "F32") : i64(k) ? "I64" : "I32";
-    out.set(k, toHostTensor(values, t.shape, dtype));
+  const mapped = await readBackMapped(list.map(([, t]) => t));
+  try {
+    return new Map(list.map(([k, t], i) => [
+      k,
+      toHostTensor(mapped.values[i], t.shape, fileDType(k, t, opts)),
+    ]));
+  } finally {
+    mapped.release();
+  }
+}
+
+/**
+ * A safetensors file as pieces to write in order (`serializeTensorChunks`). Some pieces are
+ * views of mapped GPU readback memory: valid until `release()`.
+ */
+export interface SafetensorsChunks {
+  /** The file's bytes, in order. */
+  chunks: Uint8Array[];
+  /** Their total length. */
+  byteLength: number;
+  /** Unmaps the readback memory (idempotent); call it when the pieces are written. */
+  release(): void;
+}
+
+/**
+ * GPU tensors as safetensors pieces, with no host copy where the file's bytes are the
+ * tensor's (f32 as F32, i32 as I32 on a little-endian host): those pieces are views of the
+ * mapped readback memory, merged where consecutive, ready to be written straight to a file.
+ * Other types (I64, F16, BF16) are encoded into new arrays.
+ */
+export async function serializeTensorChunks(
+  dict: Map<string, Tensor> | Record<string, Tensor>,
+  opts: SaveSafetensorsOptions = {},
+): Promise<SafetensorsChunks> {
+  const list = dict instanceof Map ? [...dict] : Object.entries(dict);
+  const specs = list.map(([k, t]) =>
+    [k, { dtype: fileDType(k, t, opts), shape: t.shape }] as const
+  );
+  const { head, sizes, dataBytes } = layoutSafetensors(specs, opts.metadata);
+  const mapped = await readBackMapped(list.map(([, t]) => t));
+  const chunks: Uint8Array[] = [head];
+  try {
+    for (const [i, values] of mapped.values.entries()) {
+      let piece: Uint8Array;
+      if (isFileForm(values, specs[i][1].dtype)) {
+        piece = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      } else {
+        piece = new Uint8Array(sizes[i]);
+        encodeInto(values, specs[i][1].dtype, piece);
+      }
+      const prev = chunks[chunks.length - 1];
+      if (
+        chunks.length > 1 && prev.buffer === piece.buffer &&
+        prev.byteOffset + prev.byteLength === piece.byteOffset
+      ) {
+        chunks[chunks.length - 1] = new Uint8Array(
+          prev.buffer,
+          prev.byteOffset,
+          prev.byteLength + piece.byteLength,
+        );
+      } else if (piece.byteLength) chunks.push(piece);
+    }
+  } catch (e) {
+    mapped.release();
+    throw e;
+  }
+  return { chunks, byteLength: head.byteLength + dataBytes, release: mapped.release };
+}
+
+/** The safetensors bytes of GPU tensors (what `saveSafetensors` writes), in one array. */
+export async function serializeTensors(
+  dict: Map<string, Tensor> | Record<string, Tensor>,
+  opts: SaveSafetensorsOptions = {},
+): Promise<Uint8Array> {
+  const file = await serializeTensorChunks(dict, opts);
+  try {
+    return concatBytes(file.chunks, file.byteLength);
+  } finally {
+    file.release();
+  }
+}
+
+/** The pieces joined into one array of `byteLength` bytes. */
+export function concatBytes(chunks: readonly Uint8Array[], byteLength?: number): Uint8Array {
+  const out = new Uint8Array(byteLength ?? chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
   }
   return out;
 }
@@ -481,6 +630,10 @@ export async function saveSafetensors(
   dict: Map<string, Tensor> | Record<string, Tensor>,
   opts: SaveSafetensorsOptions = {},
 ): Promise<void> {
-  const host = await toHostTensors(dict, opts);
-  atomicWrite(path, serializeSafetensors(host, { metadata: opts.metadata }));
+  const file = await serializeTensorChunks(dict, opts);
+  try {
+    atomicWrite(path, file.chunks);
+  } finally {
+    file.release();
+  }
 }

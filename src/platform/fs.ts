@@ -22,8 +22,15 @@ export interface PlatformFs {
   listDirs(path: string): string[];
   /** Names of the files in `path` ([] when `path` does not exist). */
   listFiles(path: string): string[];
-  /** Replaces `path` atomically with `data` (`options`: test hooks). */
-  writeAtomic(path: string, data: Uint8Array | string, options?: AtomicWriteOptions): void;
+  /**
+   * Replaces `path` atomically with `data`, or with a list of pieces written in order
+   * (`options`: test hooks).
+   */
+  writeAtomic(
+    path: string,
+    data: Uint8Array | readonly Uint8Array[] | string,
+    options?: AtomicWriteOptions,
+  ): void;
   /** Appends text to `path` (created when missing). */
   appendText(path: string, text: string): void;
   /** Reads a text file; null when it does not exist. */

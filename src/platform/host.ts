@@ -80,8 +80,10 @@ export const host: Host = {
       truncate: !options.append,
     });
     try {
-      let off = 0;
-      while (off < data.length) off += f.writeSync(data.subarray(off));
+      for (const piece of data instanceof Uint8Array ? [data] : data) {
+        let off = 0;
+        while (off < piece.length) off += f.writeSync(piece.subarray(off));
+      }
       if (options.sync) f.syncSync();
     } finally {
       f.close();

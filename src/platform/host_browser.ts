@@ -170,12 +170,15 @@ export const host: Host = {
     if (!dirs.has(parentOf(p))) throw new NotFoundError(parentOf(p));
     const old = options.append ? files.get(p) : undefined;
     if (old instanceof Blob) throw new Error(`${path}: cannot append to a picked file`);
-    if (old) {
-      const joined = new Uint8Array(old.length + data.length);
-      joined.set(old);
-      joined.set(data, old.length);
-      files.set(p, joined);
-    } else files.set(p, data.slice());
+    // One copy (the caller keeps its arrays): the old contents, then the pieces.
+    const pieces = [...(old ? [old] : []), ...(data instanceof Uint8Array ? [data] : data)];
+    const joined = new Uint8Array(pieces.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of pieces) {
+      joined.set(c, at);
+      at += c.length;
+    }
+    files.set(p, joined);
   },
   renameSync(from, to) {
     const c = get(from);

@@ -80,8 +80,12 @@ export interface Host {
   readDirSync(path: string): Iterable<HostDirEntry>;
   /** Creates a folder (and its parents with `recursive`); without it, throws when it exists. */
   mkdirSync(path: string, options?: { recursive?: boolean }): void;
-  /** Writes (or appends) bytes, creating the file. */
-  writeFileSync(path: string, data: Uint8Array, options?: HostWriteOptions): void;
+  /** Writes (or appends) bytes, creating the file; a list of pieces is written in order. */
+  writeFileSync(
+    path: string,
+    data: Uint8Array | readonly Uint8Array[],
+    options?: HostWriteOptions,
+  ): void;
   /** Renames a file, replacing the target. */
   renameSync(from: string, to: string): void;
   /** Removes a file. */

@@ -9,6 +9,8 @@
 import type { CheckpointConfig, EarlyStoppingConfig } from "./config.ts";
 import {
   type CheckpointContents,
+  serializeCheckpoint,
+  type SerializedCheckpoint,
   writeCheckpoint,
   type WriteCheckpointOptions,
 } from "./checkpoint.ts";
@@ -111,14 +113,21 @@ export class ModelCheckpoint {
 
   /** Writes `best` (when improved and enabled) and `last` (when enabled). */
   async save(contents: CheckpointContents, improved: boolean): Promise<void> {
-    if (improved && this.#cfg.saveBest) {
-      this.bestPath = await writeCheckpoint(`${this.#dir}/best`, contents, this.#write);
+    const both = improved && this.#cfg.saveBest && this.#cfg.saveLast;
+    // `best` and `last` of one epoch hold the same tensors: read back and serialize once.
+    const data = both ? await serializeCheckpoint(contents) : contents;
+    try {
+      if (improved && this.#cfg.saveBest) {
+        this.bestPath = await writeCheckpoint(`${this.#dir}/best`, data, this.#write);
+      }
+      if (this.#cfg.saveLast) await this.saveLast(data);
+    } finally {
+      if ("release" in data) data.release();
     }
-    if (this.#cfg.saveLast) await this.saveLast(contents);
   }
 
   /** Writes `last` (also used on an interruption, whatever `saveLast` says). */
-  async saveLast(contents: CheckpointContents): Promise<void> {
+  async saveLast(contents: CheckpointContents | SerializedCheckpoint): Promise<void> {
     this.lastPath = await writeCheckpoint(`${this.#dir}/last`, contents, this.#write);
   }
 }

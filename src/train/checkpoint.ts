@@ -16,13 +16,18 @@
 
 import type { SinkEpochState } from "./metric_sink.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { loadSafetensors, serializeSafetensors, toHostTensors } from "../io/safetensors.ts";
+import {
+  loadSafetensors,
+  type SafetensorsChunks,
+  serializeTensorChunks,
+} from "../io/safetensors.ts";
 import type { AtomicWriteOptions } from "../io/atomic.ts";
 import { denoFs, type PlatformFs } from "../platform/fs.ts";
 import { host } from "../platform/host.ts";
 import type { GradScalerState } from "../optim/grad_scaler.ts";
 
-export { readBackAll } from "../gpu/readback.ts";
+export { type HostValues, readBackAll } from "../gpu/readback.ts";
+export type { SafetensorsChunks } from "../io/safetensors.ts";
 
 /** The JSON state of a checkpoint (`<name>.json`). */
 export interface CheckpointState {
@@ -167,22 +172,89 @@ function jsonNumbers(m: Record<string, number>): Record<string, number | string>
 }
 
 /**
+ * A checkpoint's tensors as file pieces (`serializeCheckpoint`): what `writeCheckpoint` reads
+ * back from the GPU. Serialize once to write several names (`best` and `last` of one epoch),
+ * then `release()` the readback memory the pieces view.
+ */
+export interface SerializedCheckpoint {
+  /** What was serialized. */
+  contents: CheckpointContents;
+  /** The weights file. */
+  weights: SafetensorsChunks;
+  /** The optimizer tensors file, null when the optimizer state has no tensors. */
+  optimizerTensors: SafetensorsChunks | null;
+  /** The optimizer state with its tensors replaced by references into that file. */
+  optimizerJson: unknown;
+  /** Releases the readback memory of both files (idempotent). */
+  release(): void;
+}
+
+/**
+ * Reads a checkpoint's tensors back as safetensors pieces: the weights (with the epoch, step,
+ * class names and hparams as metadata) and the optimizer tensors. The pieces view the mapped
+ * readback memory, so writing them makes no host copy.
+ */
+export async function serializeCheckpoint(
+  contents: CheckpointContents,
+): Promise<SerializedCheckpoint> {
+  const { epoch, globalStep } = contents.state;
+  const optTensors = new Map<string, Tensor>();
+  const optimizerJson = extractTensors(contents.optimizer, optTensors);
+  const metadata = {
+    format: "pt",
+    epoch: String(epoch),
+    global_step: String(globalStep),
+    class_names: JSON.stringify(contents.state.classNames),
+    hparams: JSON.stringify(contents.state.hparams),
+  };
+  const weights = await serializeTensorChunks(contents.stateDict, { metadata });
+  let optimizerTensors: SafetensorsChunks | null = null;
+  try {
+    if (optTensors.size) optimizerTensors = await serializeTensorChunks(optTensors);
+  } catch (e) {
+    weights.release();
+    throw e;
+  }
+  return {
+    contents,
+    weights,
+    optimizerTensors,
+    optimizerJson,
+    release() {
+      weights.release();
+      optimizerTensors?.release();
+    },
+  };
+}
+
+/**
  * Writes the checkpoint `path` = `<folder>/<name>` (e.g. `runs/x/checkpoints/best`; see the
- * module doc for the layout and the commit protocol). Returns the JSON state path.
+ * module doc for the layout and the commit protocol) from its contents, or from what
+ * `serializeCheckpoint` made of them (which the caller still releases). Returns the JSON
+ * state path.
  */
 export async function writeCheckpoint(
   path: string,
-  contents: CheckpointContents,
+  contents: CheckpointContents | SerializedCheckpoint,
   options: WriteCheckpointOptions = {},
 ): Promise<string> {
+  if (!("release" in contents)) {
+    const ser = await serializeCheckpoint(contents);
+    try {
+      return await writeCheckpoint(path, ser, options);
+    } finally {
+      ser.release();
+    }
+  }
+  const ser = contents;
   const slash = path.lastIndexOf("/");
   const dir = slash < 0 ? "." : path.slice(0, slash);
   const name = path.slice(slash + 1);
   const fs = options.fs ?? denoFs;
-  const atomicWrite = (p: string, data: Uint8Array | string) =>
+  const atomicWrite = (p: string, data: readonly Uint8Array[] | string) =>
     fs.writeAtomic(p, data, options.atomic);
   fs.mkdirp(dir);
-  const { epoch, globalStep } = contents.state;
+  const { epoch, globalStep } = ser.contents.state;
   // Never overwrite a file the committed JSON points at; orphans of a crash may be reused.
   const committed = new Set<string>();
   try {
@@ -194,31 +266,20 @@ export async function writeCheckpoint(
   for (let v = 1; committed.has(`${tag}.safetensors`); v++) {
     tag = `${name}-epoch=${epoch}-step=${globalStep}-v${v}`;
   }
-  const optTensors = new Map<string, Tensor>();
-  const optJson = extractTensors(contents.optimizer, optTensors);
-  const weightsHost = await toHostTensors(contents.stateDict);
-  const optHost = optTensors.size ? await toHostTensors(optTensors) : null;
-  const meta = {
-    format: "pt",
-    epoch: String(epoch),
-    global_step: String(globalStep),
-    class_names: JSON.stringify(contents.state.classNames),
-    hparams: JSON.stringify(contents.state.hparams),
-  };
   const weights = `${tag}.safetensors`;
-  atomicWrite(`${dir}/${weights}`, serializeSafetensors(weightsHost, { metadata: meta }));
-  const optimizerTensors = optHost ? `${tag}.optim.safetensors` : null;
-  if (optHost && optimizerTensors) {
-    atomicWrite(`${dir}/${optimizerTensors}`, serializeSafetensors(optHost));
+  atomicWrite(`${dir}/${weights}`, ser.weights.chunks);
+  const optimizerTensors = ser.optimizerTensors ? `${tag}.optim.safetensors` : null;
+  if (ser.optimizerTensors && optimizerTensors) {
+    atomicWrite(`${dir}/${optimizerTensors}`, ser.optimizerTensors.chunks);
   }
   const state: CheckpointState = {
     format: "classifier-training-checkpoint/1",
     name,
-    ...contents.state,
-    metrics: jsonNumbers(contents.state.metrics as Record<string, number>),
+    ...ser.contents.state,
+    metrics: jsonNumbers(ser.contents.state.metrics as Record<string, number>),
     weights,
     optimizerTensors,
-    optimizer: optJson,
+    optimizer: ser.optimizerJson,
     savedAt: new Date().toISOString(),
   };
   const jsonPath = `${dir}/${name}.json`;

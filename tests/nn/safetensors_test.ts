@@ -11,7 +11,9 @@ import {
   SafetensorsError,
   saveSafetensors,
   serializeSafetensors,
+  serializeTensors,
   toHostTensor,
+  toHostTensors,
 } from "../../src/nn/safetensors.ts";
 
 /** Builds a file from a raw header object and a data section. */
@@ -109,6 +111,30 @@ Deno.test("safetensors: GPU save/load round trip, num_batches_tracked as I64, at
   for (const t of [w, n, k, ...loaded.values(), ...half.values()]) t.dispose();
   assert.equal(memoryStats().liveBuffers, before);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("safetensors: GPU tensors serialize to the bytes of an independent writer", async () => {
+  // Both fixtures come from tests/golden/export_resnet.py's own minimal writer (Python, not
+  // this module): F32 and I64 without metadata, and F16 with {"format": "pt"}.
+  const fixtures: [string, "F32" | "F16", Record<string, string> | undefined][] = [
+    ["resnet18_c10_seed0_prefix.ref.safetensors", "F32", undefined],
+    ["resnet18_c10_seed0_prefix.f16.safetensors", "F16", { format: "pt" }],
+  ];
+  for (const [name, floatDType, metadata] of fixtures) {
+    const file = await Deno.readFile(new URL(`../fixtures/${name}`, import.meta.url));
+    const loaded = await loadSafetensors(file);
+    try {
+      const dtypes = new Set([...parseSafetensors(file).tensors.values()].map((t) => t.dtype));
+      assert.ok(dtypes.has(floatDType) && dtypes.has("I64"), `${name}: ${[...dtypes]}`);
+      const gpu = await serializeTensors(loaded, { floatDType, metadata });
+      assert.equal(gpu.byteLength, file.byteLength, name);
+      assert.ok(gpu.every((b, i) => b === file[i]), `${name}: GPU path bytes differ`);
+      const host = serializeSafetensors(await toHostTensors(loaded, { floatDType }), { metadata });
+      assert.ok(host.every((b, i) => b === file[i]), `${name}: host path bytes differ`);
+    } finally {
+      for (const t of loaded.values()) t.dispose();
+    }
+  }
 });
 
 Deno.test("safetensors: hostile and malformed headers give one-line errors", () => {

@@ -55,6 +55,43 @@ const BUILTIN_QUERY = `?data=builtin&epochs=${EPOCHS}&trainSize=${TRAIN}&valSize
 // Waits are generous: a shared 2-core machine under load runs SwiftShader several times slower.
 const MINUTE = 60_000;
 
+/**
+ * Recorded in the page from its first script on: when the page state, the status line's
+ * phase/epoch/step and the log change (epoch ms, what). Printed after each step when
+ * WEB_APP_TRACE=1 (where the time goes) and with a failure's message (what the page did last).
+ */
+const TRACE_SCRIPT = `addEventListener("DOMContentLoaded", () => {
+  const trace = globalThis.pageTrace = [];
+  const watch = (el, opts, what) => {
+    let last = null;
+    new MutationObserver(() => {
+      const v = what();
+      if (v !== null && v !== last) trace.push([Date.now(), last = v]);
+    }).observe(el, opts);
+  };
+  const $ = (id) => document.getElementById(id);
+  const text = { childList: true, characterData: true, subtree: true };
+  watch(document.body, { attributes: true, attributeFilter: ["data-state"] },
+    () => "state " + document.body.dataset.state);
+  watch($("status"), text, () => "status " + $("status").textContent.split(" ").slice(0, 5).join(" "));
+  let seen = 0;
+  watch($("log"), text, () => {
+    const t = $("log").textContent;
+    const add = t.slice(seen).trim();
+    seen = t.length;
+    return add ? "log " + add.replaceAll("\\n", " | ").slice(0, 200) : null;
+  });
+});`;
+const TRACE = Deno.env.get("WEB_APP_TRACE") === "1";
+
+/** When the test started (epoch ms). */
+let t0 = Date.now();
+
+/** Prints the time since the start and what was reached. */
+function mark(what: string): void {
+  console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+}
+
 /** The page's state once it is one of `states` (polled in the page). */
 function stateIn(page: Page, states: string[], timeoutMs: number): Promise<string> {
   return page.waitFor<string>(
@@ -128,9 +165,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    const t0 = Date.now();
-    const mark = (what: string) =>
-      console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+    t0 = Date.now();
     const tmp = await Deno.makeTempDir({ prefix: "web_app_test_" });
     console.log(`web app test folder: ${tmp}`);
     await buildWeb(`${tmp}/site`);
@@ -151,7 +186,20 @@ Deno.test({
         }
       });
       mark("error messages");
-      const page = await b.newPage(base + BUILTIN_QUERY, { isolated: true });
+      const page = await b.newPage("about:blank", { isolated: true });
+      await page.send("Page.enable");
+      await page.send("Page.addScriptToEvaluateOnNewDocument", { source: TRACE_SCRIPT });
+      await page.send("Page.navigate", { url: base + BUILTIN_QUERY });
+      let traced = 0;
+      const pageTrace = async (): Promise<string> => {
+        const all = await page.evaluate<[number, string][]>(`globalThis.pageTrace ?? []`)
+          .catch(() => [] as [number, string][]);
+        const lines = all.slice(traced).map(([ms, what]) =>
+          `  [${((ms - t0) / 1000).toFixed(1)} s] ${what}`
+        );
+        traced = all.length;
+        return lines.join("\n");
+      };
       const steps: [string, () => Promise<void>][] = [
         [
           "built-in run from the URL: stop, resume, done above chance; checkpoint in Deno; screenshot",
@@ -177,10 +225,12 @@ Deno.test({
               `document.getElementById("log")?.textContent ?? ""`,
             ).catch(() => "");
             (e as Error).message += `\npage log (tail): ${log.slice(-800)}\n` +
-              `console: ${page.console.slice(-10).join("\n")}`;
+              `console: ${page.console.slice(-10).join("\n")}\n` +
+              `page trace (tail):\n${(await pageTrace()).split("\n").slice(-30).join("\n")}`;
             throw e;
           }
         });
+        if (TRACE) console.log(await pageTrace());
         mark(name);
         // Each step continues from the page the one before left.
         if (!ok) break;
@@ -242,6 +292,7 @@ async function builtinRun(page: Page, tmp: string): Promise<void> {
     await page.evaluate(`document.getElementById("error").textContent`),
   );
   assert.ok(await page.evaluate<boolean>(`!!document.querySelector("a[download='last.json']")`));
+  mark("built-in run stopped");
   // Every state the page shows until it finishes, collected in the page.
   await page.evaluate(
     `globalThis.seenStates = new Set(); document.getElementById("resume").click()`,
@@ -254,6 +305,7 @@ async function builtinRun(page: Page, tmp: string): Promise<void> {
   const error = await page.evaluate<string>(`document.getElementById("error").textContent`);
   assert.equal(state, "done", `page state ${state}: ${error}\n${page.console.join("\n")}`);
   assert.ok(seen.includes("training"), `states seen: ${seen}`);
+  mark("built-in run done");
   const summary = await summaryOf(page);
   const chance = 1 / summary.class_names.length;
   const val = summary["val/acc_top1"] as number;
@@ -284,6 +336,7 @@ async function builtinRun(page: Page, tmp: string): Promise<void> {
   );
   assert.ok(names.some((n) => n.endsWith(".json")), `downloads offered: ${names}`);
   await waitForFiles(dl, names, MINUTE);
+  mark("downloads saved");
   const json = names.find((n) => n.endsWith(".json"))!;
   await getDevice();
   const trained = await loadTrained(`${dl}/${json}`);
@@ -311,6 +364,7 @@ async function builtinRun(page: Page, tmp: string): Promise<void> {
     data.dispose();
     trained.model.dispose();
   }
+  mark("checkpoint checked in Deno");
   const report = await Deno.readTextFile(`${dl}/report.html`);
   assert.match(report, /Confusion matrix/);
 
@@ -362,11 +416,17 @@ async function folderRun(page: Page, tmp: string): Promise<void> {
 }
 
 async function idxRun(page: Page, tmp: string): Promise<void> {
-  const idxFiles = await writeIdx(`${tmp}/idx`, 40, 20);
+  // One batch of train images (one step per epoch, here and in the lost-device run).
+  const idxFiles = await writeIdx(`${tmp}/idx`, BATCH, 20);
   await pickFiles(page, "#idx", idxFiles);
   await page.waitFor(`/fashion-mnist/.test(document.getElementById("yaml").value)`, 10_000);
-  // The run's image size (the page set Fashion-MNIST's native 28).
-  await editYaml(page, `(y) => y.replace(/^  imageSize: 28$/m, "  imageSize: ${IMAGE}")`);
+  // The run's image size (the page set Fashion-MNIST's native 28); one epoch is enough here
+  // (nothing below depends on the count, and the lost-device run sets its own).
+  await editYaml(
+    page,
+    `(y) => y.replace(/^  imageSize: 28$/m, "  imageSize: ${IMAGE}")
+      .replace(/^  maxEpochs: \\d+$/m, "  maxEpochs: 1")`,
+  );
   await page.evaluate(`document.getElementById("start").click()`);
   await page.waitFor(`document.body.dataset.state === "training"`, 10_000);
   const end = await stateIn(page, ["done", "error"], 20 * MINUTE);
