@@ -13,15 +13,11 @@ import {
   conv2dInputGrad,
   type Conv2dOptions,
   conv2dWeightGrad,
+  convRoute,
 } from "../kernels/conv.ts";
 import { type Conv2dGeometry, type TapCrop, tapCrop } from "../kernels/conv_geometry.ts";
 import { cropWeight, expandWeight } from "../kernels/conv_crop.ts";
-import {
-  unfoldForward,
-  unfoldInputGrad,
-  unfoldOnDevice,
-  unfoldWeight,
-} from "../kernels/conv_unfold.ts";
+import { unfoldForward, unfoldInputGrad, unfoldWeight } from "../kernels/conv_unfold.ts";
 import {
   batchNormApply,
   batchNormBackward,
@@ -55,7 +51,7 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
   const training = isGradEnabled() && (x.requiresGrad || weight.requiresGrad);
   const crop = training && (opts.algorithm ?? "auto") === "auto" ? tapCrop(g) : null;
   if (crop) return croppedConv2d(x, weight, g, crop, opts);
-  if (training && (opts.algorithm ?? "auto") === "auto" && unfoldOnDevice(g)) {
+  if (training && convRoute(g, opts, "forward").kind === "unfold") {
     return unfoldedConv2d(x, weight, g, opts);
   }
   const out = convForward(x, weight, opts);

@@ -30,6 +30,8 @@ import { denseForward, denseInputGrad, denseWeightGrad, isDenseConv } from "./co
 import { cropWeight, expandWeight } from "./conv_crop.ts";
 import { im2colForward, im2colInputGrad, im2colWeightGrad } from "./conv_im2col.ts";
 import {
+  isUnfoldConv,
+  UNFOLD_MAX_PIXELS,
   unfoldForward,
   unfoldInputGrad,
   unfoldOnDevice,
@@ -83,18 +85,14 @@ export function convPlan(g: Conv2dGeometry, opts: Conv2dOptions = {}): ConvCandi
     return a === "igemm" && tile ? { algorithm: a, tile } : { algorithm: a };
   };
   if (algorithm === "igemm" || algorithm === "im2col") return withTile(algorithm);
-  if (algorithm === "dense") {
-    throw new RangeError("convAlgorithm: dense is chosen by conv2d itself");
+  if (algorithm === "dense" || algorithm === "unfold") {
+    throw new RangeError(`convAlgorithm: ${algorithm} is chosen by conv2d itself`);
   }
   // Kernels wider than 7 taps never take the direct path (its tiles would spill).
   const wide = g.kw > DIRECT_MAX_KW;
   if (algorithm === "direct") return { algorithm: wide ? "im2col" : "direct" };
   const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
-  let heuristic: "direct" | "im2col" | "igemm";
-  if (!gpu().adapter.isCpu) heuristic = "igemm";
-  else if (wide) heuristic = "im2col";
-  else if (colsSize > IM2COL_MAX_COLS) heuristic = "direct";
-  else heuristic = g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
+  const heuristic = kernelHeuristic(g);
   const choice = tunedChoice("conv2d", convTuneDims(g), heuristic);
   const { base } = splitCandidate(choice);
   // A table entry that cannot run at this shape (a hand-edited file) keeps the heuristic.
@@ -105,6 +103,15 @@ export function convPlan(g: Conv2dGeometry, opts: Conv2dOptions = {}): ConvCandi
     return withTile(heuristic);
   }
   return withTile(base, tunedTile(choice));
+}
+
+/** The kernel family `auto` takes without a measured choice (see `convAlgorithm`). */
+function kernelHeuristic(g: Conv2dGeometry): "direct" | "im2col" | "igemm" {
+  if (!gpu().adapter.isCpu) return "igemm";
+  if (g.kw > DIRECT_MAX_KW) return "im2col";
+  const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
+  if (colsSize > IM2COL_MAX_COLS) return "direct";
+  return g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
 }
 
 /** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */
@@ -138,11 +145,23 @@ function isDense(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
 }
 
 /**
- * Whether an `auto` conv runs with its weight unfolded over a tiny plane (conv_unfold.ts: a 3×3
- * conv on a 2×2 plane as one matmul with 2.25× fewer products than im2col, on CPU adapters).
+ * Whether the conv runs with its weight unfolded over a tiny plane (conv_unfold.ts: a 3×3 conv
+ * on a 2×2 plane as one matmul with 2.25× fewer products than im2col): forced with
+ * `algorithm: "unfold"` (which needs such a plane), or for an `auto` conv where it applies and
+ * is the measured choice (a `conv2d` candidate), else the heuristic (CPU adapters, where it
+ * was measured).
  */
 function isUnfold(g: Conv2dGeometry, opts: Conv2dOptions): boolean {
-  return (opts.algorithm ?? "auto") === "auto" && unfoldOnDevice(g);
+  const algorithm = opts.algorithm ?? "auto";
+  if (algorithm === "unfold" && !isUnfoldConv(g)) {
+    throw new RangeError(
+      `conv2d: algorithm "unfold" needs a dilation-1 conv on a plane of at most ${UNFOLD_MAX_PIXELS} pixels whose unfolded weight is 90 % taps, with C and OH·OW multiples of 4; got input ${g.c}×${g.h}×${g.w}, kernel ${g.kh}×${g.kw}, output ${g.oh}×${g.ow}`,
+    );
+  }
+  if (algorithm !== "auto") return algorithm === "unfold";
+  if (!isUnfoldConv(g)) return false;
+  const heuristic = unfoldOnDevice(g) ? "unfold" : kernelHeuristic(g);
+  return tunedChoice("conv2d", convTuneDims(g), heuristic) === "unfold";
 }
 
 /**
@@ -187,12 +206,18 @@ export function convCandidateName(c: ConvCandidate): string {
   return c.tile === undefined ? c.algorithm : refinedCandidate(c.algorithm, c.tile);
 }
 
-/** The `conv2d` options that run the candidate named `name` (see `convCandidateName`). */
-export function convCandidateOptions(name: string): ConvCandidate {
+/**
+ * The `conv2d` options that run the candidate named `name` (see `convCandidateName`; also
+ * `unfold`, the tuner's candidate for tiny planes).
+ */
+export function convCandidateOptions(
+  name: string,
+): ConvCandidate | { readonly algorithm: "unfold" } {
   const { base, detail } = splitCandidate(name);
+  if (base === "unfold" && detail === undefined) return { algorithm: "unfold" };
   if (base !== "direct" && base !== "im2col" && base !== "igemm") {
     throw new RangeError(
-      `conv2d: unknown candidate "${name}", expected direct, im2col or igemm[:tile]`,
+      `conv2d: unknown candidate "${name}", expected direct, im2col, igemm[:tile] or unfold`,
     );
   }
   return detail === undefined

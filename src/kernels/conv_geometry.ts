@@ -20,9 +20,11 @@ export interface Conv2dOptions {
    * Kernel family: `direct` (the register-blocked implicit GEMMs for CPU adapters), `im2col`
    * (an im2col matrix times the weight on the matmul kernel), `igemm` (the workgroup-tiled
    * implicit GEMM, no im2col matrix), `dense` (an unpadded kernel as large as its input plane
-   * as one matmul) or `auto` (default: unpadded 1×1 convs with output planes of 64+ pixels as
-   * a batched matmul straight on NCHW; taps that only ever read padding cropped; dense layers
-   * as one matmul; otherwise on CPU adapters
+   * as one matmul), `unfold` (the weight unfolded over a tiny input plane, one matmul each way;
+   * see conv_unfold.ts) or `auto` (default: unpadded 1×1 convs with output planes of 64+ pixels
+   * as a batched matmul straight on NCHW; taps that only ever read padding cropped; dense layers
+   * as one matmul; then the measured choice when tuning is on, else on CPU adapters unfold
+   * where it applies,
    * im2col for outputs narrower than 8 columns and kernels wider than 7 taps, direct for the
    * rest; on GPUs igemm).
    */
@@ -32,7 +34,7 @@ export interface Conv2dOptions {
 }
 
 /** A conv kernel family (see `Conv2dOptions.algorithm`). */
-export type ConvAlgorithm = "auto" | "direct" | "im2col" | "igemm" | "dense";
+export type ConvAlgorithm = "auto" | "direct" | "im2col" | "igemm" | "dense" | "unfold";
 
 /** Resolved conv geometry. */
 export interface Conv2dGeometry {

@@ -8,8 +8,9 @@
  * plane multiplies 9 taps per output pixel in im2col, of which 5 read padding, while all 16
  * (q, p) pairs of its unfolded weight are taps (2.25× fewer products). The unfolding
  * (`shaders/conv2d_unfold.wgsl`) and the fold (`shaders/conv2d_fold.wgsl`) are compiled per
- * geometry and fully unrolled; every sum has a fixed order (deterministic). CPU adapters only:
- * measured on lavapipe.
+ * geometry and fully unrolled; every sum has a fixed order (deterministic). It is a `conv2d`
+ * tuning candidate where it applies; without a measured choice `auto` takes it on CPU adapters
+ * only, where it was measured (lavapipe).
  *
  * @module
  */

@@ -4,7 +4,7 @@
  * tile, or `tiled:<tile>` with one of the `GEMM_TILES`, bucketed by [M, N, K, batch]),
  * `bn_reduce` (the workgroup size of BatchNorm's per-channel reductions, bucketed by
  * [N, C, HW]), `conv2d` (direct vs im2col vs implicit GEMM, `igemm` with its heuristic tiles
- * or `igemm:<tile>`, for convs that are not a plain 1×1 matmul, bucketed by N, C, H, W, O up
+ * or `igemm:<tile>`, and `unfold` where a tiny plane allows it, for convs that are not a plain 1×1 matmul, bucketed by N, C, H, W, O up
  * to powers of two with the kernel, stride, padding and dilation kept exact; timed over
  * forward, dgrad and wgrad) and `reduce` (the serial reduction with scalar or vec4 loads,
  * bucketed by [outer, r, inner]). Tile candidates that exceed the device's workgroup limits
@@ -36,13 +36,19 @@ import {
 } from "./conv.ts";
 import { reduce } from "./reduce.ts";
 import { DIRECT_MAX_KW } from "./conv_direct.ts";
+import { conv2dGeometry } from "./conv_geometry.ts";
+import { isUnfoldConv } from "./conv_unfold.ts";
 
-/** Candidates of the `conv2d` family: the kernel families, then igemm with each tile shape. */
+/**
+ * Candidates of the `conv2d` family: the kernel families, igemm with each tile shape, and the
+ * weight unfolded over the plane (listed only for convs it applies to: `isUnfoldConv`).
+ */
 export const CONV_CANDIDATES: readonly string[] = [
   "direct",
   "im2col",
   "igemm",
   ...GEMM_TILE_NAMES.map((t) => refinedCandidate("igemm", t)),
+  "unfold",
 ];
 
 /** Candidates of the `reduce` family (`serial4`: vec4 loads). */
@@ -104,8 +110,21 @@ export function registerKernelFamilies(): void {
       const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
       const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
       const fits = n * oh * ow * c * kh * kw <= IM2COL_MAX_COLS;
+      const unfolds = isUnfoldConv(
+        conv2dGeometry([n, c, h, w], [d[4], c, kh, kw], {
+          stride: [sh, sw],
+          padding: [ph, pw],
+          dilation: [dh, dw],
+        }),
+      );
       return fittingTiles(CONV_CANDIDATES).filter((a) =>
-        a === "direct" ? kw <= DIRECT_MAX_KW : a === "im2col" ? fits : true
+        a === "direct"
+          ? kw <= DIRECT_MAX_KW
+          : a === "im2col"
+          ? fits
+          : a === "unfold"
+          ? unfolds
+          : true
       );
     },
     bench([n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw], candidate) {

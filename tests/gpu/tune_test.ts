@@ -50,7 +50,7 @@ import {
   matmulPlan,
   matmulVariant,
 } from "../../src/kernels/matmul.ts";
-import { convCandidateOptions, convPlan } from "../../src/kernels/conv.ts";
+import { convCandidateOptions, convPlan, convRoute } from "../../src/kernels/conv.ts";
 import { conv2dGeometry } from "../../src/kernels/conv_geometry.ts";
 import { tuneFamilies } from "../../src/gpu/tune.ts";
 import {
@@ -357,28 +357,68 @@ Deno.test("conv2d: the tuned algorithm is the one that runs, kernel and stride k
     y.dispose();
     return { out, dispatches };
   };
+  // `unfold` is listed only for convs on tiny planes (see the next test), not this 5×5 one.
+  const candidates = CONV_CANDIDATES.filter((c) => c !== "unfold");
   try {
     const byCandidate: Record<string, { out: number[]; dispatches: number }> = {};
-    for (const c of CONV_CANDIDATES) byCandidate[c] = await conv(c);
+    for (const c of candidates) byCandidate[c] = await conv(c);
     assert.notEqual(byCandidate.direct.dispatches, byCandidate.im2col.dispatches);
     enableKernelTuning();
     await conv();
     // The im2col path (the CPU heuristic at 5-pixel rows) notes its matmul bucket too.
     assert.ok(pendingBuckets().includes(key), pendingBuckets().join(", "));
     const r = (await tunePending({ reps: 1 })).find((t) => t.key === key)!;
-    assert.ok(CONV_CANDIDATES.includes(r.choice), r.choice);
+    assert.ok(candidates.includes(r.choice), r.choice);
     // Each candidate is timed, or left out at the probe shape (one image) as far slower.
     assert.deepEqual(
       [...Object.keys(r.ms), ...Object.keys(r.pruned)].sort(),
-      [...CONV_CANDIDATES].sort(),
+      [...candidates].sort(),
     );
     assert.ok(r.choice in r.ms);
     const g = conv2dGeometry(x.shape, w.shape, opts);
-    for (const a of CONV_CANDIDATES) {
+    for (const a of candidates) {
       enableKernelTuning({ [key]: a });
       assert.deepEqual(convPlan(g), convCandidateOptions(a), a);
       assert.deepEqual(await conv(), byCandidate[a], a);
     }
+  } finally {
+    disableTuning();
+    x.dispose();
+    w.dispose();
+  }
+});
+
+Deno.test("conv2d on a tiny plane: unfold is a candidate, and the tuned choice is the path that runs", async () => {
+  // 3×3 padding 1 on a 2×2 plane: every (input, output) pixel pair is a tap.
+  const x = Tensor.fromArray(rand(2 * 4 * 2 * 2, 31), [2, 4, 2, 2]);
+  const w = Tensor.fromArray(rand(8 * 4 * 3 * 3, 32), [8, 4, 3, 3]);
+  const opts = { padding: 1 };
+  const g = conv2dGeometry(x.shape, w.shape, opts);
+  const key = "conv2d/2x4x2x2x8x3x3x1x1x1x1x1x1";
+  try {
+    // Without a table: the heuristic (unfold on CPU adapters, a kernel family elsewhere).
+    assert.equal(convRoute(g, opts, "forward").kind === "unfold", gpu().adapter.isCpu);
+    enableKernelTuning();
+    const y0 = conv2d(x, w, opts);
+    const ref = await y0.toArray();
+    y0.dispose();
+    assert.ok(pendingBuckets().includes(key), pendingBuckets().join(", "));
+    const r = (await tunePending({ reps: 1 })).find((t) => t.key === key)!;
+    assert.ok("unfold" in r.ms || "unfold" in r.pruned, `unfold was a candidate: ${r.choice}`);
+    for (const a of ["unfold", "im2col", "direct"]) {
+      enableKernelTuning({ [key]: a });
+      assert.equal(convRoute(g, opts, "forward").kind, a === "unfold" ? "unfold" : "kernel", a);
+      const y = conv2d(x, w, opts);
+      assertClose(await y.toArray(), ref, { rtol: 1e-5, atol: 1e-5, msg: a });
+      y.dispose();
+    }
+    // Forced on a plane it does not fit: a one-line error naming the geometry.
+    disableTuning();
+    using x3 = Tensor.empty([1, 4, 3, 3]);
+    assert.throws(
+      () => conv2d(x3, w, { padding: 1, algorithm: "unfold" }),
+      /conv2d: algorithm "unfold" needs .* got input 4×3×3, kernel 3×3, output 3×3/,
+    );
   } finally {
     disableTuning();
     x.dispose();

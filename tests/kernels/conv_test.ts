@@ -150,7 +150,8 @@ Deno.test("conv igemm matches PyTorch on every golden geometry (smallest and def
 });
 
 /**
- * An `auto` conv (forward, input and weight gradients) against the host f64 reference on
+ * A conv (forward, input and weight gradients; `auto` unless `opts` forces a path) against the
+ * host f64 reference on
  * random data from seeds `seed`, `seed + 1`, `seed + 2`; the weight gradient is also the same
  * bits run to run.
  */
@@ -433,6 +434,8 @@ Deno.test("conv unfold: tiny planes as one matmul with the weight unfolded over 
     const g = conv2dGeometry(c.x, c.w, opts);
     assert.equal(unfoldOnDevice(g), gpu().adapter.isCpu, `x ${c.x} w ${c.w} unfolds`);
     await checkAutoConv(c.x, c.w, opts, seed, "unfolded");
+    // Forced (what a tuned table may choose on any adapter).
+    await checkAutoConv(c.x, c.w, { ...opts, algorithm: "unfold" }, seed, "forced unfold");
     seed += 3;
   }
 });
