@@ -395,24 +395,9 @@ Deno.test("conv direct: staging rows of whole vec4s at every column shift", asyn
   ];
   let seed = 150;
   for (const c of cases) {
-    await scope(async () => {
-      const opts = { padding: c.padding, algorithm: "direct" as const };
-      const g = conv2dGeometry(c.x, c.w, opts);
-      const hx = rand(c.x.reduce((a, b) => a * b), seed++);
-      const hw = rand(c.w.reduce((a, b) => a * b), seed++);
-      const hdy = rand(g.n * g.o * g.oh * g.ow, seed++);
-      const ref = hostConv(g, hx, hw, hdy);
-      const x = Tensor.fromArray(hx, c.x);
-      const w = Tensor.fromArray(hw, c.w);
-      const dy = Tensor.fromArray(hdy, [g.n, g.o, g.oh, g.ow]);
-      const tol = { rtol: 1e-4, atol: 1e-4 };
-      const tag = `direct x ${c.x} w ${c.w} p ${c.padding}`;
-      assertClose(await conv2d(x, w, opts).toArray(), ref.y, { ...tol, msg: `${tag} y` });
-      const dx = conv2dInputGrad(dy, w, { ...opts, inputShape: c.x });
-      assertClose(await dx.toArray(), ref.dx, { ...tol, msg: `${tag} dx` });
-      const dw = conv2dWeightGrad(x, dy, { ...opts, weightShape: c.w });
-      assertClose(await dw.toArray(), ref.dw, { ...tol, msg: `${tag} dw` });
-    });
+    const opts = { padding: c.padding, algorithm: "direct" as const };
+    await checkAutoConv(c.x, c.w, opts, seed, `direct p ${c.padding}`);
+    seed += 3;
   }
 });
 
