@@ -28,6 +28,15 @@ export interface AdapterFacts {
    * has `subgroups`; false otherwise.
    */
   subgroupsDirective: boolean;
+  /**
+   * Lanes of every subgroup where the device has subgroup operations and a fixed subgroup size
+   * (`subgroupMinSize` = `subgroupMaxSize`, e.g. 8 on 256-bit lavapipe); 0 otherwise. CPU kernels
+   * use it to load a value shared by a subgroup once and broadcast it (`matmul_register_sg`).
+   * NOTE: Deno 2.9's lavapipe adapter omits `subgroups` from its feature list yet creates a
+   * device with it, so a CPU adapter that reports a subgroup size is asked for them anyway; they
+   * stay out of `features`, so kernels that follow `features` (reductions) keep their sums.
+   */
+  subgroupLanes: number;
 }
 
 /** The device and the facts about it. */
@@ -107,6 +116,8 @@ async function createContext(): Promise<GpuContext> {
   const features = WANTED_FEATURES.filter((f) =>
     adapter.features.has(f as GPUFeatureName)
   ) as GPUFeatureName[];
+  const sizes = info as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const lanes = sizes.subgroupMinSize === sizes.subgroupMaxSize ? sizes.subgroupMinSize ?? 0 : 0;
   const facts: AdapterFacts = {
     description,
     vendor: info.vendor,
@@ -119,13 +130,16 @@ async function createContext(): Promise<GpuContext> {
     ),
     features,
     subgroupsDirective: false,
+    subgroupLanes: 0,
   };
-  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
-  if (features.includes("subgroups" as GPUFeatureName)) {
+  const unlisted = facts.isCpu && lanes > 0 && !features.includes("subgroups" as GPUFeatureName);
+  const device = await requestDevice(adapter, requiredLimits, features, unlisted, nav.gpu);
+  if (device.features.has("subgroups")) {
     facts.subgroupsDirective = await compiles(
       device,
       "enable subgroups;\n@compute @workgroup_size(1) fn main() {}",
     );
+    facts.subgroupLanes = lanes;
   }
   device.addEventListener("uncapturederror", (ev) => {
     errors.push((ev as GPUUncapturedErrorEvent).error.message);
@@ -137,6 +151,31 @@ async function createContext(): Promise<GpuContext> {
   });
   context = { device, adapter: facts, limits: device.limits };
   return context;
+}
+
+/**
+ * The device with `features` (and `subgroups` too when `unlisted`: see
+ * `AdapterFacts.subgroupLanes`); where that extra request is refused, a fresh adapter's device
+ * without it.
+ */
+async function requestDevice(
+  adapter: GPUAdapter,
+  requiredLimits: Record<string, number>,
+  features: GPUFeatureName[],
+  unlisted: boolean,
+  gpuApi: GPU,
+): Promise<GPUDevice> {
+  if (!unlisted) return await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  try {
+    return await adapter.requestDevice({
+      requiredLimits,
+      requiredFeatures: [...features, "subgroups" as GPUFeatureName],
+    });
+  } catch {
+    const again = await gpuApi.requestAdapter({ powerPreference: "high-performance" });
+    if (!again) throw new Error("the WebGPU adapter went away while the device was requested");
+    return await again.requestDevice({ requiredLimits, requiredFeatures: features });
+  }
 }
 
 /** Whether `code` compiles on `device` (its validation error, if any, is swallowed). */

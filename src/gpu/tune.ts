@@ -24,7 +24,7 @@ import { sync } from "./dispatch.ts";
  * tile overrides or a family's bucketing changes: cached tables of older versions are
  * then ignored.
  */
-export const KERNELS_VERSION = 4;
+export const KERNELS_VERSION = 5;
 
 /**
  * Chosen candidate per `family/bucket` key, e.g. `{ "matmul/1024x1024x1024x1": "register",

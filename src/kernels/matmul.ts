@@ -12,6 +12,7 @@
  */
 
 import registerSrc from "../../shaders/cpu/matmul_register.wgsl" with { type: "text" };
+import registerSgSrc from "../../shaders/cpu/matmul_register_sg.wgsl" with { type: "text" };
 import tiledSrc from "../../shaders/matmul_tiled.wgsl" with { type: "text" };
 import { gpu } from "../gpu/device.ts";
 import { f16Form } from "../gpu/wgsl_expand.ts";
@@ -195,7 +196,7 @@ const TILED_FIELDS = {
 } as const;
 const TILED = defineKernel("matmul_tiled", tiledSrc, TILED_FIELDS);
 const TILED_F16 = defineKernel("matmul_tiled_f16", f16Form(tiledSrc, "matmul_tiled"), TILED_FIELDS);
-const REGISTER = defineKernel("matmul_register", registerSrc, {
+const REGISTER_FIELDS = {
   m: "u32",
   n4: "u32",
   k4: "u32",
@@ -203,7 +204,10 @@ const REGISTER = defineKernel("matmul_register", registerSrc, {
   stride_a: "u32",
   stride_b: "u32",
   stride_c: "u32",
-});
+} as const;
+const REGISTER = defineKernel("matmul_register", registerSrc, REGISTER_FIELDS);
+/** `matmul_register` with the A rows broadcast across a subgroup (the same bits). */
+const REGISTER_SG = defineKernel("matmul_register_sg", registerSgSrc, REGISTER_FIELDS);
 
 /** Rows of C per invocation of `matmul_register` (override TM). */
 const REG_TM = 32;
@@ -211,6 +215,36 @@ const REG_TM = 32;
 const REG_TN4 = 4;
 /** Workgroup width of `matmul_register` (override). */
 const REG_WG_X = 8;
+/**
+ * Subgroup lanes `matmul_register_sg` is written for, and its tile: with A loads shared, a
+ * narrower tile wins (lavapipe, ResNet-18 step shapes: 32×8 at 20–29 GFLOP/CPU-s against
+ * 13–15 for matmul_register's 32×16; 32×16, 64×4 and 16×16 were slower).
+ */
+const SG_LANES = 8;
+const SG_TM = 32;
+const SG_TN4 = 2;
+
+let registerSgSource: string | null = null;
+let broadcastAllowed = true;
+
+/**
+ * Whether `matmul_register_sg` runs for the register variant: on devices whose subgroups have
+ * exactly `SG_LANES` lanes (`AdapterFacts.subgroupLanes`), unless turned off with
+ * `setRegisterBroadcast(false)`.
+ */
+export function registerBroadcasts(): boolean {
+  return broadcastAllowed && gpu().adapter.subgroupLanes === SG_LANES;
+}
+
+/**
+ * Allows (the default) or forbids `matmul_register_sg`, so tests and benches can run the plain
+ * `matmul_register` on an adapter that has subgroups; returns the previous setting.
+ */
+export function setRegisterBroadcast(on: boolean): boolean {
+  const was = broadcastAllowed;
+  broadcastAllowed = on;
+  return was;
+}
 
 interface Geometry {
   m: number;
@@ -468,29 +502,39 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
     }
   }
   const c = cP ?? out;
-  dispatch({
-    kernel: REGISTER.name,
-    code: REGISTER.code,
-    overrides: {
-      TRANS_B: opts.transB ? 1 : 0,
-      ACCUMULATE: opts.accumulateInto ? 1 : 0,
-      TM: REG_TM,
-      TN4: REG_TN4,
-      WG_X: REG_WG_X,
-      WG_Y: 1,
-    },
-    uniform: REGISTER.params.pack({
-      m,
-      n4: nP / 4,
-      k4: kP / 4,
-      batch,
-      stride_a: g.ba === 1 ? 0 : (m * kP) / 4,
-      stride_b: g.bb === 1 ? 0 : (kP * nP) / 4,
-      stride_c: (m * nP) / 4,
-    }),
-    buffers: [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer],
-    workgroups: [Math.ceil(nP / (4 * REG_TN4 * REG_WG_X)), Math.ceil(m / REG_TM), batch],
+  const uniform = REGISTER.params.pack({
+    m,
+    n4: nP / 4,
+    k4: kP / 4,
+    batch,
+    stride_a: g.ba === 1 ? 0 : (m * kP) / 4,
+    stride_b: g.bb === 1 ? 0 : (kP * nP) / 4,
+    stride_c: (m * nP) / 4,
   });
+  const buffers = [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer];
+  const flags = { TRANS_B: opts.transB ? 1 : 0, ACCUMULATE: opts.accumulateInto ? 1 : 0 };
+  if (registerBroadcasts()) {
+    registerSgSource ??= gpu().adapter.subgroupsDirective
+      ? `enable subgroups;\n${REGISTER_SG.code}`
+      : REGISTER_SG.code;
+    dispatch({
+      kernel: REGISTER_SG.name,
+      code: registerSgSource,
+      overrides: { ...flags, TM: SG_TM, TN4: SG_TN4, SG: SG_LANES },
+      uniform,
+      buffers,
+      workgroups: [Math.ceil(nP / (4 * SG_TN4 * SG_LANES)), Math.ceil(m / SG_TM), batch],
+    });
+  } else {
+    dispatch({
+      kernel: REGISTER.name,
+      code: REGISTER.code,
+      overrides: { ...flags, TM: REG_TM, TN4: REG_TN4, WG_X: REG_WG_X, WG_Y: 1 },
+      uniform,
+      buffers,
+      workgroups: [Math.ceil(nP / (4 * REG_TN4 * REG_WG_X)), Math.ceil(m / REG_TM), batch],
+    });
+  }
   if (cP) {
     copyBlocks(cP, out, { shape: [batch, m, n], from: [m, nP], to: [m, n] });
     cP.dispose();

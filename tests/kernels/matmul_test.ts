@@ -13,6 +13,8 @@ import {
   matmulCandidates,
   type MatmulVariant,
   matmulVariant,
+  registerBroadcasts,
+  setRegisterBroadcast,
 } from "../../src/kernels/matmul.ts";
 import { gpu } from "../../src/gpu/device.ts";
 import { pipelineLog } from "../../src/gpu/pipeline_cache.ts";
@@ -153,7 +155,7 @@ Deno.test("matmul register: Aᵀ is copied into place: bit-identical, no TRANS_A
   // and all of them run on the TRANS_B = 0 / 1 pipelines only (one per B layout).
   const variantsOf = () =>
     new Set(
-      pipelineLog().filter((r) => r.kernel === "matmul_register").map((r) =>
+      pipelineLog().filter((r) => r.kernel.startsWith("matmul_register")).map((r) =>
         JSON.stringify(r.overrides)
       ),
     );
@@ -180,6 +182,55 @@ Deno.test("matmul register: Aᵀ is copied into place: bit-identical, no TRANS_A
   const added = [...variantsOf()].filter((v) => !before.has(v));
   assert.ok(added.every((v) => !v.includes("TRANS_A")), `unexpected variants ${added}`);
   assert.ok(variantsOf().size <= before.size + 2, `variants added: ${added}`);
+});
+
+// The subgroup-broadcast form runs wherever subgroups have 8 lanes (lavapipe); elsewhere the
+// plain kernel runs for the register variant and this comparison has nothing to compare.
+Deno.test({
+  name: "matmul register: the subgroup-broadcast form gives the plain kernel's bits",
+  ignore: !registerBroadcasts(),
+  fn: async () => {
+    // Sizes crossing its 32-row and 64-column tiles (and the plain kernel's 128 columns), padded
+    // k and n, every B layout, broadcast and full batches, accumulation.
+    const cases: [number, number, number, boolean, number, number, boolean][] = [
+      [70, 37, 45, false, 1, 1, false],
+      [33, 72, 8, true, 2, 2, false],
+      [1, 130, 3, false, 2, 1, true],
+      [64, 136, 64, true, 1, 3, true],
+      [133, 12, 20, true, 1, 1, false],
+    ];
+    let seed = 300;
+    for (const [m, n, k, tb, ba, bb, acc] of cases) {
+      await scope(async () => {
+        const a = Tensor.fromArray(rand(ba * m * k, seed++), [...(ba > 1 ? [ba] : []), m, k]);
+        const b = Tensor.fromArray(
+          rand(bb * k * n, seed++),
+          [...(bb > 1 ? [bb] : []), ...(tb ? [n, k] : [k, n])],
+        );
+        const init = rand(Math.max(ba, bb) * m * n, seed++);
+        const shape = ba > 1 || bb > 1 ? [Math.max(ba, bb), m, n] : [m, n];
+        const run = async (broadcast: boolean): Promise<Float32Array> => {
+          const was = setRegisterBroadcast(broadcast);
+          try {
+            const into = acc ? Tensor.fromArray(init, shape) : undefined;
+            const o = { transB: tb, variant: "register" as const, accumulateInto: into };
+            return await matmul(a, b, o).toArray() as Float32Array;
+          } finally {
+            setRegisterBroadcast(was);
+          }
+        };
+        const sg = await run(true);
+        const plain = await run(false);
+        assert.deepEqual(sg, plain, `m=${m} n=${n} k=${k} tB=${tb} batch=${ba}/${bb} acc=${acc}`);
+      });
+    }
+    // Both kernels ran (each pipeline is logged once, when it is created).
+    const kernels = new Set(pipelineLog().map((r) => r.kernel));
+    assert.ok(
+      kernels.has("matmul_register_sg") && kernels.has("matmul_register"),
+      `${[...kernels]}`,
+    );
+  },
 });
 
 // Each tile on two sizes (fewer pipelines to compile in CI): scalar loads across every edge,
