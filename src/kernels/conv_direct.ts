@@ -13,14 +13,17 @@
 import padSrc from "../../shaders/cpu/conv2d_pad.wgsl" with { type: "text" };
 import packSrc from "../../shaders/cpu/conv2d_weight_pack.wgsl" with { type: "text" };
 import forwardSrc from "../../shaders/cpu/conv2d_forward.wgsl" with { type: "text" };
+import forwardSgSrc from "../../shaders/cpu/conv2d_forward_sg.wgsl" with { type: "text" };
 import wgradSrc from "../../shaders/cpu/conv2d_wgrad.wgsl" with { type: "text" };
 import wgradNhwcSrc from "../../shaders/cpu/conv2d_wgrad_nhwc.wgsl" with { type: "text" };
+import wgradNhwcSgSrc from "../../shaders/cpu/conv2d_wgrad_nhwc_sg.wgsl" with { type: "text" };
 import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
 import { full } from "./elementwise.ts";
 import { permute } from "./copy.ts";
+import { SG_LANES, subgroupBroadcasts, subgroupCode } from "./broadcast.ts";
 import type { Conv2dGeometry } from "./conv_geometry.ts";
 
 const PAD = defineKernel("conv2d_pad", padSrc, {
@@ -47,7 +50,7 @@ const PACK = defineKernel("conv2d_weight_pack", packSrc, {
   sy: "u32",
   sx: "u32",
 });
-const FORWARD = defineKernel("conv2d_forward", forwardSrc, {
+const FORWARD_FIELDS = {
   c: "u32",
   hp: "u32",
   wq4: "u32",
@@ -63,7 +66,10 @@ const FORWARD = defineKernel("conv2d_forward", forwardSrc, {
   yc0: "u32",
   ysc: "u32",
   n: "u32",
-});
+} as const;
+const FORWARD = defineKernel("conv2d_forward", forwardSrc, FORWARD_FIELDS);
+/** `conv2d_forward` with each kernel row's weights broadcast across a subgroup (the same bits). */
+const FORWARD_SG = defineKernel("conv2d_forward_sg", forwardSgSrc, FORWARD_FIELDS);
 const WGRAD = defineKernel("conv2d_wgrad", wgradSrc, {
   n: "u32",
   c: "u32",
@@ -77,7 +83,7 @@ const WGRAD = defineKernel("conv2d_wgrad", wgradSrc, {
   total: "u32",
   kk: "u32",
 });
-const WGRAD_NHWC = defineKernel("conv2d_wgrad_nhwc", wgradNhwcSrc, {
+const WGRAD_NHWC_FIELDS = {
   n: "u32",
   c: "u32",
   o4: "u32",
@@ -90,7 +96,10 @@ const WGRAD_NHWC = defineKernel("conv2d_wgrad_nhwc", wgradNhwcSrc, {
   total: "u32",
   kk: "u32",
   o: "u32",
-});
+} as const;
+const WGRAD_NHWC = defineKernel("conv2d_wgrad_nhwc", wgradNhwcSrc, WGRAD_NHWC_FIELDS);
+/** `conv2d_wgrad_nhwc` with the dy tile broadcast across a subgroup (the same bits). */
+const WGRAD_NHWC_SG = defineKernel("conv2d_wgrad_nhwc_sg", wgradNhwcSgSrc, WGRAD_NHWC_FIELDS);
 
 const roundTo = (v: number, m: number): number => Math.ceil(v / m) * m;
 const round4 = (v: number): number => roundTo(v, 4);
@@ -236,17 +245,15 @@ function convCore(
   const op4 = wp.shape[1] / 4;
   const wgX = 8;
   const wgY = 1;
+  const sg = subgroupBroadcasts();
+  const sizes = { TM4: tile.tm4, TN: tile.tn, NB: tile.nb };
   dispatch({
-    kernel: FORWARD.name,
-    code: FORWARD.code,
-    overrides: {
-      ...tapOverrides(g),
-      TM4: tile.tm4,
-      TN: tile.tn,
-      NB: tile.nb,
-      WG_X: wgX,
-      WG_Y: wgY,
-    },
+    kernel: sg ? FORWARD_SG.name : FORWARD.name,
+    code: sg ? subgroupCode(FORWARD_SG.name, FORWARD_SG.code) : FORWARD.code,
+    // The _sg form's workgroup is SG_LANES (= wgX) row blocks, wgY = 1: the same grid.
+    overrides: sg
+      ? { ...tapOverrides(g), ...sizes, SG: SG_LANES }
+      : { ...tapOverrides(g), ...sizes, WG_X: wgX, WG_Y: wgY },
     uniform: FORWARD.params.pack({
       c: g.c,
       hp: g.hp,
@@ -544,10 +551,13 @@ function weightGradNhwc(
   const split = batchSplit(total, g.n);
   const out = Tensor.empty([split, g.o, g.c, g.kh, g.kw]);
   const wgX = 8;
+  const sg = subgroupBroadcasts();
   dispatch({
-    kernel: WGRAD_NHWC.name,
-    code: WGRAD_NHWC.code,
-    overrides: { ...tapOverrides(g), TO4: to4, TC: tc, TP: tp, WG_X: wgX },
+    kernel: sg ? WGRAD_NHWC_SG.name : WGRAD_NHWC.name,
+    code: sg ? subgroupCode(WGRAD_NHWC_SG.name, WGRAD_NHWC_SG.code) : WGRAD_NHWC.code,
+    overrides: sg
+      ? { ...tapOverrides(g), TO4: to4, TC: tc, TP: tp, SG: SG_LANES }
+      : { ...tapOverrides(g), TO4: to4, TC: tc, TP: tp, WG_X: wgX },
     uniform: WGRAD_NHWC.params.pack({
       n: g.n,
       c: g.c,
@@ -563,7 +573,8 @@ function weightGradNhwc(
       o: g.o,
     }),
     buffers: [xq.buffer, dyt.buffer, out.buffer],
-    workgroups: [Math.ceil(total / wgX), split, 1],
+    // The _sg form: one workgroup per SG_LANES input-channel blocks of an output-channel block.
+    workgroups: [sg ? ob * Math.ceil(cb / SG_LANES) : Math.ceil(total / wgX), split, 1],
   });
   return sumSplits(out, weightShape);
 }

@@ -20,6 +20,7 @@ import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { refinedCandidate, splitCandidate, tunedChoice } from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { SG_LANES, subgroupBroadcasts, subgroupCode } from "./broadcast.ts";
 import { hasShaderF16 } from "./cast.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { stridedCopy } from "./copy.ts";
@@ -216,35 +217,12 @@ const REG_TN4 = 4;
 /** Workgroup width of `matmul_register` (override). */
 const REG_WG_X = 8;
 /**
- * Subgroup lanes `matmul_register_sg` is written for, and its tile: with A loads shared, a
+ * The tile of `matmul_register_sg` (`SG_LANES` lanes): with A loads shared, a
  * narrower tile wins (lavapipe, ResNet-18 step shapes: 32×8 at 20–29 GFLOP/CPU-s against
  * 13–15 for matmul_register's 32×16; 32×16, 64×4 and 16×16 were slower).
  */
-const SG_LANES = 8;
 const SG_TM = 32;
 const SG_TN4 = 2;
-
-let registerSgSource: string | null = null;
-let broadcastAllowed = true;
-
-/**
- * Whether `matmul_register_sg` runs for the register variant: on devices whose subgroups have
- * exactly `SG_LANES` lanes (`AdapterFacts.subgroupLanes`), unless turned off with
- * `setRegisterBroadcast(false)`.
- */
-export function registerBroadcasts(): boolean {
-  return broadcastAllowed && gpu().adapter.subgroupLanes === SG_LANES;
-}
-
-/**
- * Allows (the default) or forbids `matmul_register_sg`, so tests and benches can run the plain
- * `matmul_register` on an adapter that has subgroups; returns the previous setting.
- */
-export function setRegisterBroadcast(on: boolean): boolean {
-  const was = broadcastAllowed;
-  broadcastAllowed = on;
-  return was;
-}
 
 interface Geometry {
   m: number;
@@ -513,13 +491,10 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
   });
   const buffers = [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer];
   const flags = { TRANS_B: opts.transB ? 1 : 0, ACCUMULATE: opts.accumulateInto ? 1 : 0 };
-  if (registerBroadcasts()) {
-    registerSgSource ??= gpu().adapter.subgroupsDirective
-      ? `enable subgroups;\n${REGISTER_SG.code}`
-      : REGISTER_SG.code;
+  if (subgroupBroadcasts()) {
     dispatch({
       kernel: REGISTER_SG.name,
-      code: registerSgSource,
+      code: subgroupCode(REGISTER_SG.name, REGISTER_SG.code),
       overrides: { ...flags, TM: SG_TM, TN4: SG_TN4, SG: SG_LANES },
       uniform,
       buffers,

@@ -7,17 +7,36 @@ import assert from "node:assert/strict";
 import { goldenHashes } from "./wgsl_golden_cases.ts";
 import { evaluate, expandWgsl, f16Form } from "../../src/gpu/wgsl_expand.ts";
 import { params } from "../../src/gpu/params.ts";
+import { setSubgroupBroadcasts, subgroupBroadcasts } from "../../src/kernels/broadcast.ts";
 
 const GOLDEN = JSON.parse(
   await Deno.readTextFile(new URL("./wgsl_golden.json", import.meta.url)),
 ) as { hashes: Record<string, string> };
 
+// Where subgroups have 8 lanes (lavapipe) this runs the subgroup-broadcast forms
+// (`src/kernels/broadcast.ts`); the next test runs the plain kernels there.
 Deno.test("expanded conv and matmul kernels match the generated ones bit for bit", async () => {
   const got = await goldenHashes();
   assert.deepEqual(Object.keys(got).sort(), Object.keys(GOLDEN.hashes).sort());
   for (const [name, hash] of Object.entries(GOLDEN.hashes)) {
     assert.equal(got[name], hash, `${name}: output bytes differ from the recorded kernels'`);
   }
+});
+
+Deno.test({
+  name: "the plain kernels (subgroup broadcasts off) match the same bits",
+  ignore: !subgroupBroadcasts(),
+  fn: async () => {
+    const was = setSubgroupBroadcasts(false);
+    try {
+      const got = await goldenHashes();
+      for (const [name, hash] of Object.entries(GOLDEN.hashes)) {
+        assert.equal(got[name], hash, `${name}: output bytes differ from the recorded kernels'`);
+      }
+    } finally {
+      setSubgroupBroadcasts(was);
+    }
+  },
 });
 
 Deno.test("expandWgsl unrolls marked loops and turns @registers arrays into variables", () => {

@@ -13,9 +13,8 @@ import {
   matmulCandidates,
   type MatmulVariant,
   matmulVariant,
-  registerBroadcasts,
-  setRegisterBroadcast,
 } from "../../src/kernels/matmul.ts";
+import { setSubgroupBroadcasts, subgroupBroadcasts } from "../../src/kernels/broadcast.ts";
 import { gpu } from "../../src/gpu/device.ts";
 import { pipelineLog } from "../../src/gpu/pipeline_cache.ts";
 
@@ -188,7 +187,7 @@ Deno.test("matmul register: Aᵀ is copied into place: bit-identical, no TRANS_A
 // plain kernel runs for the register variant and this comparison has nothing to compare.
 Deno.test({
   name: "matmul register: the subgroup-broadcast form gives the plain kernel's bits",
-  ignore: !registerBroadcasts(),
+  ignore: !subgroupBroadcasts(),
   fn: async () => {
     // Sizes crossing its 32-row and 64-column tiles (and the plain kernel's 128 columns), padded
     // k and n, every B layout, broadcast and full batches, accumulation.
@@ -210,13 +209,13 @@ Deno.test({
         const init = rand(Math.max(ba, bb) * m * n, seed++);
         const shape = ba > 1 || bb > 1 ? [Math.max(ba, bb), m, n] : [m, n];
         const run = async (broadcast: boolean): Promise<Float32Array> => {
-          const was = setRegisterBroadcast(broadcast);
+          const was = setSubgroupBroadcasts(broadcast);
           try {
             const into = acc ? Tensor.fromArray(init, shape) : undefined;
             const o = { transB: tb, variant: "register" as const, accumulateInto: into };
             return await matmul(a, b, o).toArray() as Float32Array;
           } finally {
-            setRegisterBroadcast(was);
+            setSubgroupBroadcasts(was);
           }
         };
         const sg = await run(true);
