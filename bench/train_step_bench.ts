@@ -21,6 +21,7 @@
  * | 3d0acd8 | + im2col per (row, channel), vec4 AdamW | 39.2–39.4 | (base 21.0–29.4)  | 208.6               |
  * | 092fdcc | + cropped weight kept for the backward | 25.4–37.4 | 2.6 (base 2.1) | 208.6               |
  * | (steps) | glue without u32 divisions, 2×2 convs unfolded | 42.3–51.3 (base 39.8–43.2) | 3.7 (base 3.2) | 210.2 |
+ * | (step2x) | subgroup-broadcast CPU kernels (`_sg`) | 40.8–65.2 (249b73f beside it 18.5–28.5: 1.9–3.1×, median 2.25×) | 4.5 (249b73f 2.8) |   |
  *
  * Back to back at load ≈ 7 (09:12 and 09:16): now 13.6 img/s wall, 30.0 img/CPU-s, first step
  * 24.6 s; the baseline tree 11.5 img/s wall, 18.8 img/CPU-s, first step 19.3 s. So the gain
@@ -99,6 +100,32 @@
  *   register tiles of matmul_register (32×16 stays best), BN reduction workgroup sizes (noise).
  * - Now (GPU sum 643 ms at low load): matmul_register 36 %, direct conv forward 15 %, AdamW
  *   10 %, wgrad 11 %, im2col/col2im 9 %, the rest ≤ 3 % each.
+ *
+ * Session of 2026-11-30 (fourth, branch `step2x`): lavapipe (Mesa 22.3) runs every storage load
+ * as a loop over the 8 lanes, so a value all lanes of a workgroup read (the A rows of the
+ * register matmul, a kernel row's packed weights in the direct conv, the dy tile of the 3×3
+ * weight gradient) cost 8 loads. With subgroups (8 lanes, one workgroup) each lane now loads one
+ * eighth of it and `subgroupBroadcast` hands it out (`matmul_register_sg`, `conv2d_forward_sg`,
+ * `conv2d_wgrad_nhwc_sg`; `src/kernels/broadcast.ts`): the same products in the same order, so
+ * the same bits (the WGSL golden hashes hold with and without them). Deno 2.9 does not list
+ * `subgroups` among lavapipe's adapter features but grants them (`AdapterFacts.subgroupLanes`).
+ * - Per kernel, alternated in one process (CPU ms, staging included): matmul 1.35–2× on the
+ *   step's shapes (13–15 → 20–29 GFLOP/CPU-s; with A loads shared, 32×8 tiles beat 32×16,
+ *   64×4, 32×4 and 16×8); direct conv forward / input gradient 1.04–1.25×; 3×3 weight gradient
+ *   1.09–1.22×. The whole step alternated in one process (`setSubgroupBroadcasts`), 8–10 steps
+ *   each: 1.08, 1.11, 1.13× (matmul alone 1.00–1.11×).
+ * - `bench/train_step_min.ts imagenet 8`, fresh processes alternated with the baseline tree
+ *   249b73f (load 3.1–5.2): 25.0 / 52.7, 23.2 / 60.5, 24.3 / 51.8, 19.8 / 40.8, 18.5 / 56.8,
+ *   20.7 / 64.6, 25.1 / 55.6 img/CPU-s (base / now): 1.9–3.1×. Rotations of
+ *   baseline / session start e0fa70b / now: base 24.2 / 22.2 / 25.9 / 25.4 / 28.5 / 27.0, start 48.4 / 44.5 / 50.3 / 50.0 /
+ *   51.7 / 50.4, now 46.0 / 45.3 / 58.2 / 61.3 / 65.2 / 60.8 (load 3.9–6.0): now / start
+ *   0.95–1.26× (1.21–1.26 in the last three), now / baseline 1.90–2.41×. Over all 13 pairs with
+ *   the baseline: 1.90–3.12×, median 2.25×, 12 of 13 at 2.0× or more. smallInput (2 steps): 2.8 → 4.5.
+ * - Tried and dropped: sharing one tap row's input vec4s between its taps in the direct
+ *   kernels (LLVM already merges those loads: no change), im2col for 8×8 planes and direct for
+ *   4×4 ones (still slower than the current split), other forward tiles (TM4 8–16: noise).
+ * - This bench (imagenet, 3 steps, warm Mesa cache): 60.0 img/CPU-s, first step 6.4 s (load
+ *   ≈ 5), peak 210.2 MiB (unchanged: the `_sg` forms replace the plain kernels, no new buffers).
  */
 import { getDevice } from "../src/gpu/device.ts";
 import { measureStep, type StepSpec } from "./train_step.ts";
