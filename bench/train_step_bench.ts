@@ -21,7 +21,7 @@
  * | 3d0acd8 | + im2col per (row, channel), vec4 AdamW | 39.2–39.4 | (base 21.0–29.4)  | 208.6               |
  * | 092fdcc | + cropped weight kept for the backward | 25.4–37.4 | 2.6 (base 2.1) | 208.6               |
  * | (steps) | glue without u32 divisions, 2×2 convs unfolded | 42.3–51.3 (base 39.8–43.2) | 3.7 (base 3.2) | 210.2 |
- * | (step2x) | subgroup-broadcast CPU kernels (`_sg`) | 37.5–61.6 (249b73f beside it 19.2–26.8: 1.95–2.40×, median 2.30×) | 4.5 (249b73f 2.8) | 210.2 |
+ * | (step2x) | subgroup-broadcast CPU kernels (`_sg`) | 37.5–61.6 (249b73f beside it 19.2–26.8: 1.95–2.40×, median 2.30×) | 3.9–4.5 (249b73f 2.8) | 210.2 |
  *
  * Back to back at load ≈ 7 (09:12 and 09:16): now 13.6 img/s wall, 30.0 img/CPU-s, first step
  * 24.6 s; the baseline tree 11.5 img/s wall, 18.8 img/CPU-s, first step 19.3 s. So the gain
@@ -118,9 +118,11 @@
  *   249b73f (load 3.1–5.2): 25.0 / 52.7, 23.2 / 60.5, 24.3 / 51.8, 19.8 / 40.8, 18.5 / 56.8,
  *   20.7 / 64.6, 25.1 / 55.6 img/CPU-s (base / now): 1.9–3.1×. Rotations of
  *   baseline / session start e0fa70b / now: base 24.2 / 22.2 / 25.9 / 25.4 / 28.5 / 27.0,
- *   start 48.4 / 44.5 / 50.3 / 50.0 / 51.7 / 50.4, now 46.0 / 45.3 / 58.2 / 61.3 / 65.2 / 60.8 (load 3.9–6.0): now / start
+ *   start 48.4 / 44.5 / 50.3 / 50.0 / 51.7 / 50.4, now 46.0 / 45.3 / 58.2 / 61.3 / 65.2 / 60.8
+ *   (load 3.9–6.0): now / start
  *   0.95–1.26× (1.21–1.26 in the last three), now / baseline 1.90–2.41×. Over all 13 pairs with
- *   the baseline: 1.90–3.12×, median 2.25×, 12 of 13 at 2.0× or more. smallInput (2 steps): 2.8 → 4.5.
+ *   the baseline: 1.90–3.12×, median 2.25×, 12 of 13 at 2.0× or more. smallInput (2 steps):
+ *   2.8 → 4.5; after the tile change, at load 9.9: 2.8 → 3.9.
  * - Tried and dropped: sharing one tap row's input vec4s between its taps in the direct
  *   kernels (LLVM already merges those loads: no change), im2col for 8×8 planes and direct for
  *   4×4 ones (still slower than the current split), other forward tiles (TM4 8–16: noise).
