@@ -110,3 +110,34 @@ export async function numericGrad(
   }
   return g;
 }
+
+/**
+ * Resolves once tests/fixtures/large/ is complete. .ci/run writes those fixtures
+ * (tests/golden/export_full.py) while the tests already run, and names in
+ * CT_LARGE_FIXTURES_DONE the file it creates once the export has ended, whether or not it
+ * succeeded: the full-size tests wait for it before they look for their files, so they neither
+ * read a half-written file nor skip a fixture that is still on its way. Without the variable
+ * (a plain `deno test`) it resolves at once.
+ */
+export async function largeFixturesReady(): Promise<void> {
+  const marker = Deno.env.get("CT_LARGE_FIXTURES_DONE");
+  if (!marker) return;
+  const limitMs = 15 * 60_000;
+  const start = Date.now();
+  for (;;) {
+    try {
+      Deno.statSync(marker);
+      return;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    if (Date.now() - start > limitMs) {
+      throw new Error(
+        `largeFixturesReady: CT_LARGE_FIXTURES_DONE file ${marker} still missing after ${
+          limitMs / 60_000
+        } min: the fixture export did not end`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -13,6 +13,7 @@ with exactly those F16-rounded weights, so the comparison is exact up to f32 ari
 
 With --full, also writes the whole networks in F32 to tests/fixtures/large/ (gitignored: 45 MB
 and 94 MB), with logits as references; the full parity test runs only when they exist.
+tests/golden/export_full.py writes only these, with export_pth.py's large fixtures (CI).
 
 Before export, each model runs two train-mode forwards on random batches (no weight change) so
 the running statistics are not the trivial 0/1 and eval mode is a real test.
@@ -125,19 +126,26 @@ def full(name, x_eval_shape, x_train_shape, watch):
     save_safetensors(FIX / "large" / f"{name}_c10_seed0.ref.safetensors", ref)
 
 
+W18 = ["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
+       "layer2.0.downsample.1.running_var", "layer2.1.bn2.running_mean"]
+W50 = ["bn1.running_var", "layer2.0.bn2.running_mean", "layer2.0.downsample.1.running_var",
+       "layer2.3.bn3.num_batches_tracked"]
+
+
+def full_fixtures():
+    """The whole networks (tests/fixtures/large/, gitignored); also run by export_full.py."""
+    full("resnet18", (2, 3, 64, 64), (2, 3, 64, 64), W18 + ["layer4.1.bn2.running_var"])
+    # Train mode at 2x3x32x32 leaves layer4 at 1x1, so its BN normalises 2 values per channel:
+    # ill-conditioned (torch f32 and f64 differ by 1.05 in the logits). At 64x64 they agree to 2e-4.
+    full("resnet50", (1, 3, 32, 32), (2, 3, 64, 64), W50 + ["layer4.2.bn3.running_mean"])
+
+
 def main():
     torch.set_grad_enabled(False)
-    w18 = ["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
-           "layer2.0.downsample.1.running_var", "layer2.1.bn2.running_mean"]
-    w50 = ["bn1.running_var", "layer2.0.bn2.running_mean", "layer2.0.downsample.1.running_var",
-           "layer2.3.bn3.num_batches_tracked"]
-    prefix("resnet18", (2, 3, 64, 64), (2, 3, 64, 64), w18)
-    prefix("resnet50", (1, 3, 32, 32), (2, 3, 32, 32), w50)
+    prefix("resnet18", (2, 3, 64, 64), (2, 3, 64, 64), W18)
+    prefix("resnet50", (1, 3, 32, 32), (2, 3, 32, 32), W50)
     if "--full" in sys.argv:
-        full("resnet18", (2, 3, 64, 64), (2, 3, 64, 64), w18 + ["layer4.1.bn2.running_var"])
-        # Train mode at 2x3x32x32 leaves layer4 at 1x1, so its BN normalises 2 values per channel:
-        # ill-conditioned (torch f32 and f64 differ by 1.05 in the logits). At 64x64 they agree to 2e-4.
-        full("resnet50", (1, 3, 32, 32), (2, 3, 64, 64), w50 + ["layer4.2.bn3.running_mean"])
+        full_fixtures()
 
 
 if __name__ == "__main__":

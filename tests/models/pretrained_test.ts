@@ -5,7 +5,7 @@
  * prefix, our own checkpoints, strictness, and an unchanged model after a bad file.
  */
 import assert from "node:assert/strict";
-import { assertClose } from "../helpers.ts";
+import { assertClose, largeFixturesReady } from "../helpers.ts";
 import { scope, Tensor } from "../../src/gpu/tensor.ts";
 import { noGrad } from "../../src/autograd/tape.ts";
 import { ResNet18Model, ResNet50Model, type ResNetModel } from "../../src/models/resnet_models.ts";
@@ -228,7 +228,9 @@ Deno.test("loadPretrained: a weights name resolves to torchvision's URL through 
   );
 });
 
-// Full-size parity: ResNet-18/50 at 1000 classes (tests/golden/export_pth.py --full, gitignored).
+// Full-size parity: ResNet-18/50 at 1000 classes (tests/golden/export_pth.py --full, gitignored;
+// CI writes them alongside the test run).
+await largeFixturesReady();
 for (const [name, Model] of [["resnet18", ResNet18Model], ["resnet50", ResNet50Model]] as const) {
   const files = [`${name}_1000.pth`, ...(name === "resnet50" ? [`${name}_1000.legacy.pth`] : [])];
   for (const f of files) {

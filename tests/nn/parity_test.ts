@@ -9,7 +9,7 @@
  * the whole networks, comparing logits.
  */
 import assert from "node:assert/strict";
-import { assertClose } from "../helpers.ts";
+import { assertClose, largeFixturesReady } from "../helpers.ts";
 import { memoryStats, scope, type Tensor } from "../../src/gpu/tensor.ts";
 import { loadSafetensors, type ResNet, resnet18, resnet50 } from "../../src/nn/mod.ts";
 
@@ -23,6 +23,9 @@ function exists(url: URL): boolean {
     return false;
   }
 }
+
+// The large fixtures may still be on their way (CI writes them alongside the test run).
+await largeFixturesReady();
 
 function disposeAll(m: Map<string, Tensor>): void {
   for (const t of m.values()) t.dispose();

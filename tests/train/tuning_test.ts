@@ -155,6 +155,12 @@ function recorded(runDir: string): ChoiceTable | null {
 }
 
 const SHORT = ["trainer.maxEpochs=1", "trainer.limitTrainBatches=3", "trainer.limitValBatches=1"];
+/**
+ * Four of the 16 training batches per epoch in the resume test's runs: every batch is a full
+ * one (the same kernel buckets as whole epochs), and an epoch of several steps is cut and
+ * resumed as before, with a quarter of the lavapipe steps.
+ */
+const FOUR = ["trainer.limitTrainBatches=4"];
 
 Deno.test("tuning on: the run records the buckets it used in tuning.json and caches them", async () => {
   const root = Deno.makeTempDirSync();
@@ -231,7 +237,7 @@ Deno.test("resume replays a recorded non-heuristic table: bit-identical to a str
       seed();
       const probe = await withEnv(
         env,
-        () => fit(root, [`logging.version=probe${i}`, "trainer.maxEpochs=1"]),
+        () => fit(root, [`logging.version=probe${i}`, "trainer.maxEpochs=1", ...FOUR]),
       );
       if (i > 0 && /kernel choices: 0 bucket/.test(probe.text)) break;
       for (const [key, choice] of Object.entries(recorded(probe.runDir)!)) {
@@ -249,27 +255,28 @@ Deno.test("resume replays a recorded non-heuristic table: bit-identical to a str
     // Straight: 2 epochs with the forced table from step 1 (it covers every bucket: nothing
     // left to tune).
     seed();
-    const straight = await withEnv(env, () => fit(root, ["logging.version=straight"]));
+    const straight = await withEnv(env, () => fit(root, ["logging.version=straight", ...FOUR]));
     assert.deepEqual(recorded(straight.runDir), forced);
     assert.match(straight.text, /kernel choices: 0 bucket\(s\) tuned/);
     assert.ok(straight.seen.every((s) => s.fc1 !== HEURISTIC_MATMUL()));
     // The table matters: the heuristics give other weights.
     const heuristic = await withEnv(
       { ...env, CT_TUNE: "0" },
-      () => fit(root, ["logging.version=heuristic"]),
+      () => fit(root, ["logging.version=heuristic", ...FOUR]),
     );
     assert.notDeepEqual(heuristic.weights, straight.weights, "the forced table changes bits");
 
     // Cut in epoch 1 with the same table; then the cache is gone, so only tuning.json can
     // give the resumed run the forced choices.
     seed();
-    const cut = await withEnv(env, () => fit(root, ["logging.version=cut"], 1));
+    const cut = await withEnv(env, () => fit(root, ["logging.version=cut", ...FOUR], 1));
     Deno.removeSync(cache, { recursive: true });
     Deno.mkdirSync(cache);
     const resumed = await withEnv(env, () =>
       fit(root, [
         "logging.version=resumed",
         `resume=${cut.runDir}/checkpoints/last.json`,
+        ...FOUR,
       ]));
     assert.match(resumed.text, /kernel choices: \d+ replayed from .*cut\/tuning\.json/);
     assert.doesNotMatch(resumed.text, /tuned in/, "no re-tuning");
