@@ -20,6 +20,11 @@ export interface AdapterFacts {
   isFallbackAdapter: boolean;
   /** True when the adapter is a CPU rasteriser (lavapipe, SwiftShader), where register blocking wins. */
   isCpu: boolean;
+  /**
+   * True for SwiftShader (Chrome's software WebGPU), a CPU adapter whose pipeline compiles
+   * cost seconds for the big unrolled register kernels (see `kernelHeuristic` in conv.ts).
+   */
+  isSwiftShader: boolean;
   /** Features the device was created with. */
   features: string[];
   /**
@@ -107,6 +112,7 @@ async function createContext(): Promise<GpuContext> {
   const features = WANTED_FEATURES.filter((f) =>
     adapter.features.has(f as GPUFeatureName)
   ) as GPUFeatureName[];
+  const named = `${description} ${info.vendor} ${info.architecture}`;
   const facts: AdapterFacts = {
     description,
     vendor: info.vendor,
@@ -114,9 +120,8 @@ async function createContext(): Promise<GpuContext> {
     device: info.device ?? "",
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     // Chrome leaves `description` empty for SwiftShader and names it in `architecture`.
-    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(
-      `${description} ${info.vendor} ${info.architecture}`,
-    ),
+    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(named),
+    isSwiftShader: /swiftshader/i.test(named),
     features,
     subgroupsDirective: false,
   };

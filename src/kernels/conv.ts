@@ -105,13 +105,22 @@ export function convPlan(g: Conv2dGeometry, opts: Conv2dOptions = {}): ConvCandi
   return withTile(base, tunedTile(choice));
 }
 
+/**
+ * Column matrices up to this many elements (64 MiB) are small enough for the im2col path
+ * where the direct one would also serve (`kernelHeuristic`).
+ */
+const SMALL_COLS = 1 << 24;
+
 /** The kernel family `auto` takes without a measured choice (see `convAlgorithm`). */
 function kernelHeuristic(g: Conv2dGeometry): "direct" | "im2col" | "igemm" {
-  if (!gpu().adapter.isCpu) return "igemm";
+  const { isCpu, isSwiftShader } = gpu().adapter;
+  if (!isCpu) return "igemm";
   if (g.kw > DIRECT_MAX_KW) return "im2col";
   const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
   if (colsSize > IM2COL_MAX_COLS) return "direct";
-  return g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
+  // SwiftShader compiles each unrolled direct kernel for 3–8 s (lavapipe for ~1 s) and runs
+  // a ResNet-18 step about as fast on the im2col path, whose matmul the step compiles anyway.
+  return (g.ow < 8 || isSwiftShader) && colsSize <= SMALL_COLS ? "im2col" : "direct";
 }
 
 /** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */
