@@ -62,9 +62,11 @@ export const IM2COL_MAX_COLS = 1 << 28;
  * on (`src/kernels/tuning.ts`, family `conv2d`), else the heuristic. The heuristic on CPU
  * adapters: the im2col path takes outputs narrower than 8 columns (ResNet's late stages on
  * small images: 4×4, 2×2, 1×1), which would leave most lanes of the row-blocked direct kernels
- * computing padding while their im2col matrices stay small; the direct kernels take the rest.
- * Their register tiles (up to 64 vec4 accumulators per invocation) would spill on a real GPU,
- * which gets the workgroup-tiled implicit GEMM instead.
+ * computing padding while their im2col matrices stay small; the direct kernels take the rest,
+ * except on SwiftShader, where im2col takes every conv whose column matrix is small (the
+ * direct kernels' unrolled variants compile for seconds each there). Their register tiles (up
+ * to 64 vec4 accumulators per invocation) would spill on a real GPU, which gets the
+ * workgroup-tiled implicit GEMM instead.
  */
 export function convAlgorithm(
   g: Conv2dGeometry,
