@@ -20,11 +20,6 @@ export interface AdapterFacts {
   isFallbackAdapter: boolean;
   /** True when the adapter is a CPU rasteriser (lavapipe, SwiftShader), where register blocking wins. */
   isCpu: boolean;
-  /**
-   * True for SwiftShader (Chrome's software WebGPU), a CPU adapter whose pipeline compiles
-   * cost seconds for the big unrolled register kernels (see `kernelHeuristic` in conv.ts).
-   */
-  isSwiftShader: boolean;
   /** Features the device was created with. */
   features: string[];
   /**
@@ -112,7 +107,6 @@ async function createContext(): Promise<GpuContext> {
   const features = WANTED_FEATURES.filter((f) =>
     adapter.features.has(f as GPUFeatureName)
   ) as GPUFeatureName[];
-  const named = `${description} ${info.vendor} ${info.architecture}`;
   const facts: AdapterFacts = {
     description,
     vendor: info.vendor,
@@ -120,8 +114,9 @@ async function createContext(): Promise<GpuContext> {
     device: info.device ?? "",
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     // Chrome leaves `description` empty for SwiftShader and names it in `architecture`.
-    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(named),
-    isSwiftShader: /swiftshader/i.test(named),
+    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(
+      `${description} ${info.vendor} ${info.architecture}`,
+    ),
     features,
     subgroupsDirective: false,
   };

@@ -62,11 +62,9 @@ export const IM2COL_MAX_COLS = 1 << 28;
  * on (`src/kernels/tuning.ts`, family `conv2d`), else the heuristic. The heuristic on CPU
  * adapters: the im2col path takes outputs narrower than 8 columns (ResNet's late stages on
  * small images: 4×4, 2×2, 1×1), which would leave most lanes of the row-blocked direct kernels
- * computing padding while their im2col matrices stay small; the direct kernels take the rest,
- * except on SwiftShader, where im2col takes every conv whose column matrix is small (the
- * direct kernels' unrolled variants compile for seconds each there). Their register tiles (up
- * to 64 vec4 accumulators per invocation) would spill on a real GPU, which gets the
- * workgroup-tiled implicit GEMM instead.
+ * computing padding while their im2col matrices stay small; the direct kernels take the rest.
+ * Their register tiles (up to 64 vec4 accumulators per invocation) would spill on a real GPU,
+ * which gets the workgroup-tiled implicit GEMM instead.
  */
 export function convAlgorithm(
   g: Conv2dGeometry,
@@ -107,22 +105,13 @@ export function convPlan(g: Conv2dGeometry, opts: Conv2dOptions = {}): ConvCandi
   return withTile(base, tunedTile(choice));
 }
 
-/**
- * Column matrices up to this many elements (64 MiB) are small enough for the im2col path
- * where the direct one would also serve (`kernelHeuristic`).
- */
-const SMALL_COLS = 1 << 24;
-
 /** The kernel family `auto` takes without a measured choice (see `convAlgorithm`). */
 function kernelHeuristic(g: Conv2dGeometry): "direct" | "im2col" | "igemm" {
-  const { isCpu, isSwiftShader } = gpu().adapter;
-  if (!isCpu) return "igemm";
+  if (!gpu().adapter.isCpu) return "igemm";
   if (g.kw > DIRECT_MAX_KW) return "im2col";
   const colsSize = g.n * g.oh * g.ow * g.c * g.kh * g.kw;
   if (colsSize > IM2COL_MAX_COLS) return "direct";
-  // SwiftShader compiles each unrolled direct kernel for 3–8 s (lavapipe for ~1 s) and runs
-  // a ResNet-18 step about as fast on the im2col path, whose matmul the step compiles anyway.
-  return (g.ow < 8 || isSwiftShader) && colsSize <= SMALL_COLS ? "im2col" : "direct";
+  return g.ow < 8 && colsSize <= 1 << 24 ? "im2col" : "direct";
 }
 
 /** The conv2d tuning family's shape: [N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw]. */

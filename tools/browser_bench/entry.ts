@@ -18,12 +18,69 @@ import { clipGradNorm } from "../../src/optim/clip.ts";
 import { AdamW } from "../../src/optim/adamw.ts";
 import { resnet18 } from "../../src/nn/resnet.ts";
 import { pipelineCount } from "../../src/gpu/pipeline_cache.ts";
+import { conv2d, conv2dInputGrad, conv2dWeightGrad } from "../../src/kernels/conv.ts";
 
 const post = (path: string, body: unknown): Promise<Response> =>
   fetch(path, { method: "POST", body: JSON.stringify(body) });
 
+/** Forward, input and weight gradient of each of ResNet-18's convs at 32 px, per algorithm. */
+async function convTable(q: URLSearchParams): Promise<void> {
+  // [C, H, O, k, stride, padding, input gradient]
+  const convs: [number, number, number, number, number, number, boolean][] = [
+    [3, 32, 64, 7, 2, 3, false],
+    [64, 8, 64, 3, 1, 1, true],
+    [64, 8, 128, 3, 2, 1, true],
+  ];
+  const algos = (q.get("algos") ?? "direct,im2col").split(",") as ("direct" | "im2col")[];
+  const rows: [number, string][] = [];
+  for (const [c, h, o, k, s, p, dgrad] of convs) {
+    for (const algorithm of algos) {
+      const opts = {
+        stride: [s, s] as [number, number],
+        padding: [p, p] as [number, number],
+        algorithm,
+      };
+      const x = Tensor.fromArray(
+        Float32Array.from({ length: 32 * c * h * h }, (_, i) => Math.sin(i)),
+        [32, c, h, h],
+      ).keep();
+      const w = Tensor.fromArray(
+        Float32Array.from({ length: o * c * k * k }, (_, i) => Math.cos(i)),
+        [o, c, k, k],
+      ).keep();
+      const run = () =>
+        scope(() => {
+          const y = conv2d(x, w, opts);
+          if (dgrad) conv2dInputGrad(y, w, { ...opts, inputShape: x.shape });
+          conv2dWeightGrad(x, y, { ...opts, weightShape: w.shape });
+        });
+      let t = performance.now();
+      run();
+      await sync();
+      const first = performance.now() - t;
+      t = performance.now();
+      for (let i = 0; i < 4; i++) run();
+      await sync();
+      const each = (performance.now() - t) / 4;
+      rows.push([
+        each,
+        `${c}→${o} ${k}×${k}/${s} on ${h}×${h} ${algorithm}: first ${first.toFixed(0)} ms`,
+      ]);
+      x.dispose();
+      w.dispose();
+    }
+  }
+  await post("/table", { total: 0, rows });
+}
+
 async function main(): Promise<void> {
   const q = new URL(location.href).searchParams;
+  if (q.get("convs") === "1") {
+    await getDevice();
+    await convTable(q);
+    await post("/done", {});
+    return;
+  }
   const steps = Number(q.get("steps") ?? 4);
   const ctx = await getDevice();
   if (q.get("cpu") === "0") ctx.adapter.isCpu = false;
