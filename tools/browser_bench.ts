@@ -4,9 +4,10 @@
  * wall time and the browser's CPU seconds (all its processes, read from /proc) per phase:
  * the first step (pipelines compiled), the later steps, and an evaluation forward.
  *
- *   deno run -A tools/browser_bench.ts [--steps=4] [--variants=,cpu=0] [--chromium=…]
+ *   deno run -A tools/browser_bench.ts [--steps=4] [--variants="profile=1;cpu=0"] [--chromium=…]
  *
- * `--variants` is a semicolon-separated list of page queries (the empty one: as the web app runs).
+ * `--variants` is a semicolon-separated list of page queries (see the entry's doc; the empty
+ * one: as the web app runs). `BENCH_THREADS=1` adds CPU seconds per thread of each process.
  *
  * @module
  */

@@ -22,7 +22,10 @@ const query = "?data=builtin&epochs=2&trainSize=256&valSize=32&testSize=32&seed=
 const browser = await launchChromium({ profileDir: `${tmp}/profile`, chromium: CHROMIUM });
 try {
   const page = await browser.newPage(`http://127.0.0.1:${server.addr.port}/${query}`);
-  await page.waitFor(`document.readyState === "complete" && document.getElementById("yaml")`, 60_000);
+  await page.waitFor(
+    `document.readyState === "complete" && document.getElementById("yaml")`,
+    60_000,
+  );
   for (const [seed, epochs, train] of runs) {
     const t0 = Date.now();
     await page.evaluate(`(() => {

@@ -5,7 +5,11 @@
  * each phase (the driver reads the browser's CPU time at each mark).
  *
  * Query: `steps` (timed steps after the first, default 4); `cpu=0` makes the kernel heuristics
- * treat the adapter as a GPU (what they pick for discrete GPUs).
+ * treat the adapter as a GPU (what they pick for discrete GPUs); `profile=1` adds one step's
+ * per-kernel GPU times (timestamp queries); `compile=1` compiles each pipeline of the run again
+ * on a second device, one at a time, and reports what each cost; `convs=1` instead times
+ * ResNet-18's stem, layer-1 and first stride-2 convs (forward, input and weight gradient) per
+ * algorithm (`algos=direct,im2col`).
  *
  * @module
  */
