@@ -45,15 +45,22 @@ fn apply(x: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n4) { return; }
-  var rem = i;
   var ia = 0u;
   var ib = 0u;
-  for (var d = i32(P.ndim) - 1; d >= 0; d--) {
-    let dim = P.shape[d / 4][d % 4];
-    let c = rem % dim;
-    rem = rem / dim;
-    ia += c * P.sa[d / 4][d % 4];
-    ib += c * P.sb[d / 4][d % 4];
+  if (P.ndim == 1u) {
+    // One collapsed dim (e.g. a tensor times a scalar): i itself, without the divisions that
+    // SwiftShader runs lane by lane (they made this kernel 3× as slow as the AdamW update).
+    ia = i * P.sa[0][0];
+    ib = i * P.sb[0][0];
+  } else {
+    var rem = i;
+    for (var d = i32(P.ndim) - 1; d >= 0; d--) {
+      let dim = P.shape[d / 4][d % 4];
+      let c = rem % dim;
+      rem = rem / dim;
+      ia += c * P.sa[d / 4][d % 4];
+      ib += c * P.sb[d / 4][d % 4];
+    }
   }
   var x: vec4<f32>;
   var y: vec4<f32>;

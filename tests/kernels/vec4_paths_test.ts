@@ -41,6 +41,10 @@ Deno.test("binary broadcast: the vec4 kernel gives the scalar kernel's bits for 
     [[2, 8, 4, 4], [1, 8, 1, 1], "vec4/splat"],
     [[4, 1], [1, 8], "splat/vec4"],
     [[2, 6, 4], [6, 1], "vec4/splat"],
+    // One collapsed dim (a tensor times a scalar, as gradient clipping runs): the kernel's
+    // division-free index path.
+    [[4, 2, 4], [1], "vec4/splat"],
+    [[1], [3, 8], "splat/vec4"],
     [[3, 5], [5], null],
     [[2, 3, 1], [3, 6], null],
   ];
