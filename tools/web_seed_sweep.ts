@@ -3,7 +3,8 @@
  * and run lengths in one page (its worker compiles the pipelines once), printing
  * val/acc_top1 and test/acc_top1 of each run: the evidence behind the test's run length.
  *
- *   deno run -A tools/web_seed_sweep.ts --runs=1:2:256,2:2:256,1:1:256 (seed:epochs:trainSize)
+ *   deno run -A tools/web_seed_sweep.ts --runs=1:2:128,2:2:128,1:1:128 (seed:epochs:trainSize)
+ *     [--batch=16]
  *
  * @module
  */
@@ -13,12 +14,13 @@ import { serveStatic } from "../web/serve.ts";
 
 const arg = (name: string): string | undefined =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const runs = (arg("runs") ?? "1:2:256").split(",").map((r) => r.split(":").map(Number));
+const batch = Number(arg("batch") ?? 16);
+const runs = (arg("runs") ?? "1:2:128").split(",").map((r) => r.split(":").map(Number));
 const tmp = await Deno.makeTempDir({ prefix: "web_seed_sweep_" });
 await buildWeb(`${tmp}/site`);
 const server = serveStatic(`${tmp}/site`, { port: 0, hostname: "127.0.0.1" });
-const query = "?data=builtin&epochs=2&trainSize=256&valSize=32&testSize=32&seed=1&imageSize=32" +
-  "&batchSize=32&scheduler.warmupEpochs=0&data.augment.randomCrop=null&data.augment.hflip=0";
+const query = "?data=builtin&epochs=2&trainSize=128&valSize=32&testSize=32&seed=1&imageSize=32" +
+  `&batchSize=${batch}&scheduler.warmupEpochs=0&data.augment.randomCrop=null&data.augment.hflip=0`;
 const browser = await launchChromium({ profileDir: `${tmp}/profile`, chromium: CHROMIUM });
 try {
   const page = await browser.newPage(`http://127.0.0.1:${server.addr.port}/${query}`);

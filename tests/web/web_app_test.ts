@@ -41,15 +41,19 @@ if (!available) console.log(`skipping the web app tests: ${chromium} is not inst
 
 /** Image size and batch size of every run in the page (one set of compiled pipelines). */
 const IMAGE = 32;
-const BATCH = 32;
+const BATCH = 16;
 /** The built-in run: EPOCHS × TRAIN / BATCH steps, without augmentation or warm-up. */
 const EPOCHS = 2;
-const TRAIN = 256;
+const TRAIN = 128;
 const STEPS_PER_EPOCH = TRAIN / BATCH;
-// 16 steps at 32 px: enough to clear chance by a margin (in Deno on lavapipe the same settings
-// reach val 0.41 / test 0.66 against 0.25). At 16 px, 16 steps do not (val 0.19).
-const BUILTIN_QUERY = `?data=builtin&epochs=${EPOCHS}&trainSize=${TRAIN}&valSize=${BATCH}` +
-  `&testSize=${BATCH}&seed=1&imageSize=${IMAGE}&batchSize=${BATCH}` +
+/** Validation and test images of the built-in run (two batches each). */
+const HELD_OUT = 32;
+// 16 steps of 16 images at 32 px (`tools/web_seed_sweep.ts`, SwiftShader, batch 16): val
+// 0.50 / 0.41 / 0.44 / 0.47 / 0.41 / 0.34 for seeds 1–6 against chance 0.25. Batch 32 with the
+// same 16 steps (twice the images) gave 0.31 / 0.59 / 0.63 for seeds 1–3, and 8 steps of 32 gave 0.25–0.38 over
+// seeds 1–8: the number of updates matters more here than the images each one sees.
+const BUILTIN_QUERY = `?data=builtin&epochs=${EPOCHS}&trainSize=${TRAIN}&valSize=${HELD_OUT}` +
+  `&testSize=${HELD_OUT}&seed=1&imageSize=${IMAGE}&batchSize=${BATCH}` +
   "&scheduler.warmupEpochs=0&data.augment.randomCrop=null&data.augment.hflip=0&autostart=1";
 
 // Waits are generous: a shared 2-core machine under load runs SwiftShader several times slower.
@@ -139,7 +143,9 @@ interface Summary {
 /** Writes `root/{train,val,test}/{red,blue}/*` as PNG and JPEG, plus one corrupt PNG. */
 async function writeFolder(root: string): Promise<string[]> {
   const files: string[] = [];
-  const counts = { train: 8, val: 4, test: 4 };
+  // 14 train images plus the corrupt one: one batch per epoch (and never a batch of one image,
+  // which batch norm cannot train on).
+  const counts = { train: 7, val: 4, test: 4 };
   for (const [split, n] of Object.entries(counts)) {
     for (const cls of ["blue", "red"]) {
       for (let i = 0; i < n; i++) {
@@ -381,7 +387,7 @@ async function builtinRun(page: Page, tmp: string): Promise<void> {
 async function folderRun(page: Page, tmp: string): Promise<void> {
   const folder = `${tmp}/shapes`;
   const files = await writeFolder(folder);
-  assert.equal(files.length, 33);
+  assert.equal(files.length, 31);
   // A directory path gives the files their webkitRelativePath, as a picked folder does.
   await pickFiles(page, "#folder", [folder]);
   await page.waitFor(`/\\/picked\\/shapes/.test(document.getElementById("yaml").value)`, 10_000);
