@@ -106,6 +106,13 @@ export interface Chromium extends Session {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** This process's environment without `GLIBC_TUNABLES` (see `launchChromium`). */
+function withoutGlibcTunables(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.GLIBC_TUNABLES;
+  return env;
+}
+
 /** Launches Chromium with its profile in `opts.profileDir` and connects to it. */
 export async function launchChromium(opts: LaunchOptions): Promise<Chromium> {
   const chromium = opts.chromium ?? CHROMIUM;
@@ -117,6 +124,12 @@ export async function launchChromium(opts: LaunchOptions): Promise<Chromium> {
       "--remote-debugging-port=0",
       opts.url ?? "about:blank",
     ],
+    // Chromium starts with glibc's default allocator settings: the malloc tunables `.ci/run`
+    // exports for our own processes (GLIBC_TUNABLES) make SwiftShader's Vulkan initialisation
+    // fail in its GPU process ("Internal Vulkan error (-3)"), which leaves WebGPU without an
+    // adapter.
+    env: withoutGlibcTunables(),
+    clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: opts.captureStderr ? "piped" : "null",
