@@ -103,25 +103,20 @@ export class Rng {
       let u = 0;
       let v = 0;
       for (let k = 0; k < 2; k++) {
-        let x = Math.imul(s1, 5);
-        const hi = Math.imul((x << 7) | (x >>> 25), 9) >>> 5;
-        let t = s1 << 9;
-        s2 ^= s0;
-        s3 ^= s1;
-        s1 ^= s2;
-        s0 ^= s3;
-        s2 ^= t;
-        s3 = (s3 << 11) | (s3 >>> 21);
-        x = Math.imul(s1, 5);
-        const lo = Math.imul((x << 7) | (x >>> 25), 9) >>> 6;
-        t = s1 << 9;
-        s2 ^= s0;
-        s3 ^= s1;
-        s1 ^= s2;
-        s0 ^= s3;
-        s2 ^= t;
-        s3 = (s3 << 11) | (s3 >>> 21);
-        const w = (hi * 67108864 + lo) / 9007199254740992;
+        // Two 32-bit draws: the top 27 bits of the first and 26 of the second.
+        let w = 0;
+        for (let j = 0; j < 2; j++) {
+          const x = Math.imul(s1, 5);
+          const bits = Math.imul((x << 7) | (x >>> 25), 9);
+          const t = s1 << 9;
+          s2 ^= s0;
+          s3 ^= s1;
+          s1 ^= s2;
+          s0 ^= s3;
+          s2 ^= t;
+          s3 = (s3 << 11) | (s3 >>> 21);
+          w = j === 0 ? (bits >>> 5) * 67108864 : (w + (bits >>> 6)) / 9007199254740992;
+        }
         if (k === 0) {
           if (w === 0) k--; // draw u again
           else u = w;

@@ -284,11 +284,18 @@ async function errorMessages(page: Page, base: string): Promise<void> {
 async function builtinRun(page: Page, tmp: string): Promise<void> {
   // Stop after the first step, then Resume from the in-memory `last` checkpoint.
   const n = STEPS_PER_EPOCH;
-  await page.waitFor(
-    `/epoch 1\\/${EPOCHS} step [1-${
+  // A page that fails (no WebGPU adapter, a config error) ends the wait at once.
+  const first = await page.waitFor<string>(
+    `(/epoch 1\\/${EPOCHS} step [1-${
       n - 1
-    }]\\/${n}\\b/.test(document.getElementById("status").textContent)`,
+    }]\\/${n}\\b/.test(document.getElementById("status").textContent) ||
+      document.body.dataset.state === "error") && document.body.dataset.state`,
     20 * MINUTE,
+  );
+  assert.notEqual(
+    first,
+    "error",
+    await page.evaluate<string>(`document.getElementById("error").textContent`),
   );
   await page.evaluate(`document.getElementById("stop").click()`);
   const stopped = await stateIn(page, ["stopped", "done", "error"], 20 * MINUTE);
