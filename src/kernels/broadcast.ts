@@ -33,12 +33,33 @@ export function setSubgroupBroadcasts(on: boolean): boolean {
   return was;
 }
 
-/** `code` with `enable subgroups;` in front where the WGSL compiler requires it (Tint). */
-export function subgroupCode(name: string, code: string): string {
-  let s = sources.get(name);
+/** A kernel's name and WGSL (what `defineKernel` returns). */
+export interface KernelSource {
+  /** Kernel name. */
+  readonly name: string;
+  /** WGSL source. */
+  readonly code: string;
+}
+
+/**
+ * The WGSL of a kernel that uses subgroup operations, with `enable subgroups;` in front where
+ * the WGSL compiler requires it (Tint), built once per kernel.
+ */
+export function subgroupCode(kernel: KernelSource): string {
+  let s = sources.get(kernel.name);
   if (s === undefined) {
-    s = gpu().adapter.subgroupsDirective ? `enable subgroups;\n${code}` : code;
-    sources.set(name, s);
+    s = gpu().adapter.subgroupsDirective ? `enable subgroups;\n${kernel.code}` : kernel.code;
+    sources.set(kernel.name, s);
   }
   return s;
+}
+
+/** The form a dispatch runs: `broadcast` where `subgroupBroadcasts()`, `plain` otherwise. */
+export function broadcastForm(
+  plain: KernelSource,
+  broadcast: KernelSource,
+): { kernel: string; code: string; sg: boolean } {
+  return subgroupBroadcasts()
+    ? { kernel: broadcast.name, code: subgroupCode(broadcast), sg: true }
+    : { kernel: plain.name, code: plain.code, sg: false };
 }

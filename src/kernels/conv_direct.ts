@@ -23,7 +23,7 @@ import { Tensor } from "../gpu/tensor.ts";
 import { reduce } from "./reduce.ts";
 import { full } from "./elementwise.ts";
 import { permute } from "./copy.ts";
-import { SG_LANES, subgroupBroadcasts, subgroupCode } from "./broadcast.ts";
+import { broadcastForm, SG_LANES, subgroupBroadcasts } from "./broadcast.ts";
 import type { Conv2dGeometry } from "./conv_geometry.ts";
 
 const PAD = defineKernel("conv2d_pad", padSrc, {
@@ -256,11 +256,11 @@ function convCore(
   const op4 = wp.shape[1] / 4;
   const wgX = 8;
   const wgY = 1;
-  const sg = subgroupBroadcasts();
+  const { kernel, code, sg } = broadcastForm(FORWARD, FORWARD_SG);
   const sizes = { TM4: tile.tm4, TN: tile.tn, NB: tile.nb };
   dispatch({
-    kernel: sg ? FORWARD_SG.name : FORWARD.name,
-    code: sg ? subgroupCode(FORWARD_SG.name, FORWARD_SG.code) : FORWARD.code,
+    kernel,
+    code,
     // The _sg form's workgroup is SG_LANES (= wgX) row blocks, wgY = 1: the same grid.
     overrides: sg
       ? { ...tapOverrides(g), ...sizes, SG: SG_LANES }
@@ -562,10 +562,10 @@ function weightGradNhwc(
   const split = batchSplit(total, g.n);
   const out = Tensor.empty([split, g.o, g.c, g.kh, g.kw]);
   const wgX = 8;
-  const sg = subgroupBroadcasts();
+  const { kernel, code, sg } = broadcastForm(WGRAD_NHWC, WGRAD_NHWC_SG);
   dispatch({
-    kernel: sg ? WGRAD_NHWC_SG.name : WGRAD_NHWC.name,
-    code: sg ? subgroupCode(WGRAD_NHWC_SG.name, WGRAD_NHWC_SG.code) : WGRAD_NHWC.code,
+    kernel,
+    code,
     overrides: sg
       ? { ...tapOverrides(g), TO4: to4, TC: tc, TP: tp, SG: SG_LANES }
       : { ...tapOverrides(g), TO4: to4, TC: tc, TP: tp, WG_X: wgX },

@@ -20,7 +20,7 @@ import { dispatch } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { refinedCandidate, splitCandidate, tunedChoice } from "../gpu/tune.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { SG_LANES, subgroupBroadcasts, subgroupCode } from "./broadcast.ts";
+import { broadcastForm, SG_LANES } from "./broadcast.ts";
 import { hasShaderF16 } from "./cast.ts";
 import { fillInPlace } from "./elementwise.ts";
 import { stridedCopy } from "./copy.ts";
@@ -489,27 +489,19 @@ function register(a: Tensor, b: Tensor, out: Tensor, g: Geometry, opts: MatmulOp
     stride_b: g.bb === 1 ? 0 : (kP * nP) / 4,
     stride_c: (m * nP) / 4,
   });
-  const buffers = [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer];
+  const { kernel, code, sg } = broadcastForm(REGISTER, REGISTER_SG);
   const flags = { TRANS_B: opts.transB ? 1 : 0, ACCUMULATE: opts.accumulateInto ? 1 : 0 };
-  if (subgroupBroadcasts()) {
-    dispatch({
-      kernel: REGISTER_SG.name,
-      code: subgroupCode(REGISTER_SG.name, REGISTER_SG.code),
-      overrides: { ...flags, TM: SG_TM, TN4: SG_TN4, SG: SG_LANES },
-      uniform,
-      buffers,
-      workgroups: [Math.ceil(nP / (4 * SG_TN4 * SG_LANES)), Math.ceil(m / SG_TM), batch],
-    });
-  } else {
-    dispatch({
-      kernel: REGISTER.name,
-      code: REGISTER.code,
-      overrides: { ...flags, TM: REG_TM, TN4: REG_TN4, WG_X: REG_WG_X, WG_Y: 1 },
-      uniform,
-      buffers,
-      workgroups: [Math.ceil(nP / (4 * REG_TN4 * REG_WG_X)), Math.ceil(m / REG_TM), batch],
-    });
-  }
+  const [tm, tn4, lanes] = sg ? [SG_TM, SG_TN4, SG_LANES] : [REG_TM, REG_TN4, REG_WG_X];
+  dispatch({
+    kernel,
+    code,
+    overrides: sg
+      ? { ...flags, TM: tm, TN4: tn4, SG: lanes }
+      : { ...flags, TM: tm, TN4: tn4, WG_X: lanes, WG_Y: 1 },
+    uniform,
+    buffers: [(aP ?? a).buffer, (bP ?? b).buffer, c.buffer],
+    workgroups: [Math.ceil(nP / (4 * tn4 * lanes)), Math.ceil(m / tm), batch],
+  });
   if (cP) {
     copyBlocks(cP, out, { shape: [batch, m, n], from: [m, nP], to: [m, n] });
     cP.dispose();

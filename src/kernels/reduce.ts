@@ -14,6 +14,7 @@ import { dispatch, gridFor } from "../gpu/dispatch.ts";
 import { defineKernel } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { normAxis } from "./shape.ts";
+import { subgroupCode } from "./broadcast.ts";
 
 /** Both reductions read [outer, r, inner]: r reduced, outer and inner kept. */
 const REDUCE_FIELDS = { outer: "u32", r: "u32", inner: "u32" } as const;
@@ -37,16 +38,6 @@ export interface ReduceResult {
   values: Tensor;
   /** For max: i32 indices along the axis; null otherwise. */
   indices: Tensor | null;
-}
-
-let subgroupSource: string | null = null;
-
-/** reduce_subgroup's source, with `enable subgroups;` where the WGSL compiler requires it. */
-function subgroupCode(): string {
-  subgroupSource ??= gpu().adapter.subgroupsDirective
-    ? `enable subgroups;\n${SUBGROUP.code}`
-    : SUBGROUP.code;
-  return subgroupSource;
 }
 
 /** Options of `reduce`. */
@@ -129,7 +120,7 @@ export function reduce(op: ReduceOp, x: Tensor, opts: ReduceOptions): ReduceResu
   const tree = kernel !== "serial";
   dispatch({
     kernel: `reduce_${kernel}.${op}`,
-    code: kernel === "subgroup" ? subgroupCode() : tree ? TREE.code : SERIAL.code,
+    code: kernel === "subgroup" ? subgroupCode(SUBGROUP) : tree ? TREE.code : SERIAL.code,
     overrides: { OP: OPS[op] },
     uniform: SERIAL.params.pack({ outer, r, inner }),
     buffers: [x.buffer, values.buffer, scratch.buffer],
