@@ -7,7 +7,7 @@
  */
 
 import { closeErrorScope, gpu, openErrorScope, settleErrors } from "./device.ts";
-import { getPipeline } from "./pipeline_cache.ts";
+import { getPipeline, hasPipeline } from "./pipeline_cache.ts";
 import { acquireBuffer, onSubmitted, onTrim, releaseBuffer } from "./pool.ts";
 
 /** One compute dispatch. */
@@ -27,6 +27,16 @@ export interface DispatchOptions {
 }
 
 const MAX_DISPATCHES_PER_SUBMIT = 2048;
+/**
+ * A dispatch that needs a pipeline not made yet first submits what is recorded, once that is
+ * this many dispatches or more: the driver then runs it (on lavapipe that includes compiling
+ * each pipeline's code at its first dispatch, on the queue thread) while this thread makes
+ * the new pipeline, instead of all of it waiting for the step's one submit. Only first steps
+ * make pipelines, so later steps submit as before. ResNet-18 32×32 first step on lavapipe
+ * (`bench/compile_probe.ts`, warm shader cache): 2.6–2.7 → 2.0–2.1 s wall. Per-dispatch
+ * submits (a threshold of 1) lose part of it to the driver's per-submit cost.
+ */
+const EARLY_SUBMIT_MIN = 16;
 /** Distinct uniform blocks kept (each is a small persistent buffer); cleared when reached. */
 const MAX_UNIFORMS = 8192;
 /** Bind groups kept; cleared when reached. */
@@ -105,6 +115,9 @@ export function dispatch(opts: DispatchOptions): void {
     );
   }
   if (x === 0 || y === 0 || z === 0) return;
+  if (
+    dispatchesInBatch >= EARLY_SUBMIT_MIN && !hasPipeline(opts.kernel, opts.code, opts.overrides)
+  ) flush();
   const enc = currentEncoder();
   const pipeline = getPipeline(opts.kernel, opts.code, opts.overrides);
   const uni = opts.uniform ? uniformBuffer(device, opts.uniform) : null;

@@ -74,6 +74,15 @@ export function getPipeline(
   return p;
 }
 
+/** Whether `getPipeline(kernel, code, overrides)` would return a pipeline already made. */
+export function hasPipeline(
+  kernel: string,
+  code: string,
+  overrides: Record<string, number> = {},
+): boolean {
+  return pipelines.get(code)?.has(`${kernel}\u0000${JSON.stringify(overrides)}`) ?? false;
+}
+
 /** Number of compiled pipelines (for tests and diagnostics). */
 export function pipelineCount(): number {
   let n = 0;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import "../helpers.ts";
 import { keep, memoryStats, scope, Tensor } from "../../src/gpu/tensor.ts";
 import { gpu } from "../../src/gpu/device.ts";
-import { dispatch, dispatchStats, gridFor, Uniforms } from "../../src/gpu/dispatch.ts";
+import { dispatch, dispatchStats, gridFor, sync, Uniforms } from "../../src/gpu/dispatch.ts";
 import { bucketSize, trimPool } from "../../src/gpu/pool.ts";
 import { getPipeline, pipelineCount, pipelineLog } from "../../src/gpu/pipeline_cache.ts";
 import { full, unary } from "../../src/kernels/elementwise.ts";
@@ -200,6 +200,37 @@ Deno.test("pipelines are cached per source and override values", () => {
   assert.deepEqual(last.overrides, { K: 4 });
   assert.equal(last.wgslChars, code.length);
   assert.ok(last.expandMs >= 0 && last.moduleMs >= 0 && last.pipelineMs >= 0);
+});
+
+Deno.test("a dispatch that makes a pipeline submits what was recorded first; cached ones do not", async () => {
+  const x = Tensor.fromArray([1, 2, 3], [3]);
+  // A kernel this test alone uses, so its first dispatch makes a pipeline.
+  const code = "@group(0) @binding(0) var<storage, read_write> v: array<f32>;\n" +
+    "@compute @workgroup_size(1) fn main() { v[1] = v[1] + 10.0; }";
+  const run = async (): Promise<{ submits: number; values: number[] }> => {
+    await sync();
+    const y = unary("affine", x, 1, 0);
+    // 20 recorded dispatches of a pipeline made before (and so cached at the second run)...
+    for (let i = 0; i < 20; i++) unary("affine", x, 1, 0).dispose();
+    const before = dispatchStats().submits;
+    // ...then one that needs a new pipeline at the first run only.
+    dispatch({ kernel: "early_submit_test", code, buffers: [y.buffer], workgroups: [1] });
+    const submits = dispatchStats().submits - before;
+    const values = [...await y.toArray()];
+    y.dispose();
+    return { submits, values };
+  };
+  const first = await run();
+  assert.equal(
+    first.submits,
+    1,
+    "the recorded dispatches went to the queue before the new pipeline",
+  );
+  assert.deepEqual(first.values, [1, 12, 3], "and ran before the new kernel, in order");
+  const second = await run();
+  assert.equal(second.submits, 0, "no early submit once every pipeline is made");
+  assert.deepEqual(second.values, [1, 12, 3]);
+  x.dispose();
 });
 
 Deno.test("uniform blocks and bind groups are reused without mixing up dispatches", async () => {
