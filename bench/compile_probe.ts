@@ -49,6 +49,15 @@
  * Bᵀ copied into place (+13–15 % on the NT products: weights are the larger operand); the stem
  * through im2col + matmul (3× slower); conv2d_forward 3×3 with its rows as a loop (LLVM 2.0 →
  * 0.93 s, creation 0.37 → 0.14 s, but ≈ +5 % steady step).
+ *
+ * NOTE (2026-11-30, fifth session): what does overlap is submitting the dispatches recorded so
+ * far before making a new pipeline, once there are 16 or more (`src/gpu/dispatch.ts`): lavapipe
+ * compiles and runs them on its queue thread while the main thread makes the next pipelines.
+ * First step wall ms, warm cache, LP_NUM_THREADS=1, idle machine, fresh processes alternated:
+ * one submit 2713, 2633; threshold 1 (a submit per new pipeline) 2479, 2443; 8: 2086, 2057;
+ * 16: 2163, 2059, 2149; 32: 1995, 2099. Empty cache: one submit 8381, 8632; 16: 7835, 8011;
+ * 64: 7589, 7759 (LLVM on the queue thread is then the whole critical path). The recording
+ * phase now includes waiting for the queue, so "recording" grows while the step shrinks.
  */
 import process from "node:process";
 import { getDevice } from "../src/gpu/device.ts";
