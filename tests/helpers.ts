@@ -2,13 +2,21 @@
  * Shared test helpers: device set-up, golden-value loading, closeness checks,
  * finite differences.
  */
-import { getDevice } from "../src/gpu/device.ts";
+import { getDevice, setAdapterClass } from "../src/gpu/device.ts";
 import { Tensor } from "../src/gpu/tensor.ts";
 
 // Tests see the kernel heuristics (deterministic choices, no writes to the user's cache
 // folder): measured kernel choice is off here and in the processes tests start, unless a test
 // turns it on itself.
 Deno.env.set("CT_TUNE", "0");
+
+// CT_ADAPTER_CLASS=gpu runs the GPU kernel choices on a CPU adapter (what
+// tools/gpu_session.sh runs on a GPU), =cpu the reverse.
+const adapterClass = Deno.env.get("CT_ADAPTER_CLASS");
+if (adapterClass === "gpu" || adapterClass === "cpu") setAdapterClass(adapterClass);
+else if (adapterClass) {
+  throw new Error(`CT_ADAPTER_CLASS: expected "gpu" or "cpu", got "${adapterClass}"`);
+}
 
 await getDevice();
 

@@ -3,7 +3,10 @@
 # (the device tool's machines: no Deno, no Vulkan loader, no network).
 #
 #   tools/gpu_session.sh prepare   here, once: .gpu/ (ignored by git) gets an xz-compressed Deno
-#                                  and the Vulkan loader's .deb (≈ 35 MB together)
+#                                  and the Vulkan loader's .deb (≈ 30 MB together), then the
+#                                  tests `run` will run go through here with the GPU kernel
+#                                  choices (CT_ADAPTER_CLASS=gpu), so that what fails there is
+#                                  new to the GPU, not known before the device time is spent
 #   tools/gpu_session.sh run       there, with .gpu carried: one call, under 10 minutes
 #
 # `run` writes to $OUT (or runs/gpu_session without it): adapter.txt (the adapter and its
@@ -17,6 +20,12 @@
 # Copy report.md and goals.md into the README's GPU section.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+export NO_COLOR=1 XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+
+# The test files run on the GPU: those that need no npm package (none is cached there) and no
+# large fixture.
+GPU_TESTS=(tests/kernels tests/gpu tests/optim tests/metrics
+  tests/autograd/{batch_norm_relu,loss,nn_ops,ops,tape}_test.ts tests/nn/{init,resnet}_test.ts)
 
 prepare() {
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
@@ -30,6 +39,12 @@ prepare() {
   apt-get $o update >/dev/null && (cd .gpu && apt-get $o download libvulkan1 2>/dev/null) ||
     { echo "prepare: apt-get could not download libvulkan1"; exit 1; }
   ls -la .gpu
+  echo "prepare: the GPU tests with the GPU kernel choices on this adapter"
+  CT_ADAPTER_CLASS=gpu deno test --no-check --allow-read --allow-write --allow-env \
+    "${GPU_TESTS[@]}" >.gpu/preflight.log 2>&1
+  local rc=$?
+  grep -E '^(ok|FAILED) \|' .gpu/preflight.log
+  [ "$rc" = 0 ] || { echo "prepare: failures above, in .gpu/preflight.log"; exit 1; }
   echo 'then: run(command="bash tools/gpu_session.sh run", carry=[".gpu"], timeout_s=600)'
 }
 
@@ -58,11 +73,8 @@ console.log(JSON.stringify({ info: { vendor, architecture, device, description }
   (timeout 150 "${PYTHON:-python3}" bench/torch_reference.py ${TORCH_ARGS:-} --out runs/bench/torch.json >"$out/torch.log" 2>&1
     cp runs/bench/torch.json "$out/" 2>/dev/null) &
   local torch_pid=$!
-  # The files that need no npm package (none is cached there) and no large fixture.
-  local tests=(tests/kernels tests/gpu tests/optim tests/metrics
-    tests/autograd/{batch_norm_relu,loss,nn_ops,ops,tape}_test.ts tests/nn/{init,resnet}_test.ts)
   timeout 150 "$deno" test --cached-only --no-check --allow-read --allow-write --allow-env \
-    "${tests[@]}" >"$out/tests.log" 2>&1
+    "${GPU_TESTS[@]}" >"$out/tests.log" 2>&1
   echo "tests: exit $? ($(grep -E '^(ok|FAILED) \|' "$out/tests.log" | tail -1))"
   wait "$torch_pid"
   tail -12 "$out/torch.log"

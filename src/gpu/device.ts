@@ -69,6 +69,22 @@ const WANTED_LIMITS = [
 
 const WANTED_FEATURES = ["shader-f16", "timestamp-query", "subgroups"];
 
+let adapterClass: "cpu" | "gpu" | null = null;
+
+/**
+ * Makes the next `getDevice()` treat its adapter as a CPU rasteriser ("cpu") or a GPU ("gpu")
+ * whatever its name says, so that the other class's kernel choices (the heuristics keyed on
+ * `isCpu`) run and are tested here: a lavapipe run with "gpu" takes the tiled matmul and
+ * implicit-GEMM paths a real GPU would. `null` goes back to the name. Throws once the device
+ * exists, since choices already made would not follow.
+ */
+export function setAdapterClass(cls: "cpu" | "gpu" | null): void {
+  if (context || pending) {
+    throw new Error("setAdapterClass: call it before the first getDevice()");
+  }
+  adapterClass = cls;
+}
+
 /**
  * Returns the process-wide device, creating it on the first call.
  * Throws when no WebGPU adapter exists, saying how to get a software one.
@@ -125,9 +141,9 @@ async function createContext(): Promise<GpuContext> {
     device: info.device ?? "",
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     // Chrome leaves `description` empty for SwiftShader and names it in `architecture`.
-    isCpu: /llvmpipe|lavapipe|swiftshader/i.test(
-      `${description} ${info.vendor} ${info.architecture}`,
-    ),
+    isCpu: adapterClass === null
+      ? /llvmpipe|lavapipe|swiftshader/i.test(`${description} ${info.vendor} ${info.architecture}`)
+      : adapterClass === "cpu",
     features,
     subgroupsDirective: false,
     subgroupLanes: 0,
