@@ -39,6 +39,12 @@
  * after (alternating pairs). Resident
  * (parameters + AdamW moments): 142.4 MiB.
  * PyTorch 1.13 CPU on one thread runs the ImageNet-stem step at about 256 img/s (issue 12).
+ * NOTE (2026-11-30, fifth session): not on this machine's Debian build (no MKL):
+ * `OMP_NUM_THREADS=1 python3 bench/torch_reference.py --quick` (the same step: weighted CE,
+ * AdamW, batch 32) alternated with this bench at `LP_NUM_THREADS=1`, idle machine: PyTorch
+ * 75.9 / 63.2 / 87.9 img/s, ours 57.1 / 61.0 / 63.8 img/s (60.2–66.8 img/CPU-s); earlier single
+ * runs of the script gave 64.5–158 img/s. So ≈ 0.7–1× of PyTorch there, not the 0.25× the
+ * issue's figure implies.
  *
  * `16-mixed` (trainer.precision: autocast + GradScaler), ImageNet stem, fresh processes
  * alternated with f32, 2 runs each (2026-11-30, load ≈ 7): f32 20.9–28.7 img/CPU-s, 16-mixed
