@@ -17,12 +17,22 @@ import { z } from "zod";
 /** A schema per field of `T`, typed against `T` (what a config section is built from). */
 export type Fields<T> = { [K in keyof T]-?: z.ZodType<T[K]> };
 
-/** How a value is shown in an error: strings quoted, mappings and lists named. */
+/** The most characters of a user's value an error quotes; longer ones are cut with a count. */
+export const QUOTE_MAX = 200;
+
+/** `text`, cut to {@link QUOTE_MAX} characters plus a note of how long it was. */
+export function clip(text: string): string {
+  return text.length <= QUOTE_MAX
+    ? text
+    : `${text.slice(0, QUOTE_MAX)}… (${text.length} characters)`;
+}
+
+/** How a value is shown in an error: strings quoted, mappings and lists named, long ones cut. */
 export function show(v: unknown): string {
   if (v === undefined) return "nothing";
-  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "string") return clip(JSON.stringify(v));
   if (v === null) return "null";
-  if (Array.isArray(v)) return `a list (${JSON.stringify(v)})`;
+  if (Array.isArray(v)) return `a list (${clip(JSON.stringify(v))})`;
   if (typeof v === "object") return "a mapping";
   return String(v);
 }
@@ -36,7 +46,11 @@ export function expect(what: string): (iss: { input?: unknown }) => string {
 export function num(what: string, check: (v: number) => boolean): z.ZodType<number> {
   return z.any().superRefine((v, ctx) => {
     if (typeof v !== "number" || !Number.isFinite(v) || !check(v)) {
-      ctx.addIssue({ code: "custom", message: `expected ${what}, got ${show(v)}` });
+      ctx.addIssue({
+        code: "custom",
+        message: `expected ${what}, got ${show(v)}`,
+        continue: false,
+      });
     }
   }) as unknown as z.ZodType<number>;
 }
@@ -78,7 +92,11 @@ export function spelledAs<T extends string>(spellings: Readonly<Record<string, T
   return z.any().transform((v, ctx) => {
     const key = typeof v === "string" || typeof v === "number" ? String(v) : null;
     if (key !== null && Object.hasOwn(spellings, key)) return spellings[key];
-    ctx.addIssue({ code: "custom", message: `expected one of ${names}, got ${show(v)}` });
+    ctx.addIssue({
+      code: "custom",
+      message: `expected one of ${names}, got ${show(v)}`,
+      continue: false,
+    });
     return z.NEVER;
   }) as unknown as z.ZodType<T>;
 }

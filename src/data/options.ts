@@ -99,7 +99,13 @@ function numList(what: string, check: (v: number) => boolean): z.ZodType<number[
   return z.any().superRefine((v, ctx) => {
     const ok = Array.isArray(v) && v.length > 0 &&
       v.every((x) => typeof x === "number" && Number.isFinite(x) && check(x));
-    if (!ok) ctx.addIssue({ code: "custom", message: `expected ${what}, got ${show(v)}` });
+    if (!ok) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected ${what}, got ${show(v)}`,
+        continue: false,
+      });
+    }
   }) as unknown as z.ZodType<number[]>;
 }
 
@@ -111,7 +117,13 @@ function pair(
   return z.any().superRefine((v, ctx) => {
     const ok = Array.isArray(v) && v.length === 2 &&
       v.every((x) => typeof x === "number" && Number.isFinite(x)) && check(v[0], v[1]);
-    if (!ok) ctx.addIssue({ code: "custom", message: `expected ${what}, got ${show(v)}` });
+    if (!ok) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected ${what}, got ${show(v)}`,
+        continue: false,
+      });
+    }
   }) as unknown as z.ZodType<[number, number]>;
 }
 

@@ -26,7 +26,14 @@ import type { HostTensor, SafetensorsDType } from "./safetensors.ts";
 export class TorchFileError extends Error {
   /** Creates the error. */
   constructor(message: string) {
-    super(message);
+    // One line: names quoted from the file (storage keys, entries) may hold control
+    // characters, which are shown escaped.
+    super(
+      message.replace(
+        /[\u0000-\u001f\u007f]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+      ),
+    );
     this.name = "TorchFileError";
   }
 }

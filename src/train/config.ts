@@ -28,6 +28,7 @@ import {
 import {
   anyInt,
   bool,
+  clip,
   expect,
   type Fields,
   nonNegInt,
@@ -383,7 +384,7 @@ function validate(raw: unknown, locate: LocateAny, opts: LoadConfigOptions): Tra
     if (!ok) {
       const p = ["data", "root"];
       throw new ConfigError(
-        `${locate([p])} data.root: expected an existing folder, got "${d.root}" (not found)`,
+        `${locate([p])} data.root: expected an existing folder, got ${show(d.root)} (not found)`,
         "data.root",
       );
     }
@@ -395,7 +396,10 @@ function validate(raw: unknown, locate: LocateAny, opts: LoadConfigOptions): Tra
 export function parseOverride(arg: string): { path: string[]; value: unknown } {
   const eq = arg.indexOf("=");
   if (eq <= 0) {
-    throw new ConfigError(`override "${arg}": expected key=value (e.g. trainer.maxEpochs=3)`, "");
+    throw new ConfigError(
+      `override ${show(arg)}: expected key=value (e.g. trainer.maxEpochs=3)`,
+      "",
+    );
   }
   const key = arg.slice(0, eq).trim();
   const text = arg.slice(eq + 1);
@@ -407,7 +411,7 @@ export function parseOverride(arg: string): { path: string[]; value: unknown } {
   }
   const path = key.split(".");
   if (path.some((k) => k === "")) {
-    throw new ConfigError(`override "${arg}": expected a dotted key, got "${key}"`, key);
+    throw new ConfigError(`override ${show(arg)}: expected a dotted key, got ${show(key)}`, key);
   }
   return { path, value };
 }
@@ -440,7 +444,14 @@ export function resolveConfig(
     const line = lc.linePos(e.pos[0]).line;
     throw new ConfigError(`${file}:${line} ${e.message.split("\n")[0]}`, "");
   }
-  const raw = (doc.toJS() ?? {}) as unknown;
+  let raw: unknown;
+  try {
+    // Aliases resolve here: one before its anchor, or more than the package's limit (a
+    // billion-laughs guard), throws a ReferenceError that names no file.
+    raw = doc.toJS() ?? {};
+  } catch (e) {
+    throw new ConfigError(`${file}: ${(e as Error).message.split("\n")[0]}`, "");
+  }
   if (!isPlain(raw)) {
     throw new ConfigError(`${file}:1 expected a mapping at the top level, got ${show(raw)}`, "");
   }
@@ -467,7 +478,7 @@ export function resolveConfig(
     // The override applied last among those that set one of the paths wins.
     const o = paths.map(overrideOf).filter((x) => x !== null)
       .sort((a, b) => b.order - a.order)[0];
-    if (o) return `override ${o.arg}:`;
+    if (o) return `override ${clip(o.arg)}:`;
     // Else the first path present in the file, else the deepest present node of the first.
     for (const p of paths) {
       const range = lineOf(p);
@@ -479,7 +490,7 @@ export function resolveConfig(
       const under = path.slice(0, n).join(".") + ".";
       const o = [...overridden].filter(([k]) => k.startsWith(under))
         .sort((a, b) => b[1].order - a[1].order)[0];
-      if (o) return `override ${o[1].arg}:`;
+      if (o) return `override ${clip(o[1].arg)}:`;
       const range = lineOf(path.slice(0, n));
       if (range) return `${file}:${lc.linePos(range).line}`;
     }

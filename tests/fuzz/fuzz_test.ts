@@ -44,3 +44,22 @@ Deno.test("fuzz: a short seeded run of every parser holds all properties", async
   assert.match(classes, /truncated JPEG/);
   assert.match(classes, /corrupt PNG/);
 });
+
+Deno.test("fuzz: the inputs longer runs found hold all properties now", async () => {
+  // (seed, target, index) of violations found by `deno task fuzz --iterations 5000`: a null
+  // augment.mean reaching a cross-field check (TypeError), a YAML alias before its anchor
+  // (the yaml package's ReferenceError), an override quoted twice past the length limit, and
+  // a .pth storage key holding a newline (a two-line message). Inputs are a function of
+  // (seed, target, index) and the seed files, so each reruns exactly while those stay.
+  const found: [number, string, number][] = [
+    [6, "config", 2933],
+    [7, "config", 2882],
+    [11, "config", 3349],
+    [10, "pth", 4418],
+  ];
+  for (const [seed, target, only] of found) {
+    const report = await runFuzz({ iterations: only + 1, seed, targets: [target], only });
+    assert.equal(report.inputs[target], 1, `${target}:${only}`);
+    assert.deepEqual(report.violations, [], `seed ${seed} ${target}:${only}`);
+  }
+});

@@ -107,6 +107,21 @@ Deno.test("config: wrong type names file, line and path", () => {
   );
 });
 
+Deno.test("config: YAML aliases that cannot resolve are config errors naming the file", () => {
+  // Found by `deno task fuzz --seed 7`: an alias before its anchor threw the yaml package's
+  // ReferenceError, which named no file.
+  assert.equal(
+    err(BASE.replace("maxEpochs: 3", "maxEpochs: *three")),
+    "configs/x.yaml: Unresolved alias (the anchor must be set before the alias): three",
+  );
+  // An alias bomb (each level ten aliases of the one before) stops at the package's limit.
+  const levels = ["a0: &a0 [1]"];
+  for (let i = 1; i < 8; i++) {
+    levels.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(", ")}]`);
+  }
+  assert.match(err(levels.join("\n") + "\n" + BASE), /^configs\/x\.yaml: Excessive alias count/);
+});
+
 Deno.test("config: trainer.precision takes Lightning's spellings; others name the field", () => {
   const precision = (v: string) =>
     resolveConfig(BASE + `  precision: ${v}\n`, "configs/x.yaml").trainer.precision;
@@ -167,6 +182,22 @@ Deno.test("config: mean/std must fit the channels", () => {
   assert.equal(
     err(BASE, ["data.augment.mean=[0.5, 0.5]"]),
     `override data.augment.mean=[0.5, 0.5]: data.augment.mean: expected 1 or 3 values (data.channels is 3), got 2`,
+  );
+});
+
+Deno.test("config: a field's own error stops the cross-field checks that read it", () => {
+  // Found by `deno task fuzz --seed 6`: a null mean reached the channel-count check, which
+  // threw a TypeError instead of the config error.
+  for (const f of ["mean", "std"]) {
+    assert.match(
+      err(BASE, [`data.augment.${f}=null`]),
+      new RegExp(`^override data\\.augment\\.${f}=null: data\\.augment\\.${f}: expected a list of`),
+    );
+  }
+  // A bad fraction is named as itself, not as the sum check that reads it.
+  assert.equal(
+    err(BASE, ["data.valFraction=abc"]),
+    `override data.valFraction=abc: data.valFraction: expected a number in [0, 1), got "abc"`,
   );
 });
 
