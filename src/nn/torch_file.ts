@@ -30,6 +30,7 @@ export class TorchFileError extends Error {
     // characters, which are shown escaped.
     super(
       message.replace(
+        // deno-lint-ignore no-control-regex -- control characters are what it escapes
         /[\u0000-\u001f\u007f]/g,
         (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
       ),
