@@ -22,18 +22,24 @@ import { describe, PickleError, PyDict, type PyGlobal, PyTuple, unpickle } from 
 import { isZip, readZip, type ZipArchive, ZipError } from "./zip_reader.ts";
 import type { HostTensor, SafetensorsDType } from "./safetensors.ts";
 
+/** The longest error message kept whole; the rest of a longer one is cut. */
+const MESSAGE_MAX = 400;
+
 /** A malformed, hostile or unsupported PyTorch file (one-line message naming file and key). */
 export class TorchFileError extends Error {
   /** Creates the error. */
   constructor(message: string) {
-    // One line: names quoted from the file (storage keys, entries) may hold control
-    // characters, which are shown escaped.
+    // One line, and short: names quoted from the file (storage keys, entries, globals) may
+    // hold control characters, shown escaped, and be any length, cut after MESSAGE_MAX.
+    const line = message.replace(
+      // deno-lint-ignore no-control-regex -- control characters are what it escapes
+      /[\u0000-\u001f\u007f]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
     super(
-      message.replace(
-        // deno-lint-ignore no-control-regex -- control characters are what it escapes
-        /[\u0000-\u001f\u007f]/g,
-        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-      ),
+      line.length <= MESSAGE_MAX
+        ? line
+        : `${line.slice(0, MESSAGE_MAX)}… (${line.length} characters)`,
     );
     this.name = "TorchFileError";
   }
