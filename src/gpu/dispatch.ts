@@ -7,7 +7,7 @@
  */
 
 import { closeErrorScope, gpu, openErrorScope, settleErrors } from "./device.ts";
-import { getPipeline, hasPipeline } from "./pipeline_cache.ts";
+import { getPipeline } from "./pipeline_cache.ts";
 import { acquireBuffer, onSubmitted, onTrim, releaseBuffer } from "./pool.ts";
 
 /** One compute dispatch. */
@@ -115,11 +115,11 @@ export function dispatch(opts: DispatchOptions): void {
     );
   }
   if (x === 0 || y === 0 || z === 0) return;
-  if (
-    dispatchesInBatch >= EARLY_SUBMIT_MIN && !hasPipeline(opts.kernel, opts.code, opts.overrides)
-  ) flush();
+  const pipeline = getPipeline(opts.kernel, opts.code, opts.overrides, () => {
+    if (dispatchesInBatch >= EARLY_SUBMIT_MIN) flush();
+    currentEncoder(); // its error scope catches the new pipeline's validation errors
+  });
   const enc = currentEncoder();
-  const pipeline = getPipeline(opts.kernel, opts.code, opts.overrides);
   const uni = opts.uniform ? uniformBuffer(device, opts.uniform) : null;
   let key = `${idOf(pipeline)}:${uni ? idOf(uni) : 0}`;
   for (const b of opts.buffers) key += `,${idOf(b)}`;

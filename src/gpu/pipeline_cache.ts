@@ -34,17 +34,23 @@ const log: PipelineRecord[] = [];
 // per lookup for the 54 KB register matmul).
 const pipelines = new Map<string, Map<string, GPUComputePipeline>>();
 
-/** Returns the cached pipeline for `code` with `overrides`, compiling it on first use. */
+/**
+ * Returns the cached pipeline for `code` with `overrides`, compiling it on first use, after
+ * calling `beforeMaking` (dispatch submits what it recorded there, so the driver works while
+ * the pipeline is made).
+ */
 export function getPipeline(
   kernel: string,
   code: string,
   overrides: Record<string, number> = {},
+  beforeMaking?: () => void,
 ): GPUComputePipeline {
   let byCode = pipelines.get(code);
   if (!byCode) pipelines.set(code, byCode = new Map());
   const key = `${kernel}\u0000${JSON.stringify(overrides)}`;
   let p = byCode.get(key);
   if (p) return p;
+  beforeMaking?.();
   const { device } = gpu();
   // An expanded variant has its overrides folded in as constants.
   const te = performance.now();
@@ -72,15 +78,6 @@ export function getPipeline(
   });
   byCode.set(key, p);
   return p;
-}
-
-/** Whether `getPipeline(kernel, code, overrides)` would return a pipeline already made. */
-export function hasPipeline(
-  kernel: string,
-  code: string,
-  overrides: Record<string, number> = {},
-): boolean {
-  return pipelines.get(code)?.has(`${kernel}\u0000${JSON.stringify(overrides)}`) ?? false;
 }
 
 /** Number of compiled pipelines (for tests and diagnostics). */
